@@ -1,0 +1,328 @@
+/* api_sfn: the AWS Step Functions adapter (validation, ARNs, error names); the engine side is lua/10-sfn.lua. */
+#include "codec.h"
+#include "ops.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SFN_NAME_MAX    80
+#define SFN_ARN_MAX     2048
+#define SFN_ERROR_MAX   256
+#define SFN_CAUSE_MAX   32768
+#define SFN_PAYLOAD_MAX 262144 /* input and output, in characters */
+
+/* A parsed Step Functions ARN: arn:PARTITION:states:REGION:ACCOUNT:RESOURCE:NAME[:NAME2[:UUID]]. */
+typedef struct sfn_arn {
+	const char *part[9];
+	size_t len[9];
+	int n;
+} sfn_arn_t;
+
+static int split_arn(const char *s, size_t len, sfn_arn_t *a)
+{
+	size_t start = 0;
+
+	a->n = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != ':')
+			continue;
+		if (a->n == 9)
+			return -1;
+		a->part[a->n] = s + start;
+		a->len[a->n] = i - start;
+		if (a->len[a->n] == 0)
+			return -1;
+		a->n++;
+		start = i + 1;
+	}
+	return 0;
+}
+
+static int part_is(const sfn_arn_t *a, int i, const char *s)
+{
+	return a->len[i] == strlen(s) && memcmp(a->part[i], s, a->len[i]) == 0;
+}
+
+/* Step Functions names: 1-80 characters, none of white space, brackets, wildcards or the listed punctuation. */
+static int sfn_name_ok(const char *s, size_t len)
+{
+	size_t chars = andon_utf8_len(s, len);
+
+	if (chars < 1 || chars > SFN_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c == 0x7f || strchr("<>{}[]?*\"#%\\^|~`$&,;:/", c) != NULL)
+			return 0;
+	}
+	return 1;
+}
+
+static int check_arn_common(const sfn_arn_t *a, const char *account)
+{
+	return a->n >= 7 && part_is(a, 0, "arn") && part_is(a, 2, "states") && part_is(a, 4, account) == 1;
+}
+
+/*
+ * Reads body.field as an execution ARN (either the standard "execution" form or the EXPRESS
+ * "express:SM:NAME:UUID" form) and adds the execution's keys for each suffix. The execution's identity
+ * (its hash tag) is always the standard form, so both spellings reach the same keys.
+ */
+static int exec_keys(const andon_ctx_t *ctx, const msgpack_object *body, andon_call_t *call,
+		     const char *const *suffixes, andon_apierr_t *err, const char **arn, size_t *arn_len)
+{
+	char id[SFN_ARN_MAX + 32];
+	sfn_arn_t a;
+	int n;
+
+	if (andon_ops_required(body, "executionArn", 1, SFN_ARN_MAX, arn, arn_len, err) != 0)
+		return -1;
+	if (split_arn(*arn, *arn_len, &a) != 0 || a.n < 8 || !part_is(&a, 0, "arn") || !part_is(&a, 2, "states") ||
+	    !((part_is(&a, 5, "execution") && a.n == 8) || (part_is(&a, 5, "express") && a.n == 9)) ||
+	    !sfn_name_ok(a.part[6], a.len[6]) || !sfn_name_ok(a.part[7], a.len[7]))
+		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)*arn_len, *arn);
+	/* Another account's execution is reported as missing: a request never learns what others own. */
+	if (!check_arn_common(&a, ctx->account))
+		return andon_apierr_answer(err, "ExecutionDoesNotExist", 400, "Execution Does Not Exist: '%.*s'", (int)*arn_len,
+				    *arn);
+	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1], a.part[1],
+		     (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6], (int)a.len[7],
+		     a.part[7]);
+	for (const char *const *s = suffixes; *s != NULL; s++)
+		andon_call_key(call, ctx->arena, id, (size_t)n, *s);
+	return 0;
+}
+
+static const char *const exec_xhr[] = {"x", "h", "r", NULL};
+
+/* Adds an optional string field with its length limit, under the same name for the engine. */
+static int opt_field(const msgpack_object *body, andon_call_t *call, const char *field, size_t max,
+		     andon_apierr_t *err)
+{
+	const char *s;
+	size_t len;
+	int rc = andon_ops_str(body, field, 0, max, "ValidationException", &s, &len, err);
+
+	if (rc > 0)
+		andon_call_field(call, field, s, len);
+	return rc < 0 ? -1 : 0;
+}
+
+static int json_text_ok(const char *s, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(s, len, JSON_DECODE_ANY, &jerr);
+
+	json_decref(j);
+	return j != NULL;
+}
+
+static void args_head(andon_call_t *call, const andon_req_t *req)
+{
+	andon_call_arg(call, req->id, req->id_len);
+	andon_call_arg(call, req->op, req->op_len);
+}
+
+static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+				    andon_apierr_t *err)
+{
+	const char *name, *type = "STANDARD", *arn;
+	size_t name_len, type_len = 8;
+	char buf[512];
+	int rc, n;
+
+	if (andon_ops_required(req->body, "name", 0, 4096, &name, &name_len, err) != 0)
+		return -1;
+	if (!sfn_name_ok(name, name_len))
+		return andon_apierr(err, "InvalidName", 400, "Invalid Name: '%.*s'", (int)name_len, name);
+	rc = andon_ops_str(req->body, "type", 0, 16, "ValidationException", &type, &type_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		type = "STANDARD";
+		type_len = 8;
+	}
+	if (!((type_len == 8 && memcmp(type, "STANDARD", 8) == 0) || (type_len == 7 && memcmp(type, "EXPRESS", 7) == 0)))
+		return andon_apierr(err, "ValidationException", 400, "type must be STANDARD or EXPRESS");
+	n = snprintf(buf, sizeof(buf), "arn:aws:states:%s:%s:stateMachine:%.*s", ctx->region, ctx->account,
+		     (int)name_len, name);
+	if ((arn = andon_arena_strndup(ctx->arena, buf, (size_t)n)) == NULL)
+		return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
+	andon_call_begin(call, "sfn_create");
+	andon_call_key(call, ctx->arena, arn, (size_t)n, "sm");
+	andon_call_key(call, ctx->arena, arn, (size_t)n, "r");
+	args_head(call, req);
+	andon_call_field(call, "arn", arn, (size_t)n);
+	andon_call_field(call, "name", name, name_len);
+	andon_call_field(call, "type", type, type_len);
+	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
+	if (opt_field(req->body, call, "definition", 1048576, err) != 0 ||
+	    opt_field(req->body, call, "roleArn", 256, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			       andon_apierr_t *err)
+{
+	const char *sm, *name, *input;
+	size_t sm_len, name_len, input_len;
+	char id[SFN_ARN_MAX + 128], gen[SFN_NAME_MAX + 1];
+	sfn_arn_t a;
+	int rc, n;
+
+	if (andon_ops_required(req->body, "stateMachineArn", 1, SFN_ARN_MAX, &sm, &sm_len, err) != 0)
+		return -1;
+	if (split_arn(sm, sm_len, &a) != 0 || a.n != 7 || !part_is(&a, 0, "arn") || !part_is(&a, 2, "states") ||
+	    !part_is(&a, 5, "stateMachine") || !sfn_name_ok(a.part[6], a.len[6]))
+		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)sm_len, sm);
+	if (!check_arn_common(&a, ctx->account))
+		return andon_apierr_answer(err, "StateMachineDoesNotExist", 400, "State Machine Does Not Exist: '%.*s'",
+				    (int)sm_len, sm);
+	rc = andon_ops_str(req->body, "name", 0, 4096, "ValidationException", &name, &name_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		/* No name: derive it from the request id, so a replayed start names the same execution. */
+		if (sfn_name_ok(req->id, req->id_len)) {
+			name = req->id;
+			name_len = req->id_len;
+		} else {
+			uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+			for (size_t i = 0; i < req->id_len; i++)
+				h = (h ^ (unsigned char)req->id[i]) * 1099511628211ULL;
+			name_len = (size_t)snprintf(gen, sizeof(gen), "exec-%016llx", (unsigned long long)h);
+			name = gen;
+		}
+	} else if (!sfn_name_ok(name, name_len)) {
+		return andon_apierr(err, "InvalidName", 400, "Invalid Name: '%.*s'", (int)name_len, name);
+	}
+	rc = andon_ops_str(req->body, "input", 0, SFN_PAYLOAD_MAX, "InvalidExecutionInput", &input, &input_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !json_text_ok(input, input_len))
+		return andon_apierr(err, "InvalidExecutionInput", 400, "Invalid State Machine Execution Input: not JSON");
+	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1], a.part[1],
+		     (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6], (int)name_len,
+		     name);
+	andon_call_begin(call, "sfn_start");
+	andon_call_key(call, ctx->arena, sm, sm_len, "sm");
+	andon_call_key(call, ctx->arena, id, (size_t)n, "x");
+	andon_call_key(call, ctx->arena, id, (size_t)n, "h");
+	andon_call_key(call, ctx->arena, id, (size_t)n, "r");
+	args_head(call, req);
+	andon_call_field(call, "arn", andon_arena_strndup(ctx->arena, id, (size_t)n), (size_t)n);
+	andon_call_field(call, "smArn", sm, sm_len);
+	andon_call_field(call, "name", andon_arena_strndup(ctx->arena, name, name_len), name_len);
+	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
+	if (rc == 1)
+		andon_call_field(call, "input", input, input_len);
+	return 0;
+}
+
+static int sfn_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			      andon_apierr_t *err)
+{
+	const char *arn;
+	size_t arn_len;
+
+	andon_call_begin(call, "sfn_stop");
+	if (exec_keys(ctx, req->body, call, exec_xhr, err, &arn, &arn_len) != 0)
+		return -1;
+	args_head(call, req);
+	andon_call_field(call, "arn", arn, arn_len);
+	if (opt_field(req->body, call, "error", SFN_ERROR_MAX, err) != 0 ||
+	    opt_field(req->body, call, "cause", SFN_CAUSE_MAX, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int sfn_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+				andon_apierr_t *err)
+{
+	static const char *const statuses[] = {"SUCCEEDED", "FAILED", "TIMED_OUT", NULL};
+	const char *arn, *status, *output;
+	size_t arn_len, status_len, output_len;
+	int rc, known = 0;
+
+	andon_call_begin(call, "sfn_finish");
+	if (exec_keys(ctx, req->body, call, exec_xhr, err, &arn, &arn_len) != 0)
+		return -1;
+	if (andon_ops_required(req->body, "status", 1, 16, &status, &status_len, err) != 0)
+		return -1;
+	for (const char *const *s = statuses; *s != NULL; s++)
+		known |= strlen(*s) == status_len && memcmp(*s, status, status_len) == 0;
+	if (!known)
+		return andon_apierr(err, "ValidationException", 400, "status must be SUCCEEDED, FAILED or TIMED_OUT");
+	args_head(call, req);
+	andon_call_field(call, "arn", arn, arn_len);
+	andon_call_field(call, "status", status, status_len);
+	rc = andon_ops_str(req->body, "output", 0, SFN_PAYLOAD_MAX, "ValidationException", &output, &output_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (!json_text_ok(output, output_len))
+			return andon_apierr(err, "ValidationException", 400, "output must be JSON text");
+		andon_call_field(call, "output", output, output_len);
+	}
+	if (opt_field(req->body, call, "error", SFN_ERROR_MAX, err) != 0 ||
+	    opt_field(req->body, call, "cause", SFN_CAUSE_MAX, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int sfn_describe_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+				  andon_apierr_t *err)
+{
+	static const char *const x_only[] = {"x", NULL};
+	const char *arn;
+	size_t arn_len;
+
+	andon_call_begin(call, "sfn_describe");
+	if (exec_keys(ctx, req->body, call, x_only, err, &arn, &arn_len) != 0)
+		return -1;
+	args_head(call, req);
+	andon_call_field(call, "arn", arn, arn_len);
+	return 0;
+}
+
+static int sfn_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+				     andon_apierr_t *err)
+{
+	static const char *const xh[] = {"x", "h", NULL};
+	const char *arn, *token;
+	size_t arn_len, token_len;
+	int64_t max = 0;
+	int reverse = 0, rc;
+	char num[24];
+
+	andon_call_begin(call, "sfn_history");
+	if (exec_keys(ctx, req->body, call, xh, err, &arn, &arn_len) != 0)
+		return -1;
+	if ((rc = andon_codec_get_int(req->body, "maxResults", &max)) < 0 || max < 0 || max > 1000)
+		return andon_apierr(err, "ValidationException", 400, "maxResults must be an integer from 0 to 1000");
+	if (andon_codec_get_bool(req->body, "reverseOrder", &reverse) < 0)
+		return andon_apierr(err, "ValidationException", 400, "reverseOrder must be a boolean");
+	args_head(call, req);
+	andon_call_field(call, "arn", arn, arn_len);
+	snprintf(num, sizeof(num), "%lld", (long long)max);
+	andon_call_field(call, "maxResults", andon_arena_strndup(ctx->arena, num, strlen(num)), strlen(num));
+	andon_call_field(call, "reverseOrder", reverse ? "1" : "0", 1);
+	rc = andon_ops_str(req->body, "nextToken", 1, 1024, "ValidationException", &token, &token_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		andon_call_field(call, "nextToken", token, token_len);
+	return 0;
+}
+
+const andon_op_t andon_sfn_ops[] = {
+	{"StepFunctions.CreateStateMachine", sfn_create_state_machine},
+	{"StepFunctions.StartExecution", sfn_start_execution},
+	{"StepFunctions.StopExecution", sfn_stop_execution},
+	{"StepFunctions.FinishExecution", sfn_finish_execution},
+	{"StepFunctions.DescribeExecution", sfn_describe_execution},
+	{"StepFunctions.GetExecutionHistory", sfn_get_execution_history},
+	{NULL, NULL},
+};

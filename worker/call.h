@@ -1,0 +1,44 @@
+/* call: builds one Redis function call (FCALL) per request, its strings in a per-batch arena. */
+#ifndef ANDON_CALL_H
+#define ANDON_CALL_H
+
+#include <stddef.h>
+
+#define ANDON_CALL_MAX_ARGS 64
+
+/** A bump allocator reset once per batch, so building keys costs no malloc per message. */
+typedef struct andon_arena {
+	char *buf;
+	size_t cap, used;
+} andon_arena_t;
+
+int andon_arena_init(andon_arena_t *a, size_t cap);
+void andon_arena_free(andon_arena_t *a);
+void andon_arena_reset(andon_arena_t *a);
+
+/**
+ * FCALL fn numkeys key... arg...: argv entries point at the arena, at static strings or into the request
+ * message, all of which outlive the pipelined send. Keys must all be added before any argument.
+ */
+typedef struct andon_call {
+	int argc, nkeys;
+	int overflow; /* set when the arena or argv ran out: the caller answers InternalFailure */
+	const char *argv[ANDON_CALL_MAX_ARGS];
+	size_t argvlen[ANDON_CALL_MAX_ARGS];
+} andon_call_t;
+
+void andon_call_begin(andon_call_t *c, const char *fn);
+
+/** Adds the key "andon:{<id>}:<suffix>" (id is the execution's identity: one hash slot per execution). */
+void andon_call_key(andon_call_t *c, andon_arena_t *a, const char *id, size_t id_len, const char *suffix);
+
+/** Adds one argument, not copied. */
+void andon_call_arg(andon_call_t *c, const char *s, size_t len);
+
+/** Adds the pair name, value: the engine reads optional fields as name/value pairs after its fixed arguments. */
+void andon_call_field(andon_call_t *c, const char *name, const char *s, size_t len);
+
+/** Copies s into the arena (for values built by the adapter) and returns the copy, or NULL on overflow. */
+const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,56 @@
+/* config: the worker's settings, one table row per option (config/andon.conf documents each). */
+#ifndef ANDON_CONFIG_H
+#define ANDON_CONFIG_H
+
+#include <stddef.h>
+
+#define ANDON_CONFIG_MAX_KAFKA 128
+
+typedef struct andon_config {
+	/* Redis: TCP host/port unless unix is set. */
+	char redis_host[256];
+	int redis_port;
+	char redis_unix[256];
+	char redis_username[128];
+	char redis_password[256];
+	int redis_db;
+	int redis_timeout_ms; /* connect and per-read timeout */
+
+	/* Topics. */
+	char topic_requests[256];
+	char topic_replies[256]; /* used when a request has no replyTo */
+	char topic_events[256];
+	char topic_dlq[256];
+
+	/* Worker behaviour. */
+	int batch_size;          /* messages per poll, all pipelined to Redis in one go */
+	int inflight_max;        /* messages whose replies are not yet acknowledged before polling pauses */
+	int max_message_bytes;   /* larger requests are answered EntityTooLarge */
+	int max_depth;           /* msgpack nesting limit */
+	int poll_ms;             /* how long one poll waits for a batch */
+	int tick_ms;             /* period of the worker's cron */
+	int shutdown_timeout_ms; /* how long a shutdown waits for Redis/Kafka before giving up */
+	int log_level;
+	int stats_interval_ms; /* 0 disables the periodic stats line */
+	char region[64];
+	char default_account[64]; /* account of requests that carry none */
+
+	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
+	char *kafka[ANDON_CONFIG_MAX_KAFKA];
+	size_t kafka_count;
+} andon_config_t;
+
+/** A config holding every default. NULL when out of memory. */
+andon_config_t *andon_config_new(void);
+void andon_config_destroy(andon_config_t *cfg);
+
+/** Sets one option ("redis.port", "kafka.linger.ms", ...). 0, or -1 with a reason. */
+int andon_config_set(andon_config_t *cfg, const char *key, const char *value, char *errstr, size_t errstr_size);
+
+/** Reads a key=value file. 0, or -1 with "file:line: reason". */
+int andon_config_load(andon_config_t *cfg, const char *path, char *errstr, size_t errstr_size);
+
+/** Adds a librdkafka property ("key=value") given without the kafka. prefix (-X). */
+int andon_config_kafka(andon_config_t *cfg, const char *kv, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,40 @@
+/* engine: the worker's Redis connection; loads the function library and runs pipelined batches of calls. */
+#ifndef ANDON_ENGINE_H
+#define ANDON_ENGINE_H
+
+#include "call.h"
+#include "config.h"
+
+#include <hiredis.h>
+#include <signal.h>
+
+typedef struct andon_engine andon_engine_t;
+
+/** A disconnected engine; connects on first use. NULL when out of memory. cfg must outlive it. */
+andon_engine_t *andon_engine_new(const andon_config_t *cfg);
+void andon_engine_destroy(andon_engine_t *e);
+
+/**
+ * Connects (AUTH, SELECT) and loads the function library with FUNCTION LOAD REPLACE.
+ * Returns 0, or -1 with a reason.
+ */
+int andon_engine_connect(andon_engine_t *e, char *errstr, size_t errstr_size);
+
+/**
+ * Sends calls[0..n) in one pipeline and reads every reply into replies[i] (the caller frees each with
+ * freeReplyObject). Connection loss, a Redis that is loading, busy or out of memory, and a missing function
+ * library are retried with backoff (calls are idempotent by request id, so resending is safe) until every
+ * call has its reply, or until *run is 0 and deadline_us (monotonic) has passed, then -1. Replies that are
+ * Redis errors of any other kind (a script bug) are returned as they are for the caller to report.
+ * Calls with overflow set are not sent; their reply stays NULL.
+ */
+int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, redisReply **replies,
+		      const volatile sig_atomic_t *run, int64_t deadline_us);
+
+/** Runs one command synchronously, with the same retry rules (for tests and tools). */
+redisReply *andon_engine_command(andon_engine_t *e, int argc, const char **argv, const size_t *argvlen);
+
+/** Number of reconnects so far (statistics). */
+unsigned long andon_engine_reconnects(const andon_engine_t *e);
+
+#endif

@@ -1,0 +1,155 @@
+#!lua name=andon
+-- The Andon engine: every state change is one call to a function of this library, so the check of the
+-- request id, the check of the current state, the change, its history entry, its event and the stored
+-- answer happen atomically. Keys and fields: docs/REDIS.md. Files of worker/lua/ are joined in name order.
+--
+-- Calling convention: KEYS as each function says; ARGV[1] request id, ARGV[2] op, then the request's
+-- fields as name/value pairs. Every function returns {dup, ok, answer, key, event, key, event...}: dup is
+-- 1 when the request id was already answered (nothing changed, the stored answer comes back), ok 1 or 0,
+-- answer the msgpack reply body or error {code, status, message}, then for each event for andon.events
+-- its Kafka key (the execution it is about) and its msgpack bytes.
+-- Functions validate everything before their first write: Redis does not roll a function back.
+
+-- cmsgpack is reachable only while a function runs, not while the library loads.
+local function mp_pack(v) return cmsgpack.pack(v) end
+local function mp_unpack(s) return cmsgpack.unpack(s) end
+
+-- An answer about an execution that does not exist is kept this long (seconds), then forgotten.
+local MISSING_TTL = 7 * 86400
+
+-- Engine statuses. Each API maps them to its own names (its adapter's STATUS table).
+local TERMINAL = {STOPPED = true, SUCCEEDED = true, FAILED = true, TIMED_OUT = true, CANCELED = true,
+	TERMINATED = true}
+
+local function now_ms()
+	local t = redis.call('TIME')
+	return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fields(args)
+	local f = {}
+	for i = 3, #args - 1, 2 do f[args[i]] = args[i + 1] end
+	return f
+end
+
+-- The request as the functions see it: r is the hash of stored answers (field: request id).
+local function request(rkey, args)
+	return {r = rkey, id = args[1], op = args[2], f = fields(args)}
+end
+
+-- The stored answer when this request id was answered before, marked as a duplicate.
+local function seen(req)
+	local s = redis.call('HGET', req.r, req.id)
+	if not s then return nil end
+	local out = mp_unpack(s)
+	table.insert(out, 1, 1)
+	return out
+end
+
+local function answer(req, ok, body, events)
+	local out = {ok and 1 or 0, mp_pack(body)}
+	if events then
+		for i = 1, #events do
+			out[#out + 1] = events[i].resource
+			out[#out + 1] = mp_pack(events[i])
+		end
+	end
+	redis.call('HSET', req.r, req.id, mp_pack(out))
+	table.insert(out, 1, 0)
+	return out
+end
+
+local function fail(req, code, status, message)
+	return answer(req, false, {code = code, status = status, message = message})
+end
+
+-- Like fail, for a missing execution: its answer hash expires unless the execution appears later.
+local function fail_missing(req, code, status, message)
+	local out = fail(req, code, status, message)
+	redis.call('EXPIRE', req.r, MISSING_TTL)
+	return out
+end
+
+-- Reads answer without storing anything.
+local function read(ok, body)
+	return {0, ok and 1 or 0, mp_pack(body)}
+end
+
+local function read_fail(code, status, message)
+	return read(false, {code = code, status = status, message = message})
+end
+
+-- Loads the execution model from hash x (history list h) with the extra fields named, or nil.
+-- Common fields: svc (API), arn (public identity), st (engine status), ver (bumped by every change),
+-- hseq (last history event id), t0/t1 (start/end, epoch ms).
+local function load(x, h, ...)
+	local names = {'st', 'ver', 'hseq', 'svc', 'arn', 't0', 't1', ...}
+	local v = redis.call('HMGET', x, unpack(names))
+	if not v[1] then return nil end
+	local e = {x = x, h = h}
+	for i = 1, #names do e[names[i]] = v[i] end
+	e.ver, e.hseq, e.t0, e.t1 = tonumber(e.ver), tonumber(e.hseq), tonumber(e.t0), tonumber(e.t1)
+	return e
+end
+
+-- Creates an execution in status st with its first history entry; returns the event for subscribers.
+local function create(x, h, req, svc, arn, st, ms, entry, names, extra)
+	entry.id, entry.previousEventId = 1, 0
+	redis.call('RPUSH', h, mp_pack(entry))
+	local set = {'svc', svc, 'arn', arn, 'st', st, 'ver', 1, 'hseq', 1, 't0', ms}
+	for i = 1, #extra do set[#set + 1] = extra[i] end
+	redis.call('HSET', x, unpack(set))
+	redis.call('PERSIST', req.r)
+	return {v = 1, eventId = arn .. '#1', service = svc, resource = arn, status = names[st], time = ms,
+		requestId = req.id, historyEventId = 1}
+end
+
+-- Moves execution e to status st: appends the history entry, bumps the version, sets the extra
+-- fields (a flat name, value list) and returns the event for subscribers.
+local function transition(e, req, st, ms, entry, names, extra)
+	local hid = e.hseq + 1
+	entry.id, entry.previousEventId = hid, e.hseq
+	redis.call('RPUSH', e.h, mp_pack(entry))
+	local set = {'st', st, 'ver', e.ver + 1, 'hseq', hid}
+	if TERMINAL[st] then
+		set[#set + 1] = 't1'
+		set[#set + 1] = ms
+	end
+	if extra then
+		for i = 1, #extra do set[#set + 1] = extra[i] end
+	end
+	redis.call('HSET', e.x, unpack(set))
+	return {v = 1, eventId = e.arn .. '#' .. hid, service = e.svc, resource = e.arn, status = names[st],
+		previousStatus = names[e.st], time = ms, requestId = req.id, historyEventId = hid}
+end
+
+-- History entries of list h as a page: {events, nextToken?}; the token is the next index as text.
+local function history_page(h, max, reverse, token)
+	local start = 0
+	if token then
+		start = tonumber(token)
+		if not start or start < 0 or start ~= math.floor(start) then return nil end
+	end
+	local n = redis.call('LLEN', h)
+	local items
+	if reverse then
+		local hi = n - 1 - start
+		local lo = math.max(hi - max + 1, 0)
+		items = hi >= 0 and redis.call('LRANGE', h, lo, hi) or {}
+		local j = #items
+		for i = 1, math.floor(j / 2) do items[i], items[j - i + 1] = items[j - i + 1], items[i] end
+	else
+		items = redis.call('LRANGE', h, start, start + max - 1)
+	end
+	local events = {}
+	for i = 1, #items do events[i] = mp_unpack(items[i]) end
+	local page = {events = events}
+	if start + #items < n then page.nextToken = tostring(start + #items) end
+	return page
+end
+
+-- A details table, or nil when it would be empty (msgpack would show an empty array).
+local function details(t)
+	if next(t) == nil then return nil end
+	return t
+end

@@ -1,0 +1,59 @@
+/* ops: the table of request ops ("Service.Action") and helpers shared by the API adapters. */
+#include "ops.h"
+
+#include "codec.h"
+
+#include <string.h>
+
+static const andon_op_t *const tables[] = {andon_sfn_ops};
+
+const andon_op_t *andon_ops_find(const char *name, size_t len)
+{
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (const andon_op_t *op = tables[t]; op->name != NULL; op++)
+			if (strlen(op->name) == len && memcmp(op->name, name, len) == 0)
+				return op;
+	return NULL;
+}
+
+size_t andon_utf8_len(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+int andon_ops_str(const msgpack_object *body, const char *field, size_t min, size_t max, const char *errcode,
+		  const char **s, size_t *len, andon_apierr_t *err)
+{
+	size_t chars;
+	int rc = andon_codec_get_str(body, field, s, len);
+
+	if (rc < 0)
+		return andon_apierr(err, errcode, 400, "%s must be a string", field);
+	if (rc == 0)
+		return 0;
+	chars = andon_utf8_len(*s, *len);
+	if (chars < min || chars > max)
+		return andon_apierr(err, errcode, 400,
+				    "1 validation error detected: Value at '%s' failed to satisfy constraint: "
+				    "Member must have length between %zu and %zu",
+				    field, min, max);
+	return 1;
+}
+
+int andon_ops_required(const msgpack_object *body, const char *field, size_t min, size_t max, const char **s,
+		       size_t *len, andon_apierr_t *err)
+{
+	int rc = andon_ops_str(body, field, min, max, "ValidationException", s, len, err);
+
+	if (rc == 0)
+		return andon_apierr(err, "ValidationException", 400,
+				    "1 validation error detected: Value null at '%s' failed to satisfy constraint: "
+				    "Member must not be null",
+				    field);
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,47 @@
+/* ops: the table of request ops ("Service.Action") and the adapter contract every API implements. */
+#ifndef ANDON_OPS_H
+#define ANDON_OPS_H
+
+#include "call.h"
+#include "proto.h"
+
+/** What an adapter sees of the worker: settings it needs to turn a request into an engine call. */
+typedef struct andon_ctx {
+	const char *region;
+	const char *account; /* the request's account, or the configured default; NUL-terminated */
+	andon_arena_t *arena;
+} andon_ctx_t;
+
+/**
+ * An adapter validates req->body with the API's own limits and error names and builds the engine call.
+ * Returns 0 with call ready, or -1 with err set (the request never reaches Redis).
+ */
+typedef int(andon_prepare_fn)(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			      andon_apierr_t *err);
+
+typedef struct andon_op {
+	const char *name; /* "StepFunctions.StopExecution" */
+	andon_prepare_fn *prepare;
+} andon_op_t;
+
+/** The op named name[0..len), or NULL. */
+const andon_op_t *andon_ops_find(const char *name, size_t len);
+
+/* Per-API tables, each ending with {NULL, NULL}. */
+extern const andon_op_t andon_sfn_ops[];
+
+/*
+ * Helpers for adapters: read an optional string field of body with length bounds (in characters, UTF-8
+ * aware). Return 1 found, 0 absent, -1 with err set (wrong type or length out of [min, max]).
+ */
+int andon_ops_str(const msgpack_object *body, const char *field, size_t min, size_t max, const char *errcode,
+		  const char **s, size_t *len, andon_apierr_t *err);
+
+/** Like andon_ops_str with ValidationException, but absence is an error too: 0, or -1 with err set. */
+int andon_ops_required(const msgpack_object *body, const char *field, size_t min, size_t max, const char **s,
+		       size_t *len, andon_apierr_t *err);
+
+/** Number of UTF-8 characters in s[0..len) (bytes that are not continuation bytes). */
+size_t andon_utf8_len(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,588 @@
+/* worker: the daemon's main loop: poll a batch, pipeline it to Redis, answer on Kafka, store offsets. */
+#include "worker.h"
+
+#include "codec.h"
+#include "engine.h"
+#include "kafka.h"
+#include "log.h"
+#include "ops.h"
+#include "proto.h"
+#include "track.h"
+#include "util.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What became of one consumed message. */
+enum job_kind {
+	JOB_CALL,  /* valid request: its answer comes from the engine */
+	JOB_ERROR, /* rejected before Redis: error reply (+ DLQ when the input itself is bad) */
+	JOB_DLQ,   /* nobody to answer (no id): DLQ record only */
+};
+
+typedef struct job {
+	rd_kafka_message_t *msg;
+	uint64_t seq; /* tracker sequence, the opaque of what is produced for it */
+	enum job_kind kind;
+	andon_req_t req;
+	andon_apierr_t err;
+	int call; /* index into w->calls for JOB_CALL */
+	char account[65];
+} job_t;
+
+/* A message whose delivery failed for good, produced again from the main loop. */
+typedef struct redo {
+	struct redo *next;
+	char *topic;
+	void *key, *value;
+	size_t key_len, value_len;
+	uint64_t seq;
+} redo_t;
+
+struct andon_worker {
+	const andon_config_t *cfg;
+	const volatile sig_atomic_t *run;
+	rd_kafka_t *consumer, *producer;
+	rd_kafka_queue_t *queue;
+	andon_engine_t *engine;
+	andon_track_t *track;
+
+	/* Per-batch state, allocated once. */
+	rd_kafka_message_t **msgs;
+	job_t *jobs;
+	andon_call_t *calls;
+	redisReply **replies;
+	andon_arena_t arena;
+	msgpack_zone zone;
+	msgpack_sbuffer sb;
+	rd_kafka_topic_partition_list_t *offsets;
+
+	redo_t *redo;
+	int fatal;
+	int zone_ok;
+	size_t stuck; /* messages of a batch Redis never answered at shutdown: never acknowledged */
+
+	/* Statistics since start. */
+	unsigned long long consumed, answered, dlq, events, redelivered, batches;
+	int64_t next_stats_us, next_tick_us;
+};
+
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	/* syslog levels: 0-3 errors, 4 warnings, 5-6 info, 7 debug */
+	andon_log(level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : level <= 6 ? ANDON_LOG_INFO
+											 : ANDON_LOG_DEBUG,
+		  "kafka %s: %s", fac, buf);
+}
+
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	andon_worker_t *w = opaque;
+	char fatal[512];
+
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+		andon_err("kafka fatal error: %s", fatal);
+		w->fatal = 1;
+		return;
+	}
+	/* Broker and transport errors: librdkafka reconnects and retries by itself. */
+	andon_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	andon_worker_t *w = opaque;
+	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+	redo_t *r;
+
+	(void)rk;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		andon_track_release(w->track, seq);
+		return;
+	}
+	/* Never drop an answer: keep a copy and produce it again; the offset waits meanwhile. */
+	andon_warn("delivery to %s failed (%s); producing again", rd_kafka_topic_name(m->rkt),
+		   rd_kafka_err2str(m->err));
+	if ((r = calloc(1, sizeof(*r))) == NULL || (r->topic = strdup(rd_kafka_topic_name(m->rkt))) == NULL ||
+	    (m->key_len > 0 && (r->key = malloc(m->key_len)) == NULL) || (r->value = malloc(m->len + 1)) == NULL) {
+		/* Out of memory: the offset will never be stored, so the request is consumed again after a restart. */
+		andon_err("out of memory keeping a failed delivery");
+		if (r != NULL) {
+			free(r->topic);
+			free(r->key);
+			free(r);
+		}
+		return;
+	}
+	if (m->key_len > 0)
+		memcpy(r->key, m->key, m->key_len);
+	memcpy(r->value, m->payload, m->len);
+	r->key_len = m->key_len;
+	r->value_len = m->len;
+	r->seq = seq;
+	r->next = w->redo;
+	w->redo = r;
+	w->redelivered++;
+}
+
+/* Produces a copy of value for consumed message seq; waits for queue space rather than dropping. */
+static void produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len, const void *value,
+		    size_t len, uint64_t seq)
+{
+	rd_kafka_resp_err_t err;
+
+	andon_track_hold(w->track, seq, 1);
+	for (;;) {
+		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+					RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		rd_kafka_poll(w->producer, 10);
+	}
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* Not retriable (e.g. larger than message.max.bytes): the offset must not advance past it. */
+		andon_err("cannot produce to %s: %s; its request stays uncommitted", topic, rd_kafka_err2str(err));
+	}
+}
+
+static void redo_all(andon_worker_t *w)
+{
+	redo_t *r = w->redo;
+
+	w->redo = NULL;
+	while (r != NULL) {
+		redo_t *next = r->next;
+		/* The failed delivery still holds its acknowledgement; this produce takes it over. */
+		produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
+		andon_track_release(w->track, r->seq);
+		free(r->topic);
+		free(r->key);
+		free(r->value);
+		free(r);
+		r = next;
+	}
+}
+
+/* Serves delivery reports and stores the offsets of everything finished, in order. */
+static void settle(andon_worker_t *w, int timeout_ms)
+{
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_poll(w->producer, timeout_ms);
+	if (w->redo != NULL)
+		redo_all(w);
+	if (andon_track_collect(w->track, w->offsets) == 0)
+		return;
+	if ((err = rd_kafka_offsets_store(w->consumer, w->offsets)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		andon_warn("storing offsets: %s", rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(w->offsets);
+	w->offsets = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Waits until every message in flight is acknowledged; 0 when drained, -1 when the deadline passed. */
+static int drain(andon_worker_t *w, int64_t deadline_us)
+{
+	while (andon_track_count(w->track) > w->stuck) {
+		if (andon_now_us() >= deadline_us)
+			return -1;
+		settle(w, 50);
+	}
+	return 0;
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+		      void *opaque)
+{
+	andon_worker_t *w = opaque;
+	int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	rd_kafka_error_t *e = NULL;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		andon_info("assigned %d partition(s)", parts->cnt);
+		if (cooperative)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+	} else {
+		/* Finish what was taken from these partitions so the next owner starts after it. */
+		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt, andon_track_count(w->track));
+		if (drain(w, andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0)
+			andon_warn("revoke: %zu message(s) still unacknowledged; they will be consumed again",
+				   andon_track_count(w->track));
+		rd_kafka_commit(rk, NULL, 0);
+		if (cooperative)
+			e = rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+	if (e != NULL) {
+		andon_err("rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+}
+
+/* Applies the worker's defaults, then the user's kafka.* settings, which win. */
+static rd_kafka_conf_t *kafka_conf(andon_worker_t *w, const char *const *defaults, char *errstr,
+				   size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	for (const char *const *d = defaults; *d != NULL; d++)
+		if (andon_kafka_conf_kv(conf, *d, errstr, errstr_size) != 0)
+			goto err;
+	for (size_t i = 0; i < w->cfg->kafka_count; i++)
+		if (andon_kafka_conf_kv(conf, w->cfg->kafka[i], errstr, errstr_size) != 0)
+			goto err;
+	rd_kafka_conf_set_opaque(conf, w);
+	rd_kafka_conf_set_log_cb(conf, kafka_log);
+	rd_kafka_conf_set_error_cb(conf, kafka_error);
+	return conf;
+err:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
+				 size_t errstr_size)
+{
+	static const char *const consumer_defaults[] = {
+		"group.id=andon-worker",     "enable.auto.offset.store=false", "auto.offset.reset=earliest",
+		"enable.partition.eof=false", "auto.commit.interval.ms=1000",  NULL};
+	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2", NULL};
+	andon_worker_t *w = calloc(1, sizeof(*w));
+	rd_kafka_conf_t *conf = NULL;
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_resp_err_t err;
+	size_t n;
+
+	if (w == NULL) {
+		andon_fail(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	w->cfg = cfg;
+	w->run = run;
+	n = (size_t)cfg->batch_size;
+	w->msgs = calloc(n, sizeof(*w->msgs));
+	w->jobs = calloc(n, sizeof(*w->jobs));
+	w->calls = calloc(n, sizeof(*w->calls));
+	w->replies = calloc(n, sizeof(*w->replies));
+	w->offsets = rd_kafka_topic_partition_list_new(8);
+	msgpack_sbuffer_init(&w->sb);
+	/* Keys are ~2 ARNs long; 4 KiB a message leaves room for generated names too. */
+	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
+	    andon_arena_init(&w->arena, n * 4096) != 0 || !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
+	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
+	    (w->engine = andon_engine_new(cfg)) == NULL) {
+		andon_fail(errstr, errstr_size, "out of memory");
+		goto err;
+	}
+	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
+		goto err;
+
+	if ((conf = kafka_conf(w, producer_defaults, errstr, errstr_size)) == NULL)
+		goto err;
+	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+	if ((w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
+		goto err;
+	conf = NULL; /* now owned by the producer */
+
+	if ((conf = kafka_conf(w, consumer_defaults, errstr, errstr_size)) == NULL)
+		goto err;
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+	if ((w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL)
+		goto err;
+	conf = NULL; /* now owned by the consumer */
+	rd_kafka_poll_set_consumer(w->consumer);
+	w->queue = rd_kafka_queue_get_consumer(w->consumer);
+
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, cfg->topic_requests, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(w->consumer, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		andon_fail(errstr, errstr_size, "subscribe %s: %s", cfg->topic_requests, rd_kafka_err2str(err));
+		goto err;
+	}
+	return w;
+err:
+	if (conf != NULL)
+		rd_kafka_conf_destroy(conf);
+	andon_worker_destroy(w);
+	return NULL;
+}
+
+/* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
+static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
+{
+	const rd_kafka_message_t *m = j->msg;
+	const andon_op_t *op;
+	msgpack_object root;
+	andon_ctx_t ctx;
+	char reason[256];
+
+	j->kind = JOB_ERROR;
+	memset(&j->err, 0, sizeof(j->err));
+	if (andon_codec_unpack(m->payload, m->len, w->cfg->max_depth, &w->zone, &root, reason, sizeof(reason)) != 0) {
+		j->kind = JOB_DLQ;
+		andon_apierr(&j->err, "SerializationException", 400, "undecodable msgpack: %s", reason);
+		return;
+	}
+	if (andon_proto_parse(&root, &j->req, &j->err) != 0) {
+		if (j->req.id == NULL)
+			j->kind = JOB_DLQ;
+		return;
+	}
+	if (m->len > (size_t)w->cfg->max_message_bytes) {
+		andon_apierr(&j->err, "EntityTooLarge", 413, "request of %zu bytes exceeds the limit of %d bytes", m->len,
+			     w->cfg->max_message_bytes);
+		return;
+	}
+	if ((op = andon_ops_find(j->req.op, j->req.op_len)) == NULL) {
+		andon_apierr(&j->err, "ActionNotSupported", 400, "the action %.*s is not valid for this endpoint",
+			     (int)j->req.op_len, j->req.op);
+		return;
+	}
+	if (j->req.account != NULL) {
+		memcpy(j->account, j->req.account, j->req.account_len);
+		j->account[j->req.account_len] = '\0';
+	} else {
+		snprintf(j->account, sizeof(j->account), "%s", w->cfg->default_account);
+	}
+	ctx.region = w->cfg->region;
+	ctx.account = j->account;
+	ctx.arena = &w->arena;
+	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
+		return;
+	if (w->calls[*ncalls].overflow) {
+		andon_apierr(&j->err, "InternalFailure", 500, "request has too many fields or too long names");
+		return;
+	}
+	j->kind = JOB_CALL;
+	j->call = (int)(*ncalls)++;
+}
+
+static void produce_dlq(andon_worker_t *w, job_t *j)
+{
+	const rd_kafka_message_t *m = j->msg;
+
+	andon_proto_dlq(&w->sb, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+			m->key, m->key_len, m->payload, m->len);
+	produce(w, w->cfg->topic_dlq, m->key, m->key_len, w->sb.data, w->sb.size, j->seq);
+	w->dlq++;
+	andon_info("dead-lettered %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
+		   (long long)m->offset, j->err.code, j->err.message);
+}
+
+static const char *reply_topic(const andon_worker_t *w, const job_t *j, char *buf, size_t size)
+{
+	if (j->req.reply_to == NULL)
+		return w->cfg->topic_replies;
+	snprintf(buf, size, "%.*s", (int)j->req.reply_to_len, j->req.reply_to);
+	return buf;
+}
+
+/* Checks the engine's {dup, ok, answer, key, event...} shape; a malformed one is treated as a script bug. */
+static int answer_ok(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 2 != 0 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
+		return 0;
+	for (size_t i = 2; i < r->elements; i++)
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			return 0;
+	return 1;
+}
+
+/* Produces everything a message caused, then drops the worker's own hold on it. */
+static void answer(andon_worker_t *w, job_t *j)
+{
+	char topic[256];
+	const char *to;
+	redisReply *r;
+
+	if (j->kind == JOB_DLQ) {
+		produce_dlq(w, j);
+		goto done;
+	}
+	to = reply_topic(w, j, topic, sizeof(topic));
+	if (j->kind == JOB_CALL) {
+		r = w->replies[j->call];
+		if (r == NULL || !answer_ok(r)) {
+			andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
+				     r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str : "malformed reply");
+			j->kind = JOB_ERROR;
+		} else {
+			andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0, r->element[2]->str,
+					      r->element[2]->len);
+			produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
+			/* A duplicate re-sends its events too: the first attempt may have died before they were
+			 * acknowledged. Subscribers deduplicate by eventId. */
+			for (size_t i = 3; i + 1 < r->elements; i += 2) {
+				produce(w, w->cfg->topic_events, r->element[i]->str, r->element[i]->len,
+					r->element[i + 1]->str, r->element[i + 1]->len, j->seq);
+				w->events++;
+			}
+			w->answered++;
+			goto done;
+		}
+	}
+	andon_proto_reply_err(&w->sb, &j->req, &j->err);
+	produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
+	w->answered++;
+	if (j->err.bad_input || j->err.status >= 500)
+		produce_dlq(w, j);
+done:
+	andon_track_release(w->track, j->seq);
+}
+
+/* One batch: decode all, one Redis pipeline for all, produce all answers. 0, or -1 when Redis gave up. */
+static int process(andon_worker_t *w, size_t n)
+{
+	size_t ncalls = 0, njobs = 0;
+	int rc = 0;
+
+	andon_arena_reset(&w->arena);
+	for (size_t i = 0; i < n; i++) {
+		rd_kafka_message_t *m = w->msgs[i];
+		job_t *j = &w->jobs[njobs];
+
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			andon_warn("consume: %s", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		j->msg = m;
+		j->seq = andon_track_add(w->track, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+		prepare(w, j, &ncalls);
+		njobs++;
+	}
+	w->consumed += njobs;
+	if (ncalls > 0 && andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+					    andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
+		/* Shutting down with Redis gone: answer nothing; the offsets stay unstored, so the batch is
+		 * consumed again by whoever runs next. */
+		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", ncalls);
+		w->stuck = njobs;
+		rc = -1;
+	}
+	for (size_t i = 0; i < njobs; i++) {
+		if (rc == 0)
+			answer(w, &w->jobs[i]);
+		rd_kafka_message_destroy(w->jobs[i].msg);
+	}
+	for (size_t i = 0; i < ncalls; i++) {
+		freeReplyObject(w->replies[i]);
+		w->replies[i] = NULL;
+	}
+	msgpack_zone_clear(&w->zone);
+	w->batches++;
+	return rc;
+}
+
+/* The periodic hook: everything time-driven happens here, each with its own period. */
+static void cron(andon_worker_t *w)
+{
+	int64_t now = andon_now_us();
+
+	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
+		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
+		andon_info("stats: consumed %llu answered %llu events %llu dlq %llu redelivered %llu batches %llu "
+			   "inflight %zu redis-reconnects %lu",
+			   w->consumed, w->answered, w->events, w->dlq, w->redelivered, w->batches,
+			   andon_track_count(w->track), andon_engine_reconnects(w->engine));
+	}
+}
+
+int andon_worker_run(andon_worker_t *w)
+{
+	size_t room;
+	ssize_t n;
+	int rc = 0;
+	int64_t deadline;
+
+	andon_info("consuming %s; answering on %s, events on %s, dead letters on %s", w->cfg->topic_requests,
+		   w->cfg->topic_replies, w->cfg->topic_events, w->cfg->topic_dlq);
+	while (*w->run && !w->fatal) {
+		/* Never take more than the tracker can follow. */
+		room = (size_t)w->cfg->inflight_max - andon_track_count(w->track);
+		if (room > (size_t)w->cfg->batch_size)
+			room = (size_t)w->cfg->batch_size;
+		if (room == 0) {
+			settle(w, 10);
+			continue;
+		}
+		/* Wait for the first message only, then take what is already fetched: a batch never waits
+		 * to fill up, so one lone request is answered at once. */
+		n = 0;
+		if ((w->msgs[0] = rd_kafka_consumer_poll(w->consumer, w->cfg->poll_ms)) != NULL) {
+			n = rd_kafka_consume_batch_queue(w->queue, 0, w->msgs + 1, room - 1);
+			n = n < 0 ? 1 : n + 1;
+		}
+		if (n > 0 && process(w, (size_t)n) != 0) {
+			rc = -1;
+			break;
+		}
+		settle(w, 0);
+		if (andon_now_us() >= w->next_tick_us) {
+			w->next_tick_us = andon_now_us() + (int64_t)w->cfg->tick_ms * 1000;
+			cron(w);
+		}
+	}
+	/* Shutdown order: stop polling (done), drain acknowledgements, commit, close the consumer. */
+	andon_info("shutting down: %zu message(s) awaiting acknowledgement", andon_track_count(w->track));
+	deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
+	if (drain(w, deadline) != 0) {
+		andon_err("shutdown: %zu message(s) not acknowledged in time; they will be consumed again",
+			  andon_track_count(w->track));
+		rc = -1;
+	}
+	rd_kafka_commit(w->consumer, NULL, 0);
+	rd_kafka_consumer_close(w->consumer);
+	if (w->fatal)
+		rc = -1;
+	cron(w);
+	return rc;
+}
+
+void andon_worker_destroy(andon_worker_t *w)
+{
+	if (w == NULL)
+		return;
+	if (w->queue != NULL)
+		rd_kafka_queue_destroy(w->queue);
+	if (w->consumer != NULL)
+		rd_kafka_destroy(w->consumer);
+	if (w->producer != NULL) {
+		rd_kafka_flush(w->producer, 5000);
+		if (rd_kafka_outq_len(w->producer) > 0)
+			andon_warn("%d message(s) still queued at exit", rd_kafka_outq_len(w->producer));
+		rd_kafka_destroy(w->producer);
+	}
+	while (w->redo != NULL) {
+		redo_t *next = w->redo->next;
+		free(w->redo->topic);
+		free(w->redo->key);
+		free(w->redo->value);
+		free(w->redo);
+		w->redo = next;
+	}
+	if (w->offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(w->offsets);
+	andon_engine_destroy(w->engine);
+	andon_track_destroy(w->track);
+	andon_arena_free(&w->arena);
+	if (w->zone_ok)
+		msgpack_zone_destroy(&w->zone);
+	msgpack_sbuffer_destroy(&w->sb);
+	free(w->msgs);
+	free(w->jobs);
+	free(w->calls);
+	free(w->replies);
+	free(w);
+}

@@ -1,0 +1,28 @@
+/* worker: the daemon's main loop: poll a batch, pipeline it to Redis, answer on Kafka, store offsets. */
+#ifndef ANDON_WORKER_H
+#define ANDON_WORKER_H
+
+#include "config.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+typedef struct andon_worker andon_worker_t;
+
+/**
+ * Creates the Kafka consumer and producer and connects to Redis (loading the function library).
+ * run is the flag the signal handler clears; cfg must outlive the worker. NULL with a reason on failure.
+ */
+andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
+				 size_t errstr_size);
+
+/**
+ * Runs until *run becomes 0, then finishes the batch in hand, waits for every acknowledgement, stores
+ * and commits offsets and closes the consumer. Returns 0 after a clean shutdown, -1 when the shutdown could
+ * not drain in time (what was not committed is consumed again later) or on a fatal Kafka error.
+ */
+int andon_worker_run(andon_worker_t *w);
+
+void andon_worker_destroy(andon_worker_t *w);
+
+#endif
