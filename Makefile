@@ -20,7 +20,7 @@ SANFLAGS :=
 endif
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           $(SANFLAGS) -Ilib $(shell pkg-config --cflags $(PKGS))
+           $(SANFLAGS) -Ilib -Iworker -Itests $(shell pkg-config --cflags $(PKGS))
 LDFLAGS := $(SANFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 

@@ -134,7 +134,8 @@ int andon_codec_check(const char *buf, size_t len, int max_depth, char *errstr, 
 	uint64_t n;
 
 	if (max_depth < 0 || max_depth > CHECK_STACK_MAX)
-		return andon_fail(errstr, errstr_size, "max_depth %d outside 0..%d", max_depth, CHECK_STACK_MAX);
+		return andon_fail(errstr, errstr_size, "max_depth %d outside 0..%d", max_depth,
+				  CHECK_STACK_MAX);
 
 	for (;;) {
 		if (pos >= len)
@@ -158,7 +159,8 @@ int andon_codec_check(const char *buf, size_t len, int max_depth, char *errstr, 
 		case HDR_BIN:
 			if (rest < n)
 				return andon_fail(errstr, errstr_size, "%s of %llu bytes in %zu bytes",
-						  h.kind == HDR_STR ? "str" : "bin", (unsigned long long)n, rest);
+						  h.kind == HDR_STR ? "str" : "bin", (unsigned long long)n,
+						  rest);
 			pos += (size_t)n;
 			break;
 		case HDR_EXT:
@@ -169,7 +171,7 @@ int andon_codec_check(const char *buf, size_t len, int max_depth, char *errstr, 
 			break;
 		case HDR_ARRAY:
 		case HDR_MAP:
-			/* Empty containers count as a level too, so depth means the same whatever the contents. */
+			/* Empty containers count as a level too: depth does not depend on contents. */
 			if (depth >= (size_t)max_depth)
 				return andon_fail(errstr, errstr_size, "nesting deeper than %d", max_depth);
 			if (h.kind == HDR_ARRAY && n > rest)
@@ -195,7 +197,8 @@ int andon_codec_check(const char *buf, size_t len, int max_depth, char *errstr, 
 	}
 
 	if (pos != len)
-		return andon_fail(errstr, errstr_size, "%zu trailing byte%s", len - pos, len - pos == 1 ? "" : "s");
+		return andon_fail(errstr, errstr_size, "%zu trailing byte%s", len - pos,
+				  len - pos == 1 ? "" : "s");
 	return 0;
 }
 
@@ -209,10 +212,11 @@ int andon_codec_unpack(const char *buf, size_t len, int max_depth, msgpack_zone 
 		return -1;
 	ret = msgpack_unpack(buf, len, &off, zone, out);
 	if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-		/* msgpack-c also reports more open containers than its fixed stack (32 by default) this way. */
+		/* msgpack-c also reports more open containers than its stack (32 by default) this way. */
 		return andon_fail(errstr, errstr_size, "msgpack_unpack: out of memory or nesting too deep");
 	if (ret != MSGPACK_UNPACK_SUCCESS || off != len)
-		return andon_fail(errstr, errstr_size, "msgpack_unpack failed (%d) at byte %zu", (int)ret, off);
+		return andon_fail(errstr, errstr_size, "msgpack_unpack failed (%d) at byte %zu", (int)ret,
+				  off);
 	return 0;
 }
 

@@ -1,4 +1,4 @@
-/* json: JSON <-> msgpack conversion for the command-line tools (jansson on one side, msgpack-c on the other). */
+/* json: JSON <-> msgpack conversion for the command-line tools (jansson one side, msgpack-c the other). */
 #include "json.h"
 
 #include "util.h"
@@ -224,10 +224,11 @@ static json_t *map_to_json(const msgpack_object_map *m)
 		val = andon_json_from_msgpack(&m->ptr[i].val);
 		if (val == NULL)
 			goto oom;
-		if (k->type == MSGPACK_OBJECT_STR && utf8_valid((const unsigned char *)k->via.str.ptr, k->via.str.size)) {
+		if (k->type == MSGPACK_OBJECT_STR &&
+		    utf8_valid((const unsigned char *)k->via.str.ptr, k->via.str.size)) {
 			rc = json_object_setn_new_nocheck(obj, str_ptr(&k->via.str), k->via.str.size, val);
 		} else {
-			/* JSON keys must be strings; the key's own JSON text keeps it readable and unambiguous. */
+			/* JSON keys are strings; the key's own JSON text keeps it readable. */
 			key = andon_json_from_msgpack(k);
 			text = key != NULL ? json_dumps(key, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 			json_decref(key);
@@ -251,7 +252,7 @@ json_t *andon_json_from_msgpack(const msgpack_object *o)
 {
 	json_t *arr, *v;
 
-	/* Recursion depth follows o, which msgpack_unpack() never builds deeper than MSGPACK_EMBED_STACK_SIZE. */
+	/* Recursion follows o's depth, which msgpack_unpack() caps at its fixed stack (32 by default). */
 	switch (o->type) {
 	case MSGPACK_OBJECT_NIL:
 		return json_null();
@@ -265,7 +266,7 @@ json_t *andon_json_from_msgpack(const msgpack_object *o)
 		return json_integer((json_int_t)o->via.i64);
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
-		/* JSON has no NaN or infinity and json_real() refuses them; null is the only faithful-enough text. */
+		/* JSON has no NaN or infinity and json_real() refuses them; null is the closest JSON. */
 		if (!isfinite(o->via.f64))
 			return json_null();
 		return json_real(o->via.f64);

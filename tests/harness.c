@@ -1,0 +1,600 @@
+/* harness: integration-test plumbing around a real redis-server, the dev broker and the real worker. */
+#include "harness.h"
+
+#include "codec.h"
+#include "json.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+	char dir[256], bin[512], brokers[256];
+	int redis_port;
+	pid_t redis, broker, worker;
+	redisContext *rc;
+	rd_kafka_t *producer, *consumer;
+	json_t *replies; /* id -> [reply...] */
+	json_t *events;  /* [event...] */
+	json_t *dlq;     /* [{topic, partition, offset, key, value}...] */
+	json_t *ids;     /* keeps request ids alive */
+	int started;
+} H;
+
+#define DIE(...)                                                                                           \
+	do {                                                                                               \
+		fprintf(stderr, "harness: " __VA_ARGS__);                                                  \
+		fprintf(stderr, "\n");                                                                     \
+		h_stop();                                                                                  \
+		abort();                                                                                   \
+	} while (0)
+
+long long h_now_ms(void)
+{
+	return (long long)(andon_now_us() / 1000);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* fork+exec with stdout to out_fd (or the log file) and stderr to the log file; dies with us. */
+static pid_t spawn(char *const argv[], const char *log, int out_fd)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		DIE("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(out_fd >= 0 ? out_fd : fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Reaps pid within timeout_ms; returns the wait status, or -1 when it is still running. */
+static int reap(pid_t pid, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	int status;
+
+	do {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return status;
+		if (r < 0)
+			return -1;
+		sleep_ms(10);
+	} while (h_now_ms() < deadline);
+	return -1;
+}
+
+static void kill_reap(pid_t *pid, int sig)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, sig);
+	if (reap(*pid, 20000) == -1) {
+		kill(*pid, SIGKILL);
+		reap(*pid, 5000);
+	}
+	*pid = 0;
+}
+
+/* A port the kernel just gave out and took back: free for a moment, good enough on a test box. */
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+		DIE("free port: %s", strerror(errno));
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static int redis_connect(void)
+{
+	struct timeval tv = {2, 0};
+
+	if (H.rc != NULL)
+		redisFree(H.rc);
+	H.rc = redisConnectWithTimeout("127.0.0.1", H.redis_port, tv);
+	if (H.rc == NULL || H.rc->err) {
+		if (H.rc != NULL)
+			redisFree(H.rc);
+		H.rc = NULL;
+		return -1;
+	}
+	redisSetTimeout(H.rc, tv);
+	return 0;
+}
+
+void h_redis_start(void)
+{
+	char port[16], log[300];
+	long long deadline;
+
+	snprintf(port, sizeof(port), "%d", H.redis_port);
+	snprintf(log, sizeof(log), "%s/redis.log", H.dir);
+	char *argv[] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", H.dir, "--save", "",
+			"--appendonly", "yes", "--appendfsync", "everysec", NULL};
+	H.redis = spawn(argv, log, -1);
+	for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; sleep_ms(20)) {
+		redisReply *r;
+		if (redis_connect() != 0)
+			continue;
+		r = redisCommand(H.rc, "PING");
+		if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+			freeReplyObject(r);
+			return;
+		}
+		freeReplyObject(r);
+	}
+	DIE("redis-server did not start on port %d (see %s)", H.redis_port, log);
+}
+
+void h_redis_stop(void)
+{
+	redisReply *r;
+
+	if (H.redis <= 0)
+		return;
+	if (H.rc != NULL) {
+		/* SHUTDOWN never answers on success; the connection just closes. */
+		r = redisCommand(H.rc, "SHUTDOWN");
+		freeReplyObject(r);
+		redisFree(H.rc);
+		H.rc = NULL;
+	}
+	if (reap(H.redis, 10000) == -1)
+		kill_reap(&H.redis, SIGKILL);
+	H.redis = 0;
+}
+
+redisReply *h_redis(const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	if (H.rc == NULL && redis_connect() != 0)
+		return NULL;
+	va_start(ap, fmt);
+	r = redisvCommand(H.rc, fmt, ap);
+	va_end(ap);
+	if (r == NULL) {
+		redisFree(H.rc);
+		H.rc = NULL;
+	}
+	return r;
+}
+
+static void start_broker(void)
+{
+	char log[300], line[256];
+	int fds[2];
+	FILE *fp;
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/andon-devkafka", H.bin);
+	snprintf(log, sizeof(log), "%s/devkafka.log", H.dir);
+	if (pipe(fds) != 0)
+		DIE("pipe: %s", strerror(errno));
+	char *argv[] = {path, "-q", NULL};
+	H.broker = spawn(argv, log, fds[1]);
+	close(fds[1]);
+	fp = fdopen(fds[0], "r");
+	if (fp == NULL || fgets(line, sizeof(line), fp) == NULL)
+		DIE("andon-devkafka printed no bootstrap address (see %s)", log);
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+	snprintf(H.brokers, sizeof(H.brokers), "%s", line);
+}
+
+static rd_kafka_t *kafka_new(rd_kafka_type_t type, const char *const *props)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char err[512];
+	rd_kafka_t *rk;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", H.brokers, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+		DIE("%s", err);
+	for (const char *const *p = props; *p != NULL; p += 2)
+		if (rd_kafka_conf_set(conf, p[0], p[1], err, sizeof(err)) != RD_KAFKA_CONF_OK)
+			DIE("%s", err);
+	if ((rk = rd_kafka_new(type, conf, err, sizeof(err))) == NULL)
+		DIE("rd_kafka_new: %s", err);
+	return rk;
+}
+
+static void assign_all(void)
+{
+	static const struct {
+		const char *topic;
+		int partitions;
+	} topics[] = {{"andon.replies", 4}, {"andon.events", 4}, {"andon.dlq", 1}};
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(9);
+
+	for (size_t t = 0; t < 3; t++)
+		for (int p = 0; p < topics[t].partitions; p++)
+			rd_kafka_topic_partition_list_add(l, topics[t].topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	if (rd_kafka_assign(H.consumer, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		DIE("assign failed");
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+void h_start(void)
+{
+	static const char *const pprops[] = {"linger.ms", "1", NULL};
+	static const char *const cprops[] = {"group.id", "andon-test-reader", "enable.auto.commit", "false",
+					     "fetch.wait.max.ms", "5", NULL};
+	const char *bin = getenv("ANDON_BIN");
+	char tmpl[] = "/tmp/andon-test-XXXXXX";
+
+	if (mkdtemp(tmpl) == NULL)
+		DIE("mkdtemp: %s", strerror(errno));
+	snprintf(H.dir, sizeof(H.dir), "%s", tmpl);
+	snprintf(H.bin, sizeof(H.bin), "%s", bin != NULL ? bin : "build/bin");
+	signal(SIGPIPE, SIG_IGN);
+	H.redis_port = free_port();
+	h_redis_start();
+	start_broker();
+	H.producer = kafka_new(RD_KAFKA_PRODUCER, pprops);
+	H.consumer = kafka_new(RD_KAFKA_CONSUMER, cprops);
+	assign_all();
+	H.replies = json_object();
+	H.events = json_array();
+	H.dlq = json_array();
+	H.ids = json_array();
+	H.started = 1;
+}
+
+void h_stop(void)
+{
+	char cmd[300];
+
+	if (!H.started)
+		return;
+	H.started = 0;
+	kill_reap(&H.worker, SIGTERM);
+	if (H.consumer != NULL) {
+		rd_kafka_consumer_close(H.consumer);
+		rd_kafka_destroy(H.consumer);
+	}
+	if (H.producer != NULL) {
+		rd_kafka_flush(H.producer, 5000);
+		rd_kafka_destroy(H.producer);
+	}
+	H.consumer = H.producer = NULL;
+	kill_reap(&H.broker, SIGTERM);
+	h_redis_stop();
+	json_decref(H.replies);
+	json_decref(H.events);
+	json_decref(H.dlq);
+	json_decref(H.ids);
+	if (getenv("ANDON_KEEP_TMP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", H.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not remove %s\n", H.dir);
+	} else {
+		fprintf(stderr, "harness: kept %s\n", H.dir);
+	}
+}
+
+const char *h_brokers(void)
+{
+	return H.brokers;
+}
+
+int h_redis_port(void)
+{
+	return H.redis_port;
+}
+
+void h_produce_raw(const char *topic, const char *key, const void *buf, size_t len)
+{
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+				RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		DIE("produce: %s", rd_kafka_err2str(err));
+	h_flush();
+}
+
+void h_flush(void)
+{
+	if (rd_kafka_flush(H.producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		DIE("flush timed out");
+}
+
+const char *h_send(const char *op, const char *id, const char *account, json_t *body)
+{
+	char uuid[37], err[256];
+	json_t *req = json_object();
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	rd_kafka_resp_err_t e;
+	const char *key;
+
+	if (id == NULL) {
+		andon_uuid4(uuid);
+		id = uuid;
+	}
+	json_object_set_new(req, "v", json_integer(1));
+	json_object_set_new(req, "op", json_string(op));
+	json_object_set_new(req, "id", json_string(id));
+	if (account != NULL)
+		json_object_set_new(req, "account", json_string(account));
+	json_object_set_new(req, "body", body);
+	/* Keyed by the execution, as producers should; tests must pass whatever the key. */
+	key = json_string_value(json_object_get(body, "executionArn"));
+	if (key == NULL)
+		key = id;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (andon_json_to_msgpack(req, &pk, err, sizeof(err)) != 0)
+		DIE("encode: %s", err);
+	while ((e = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC("andon.requests"),
+				      RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(sb.data, sb.size),
+				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+	       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		rd_kafka_poll(H.producer, 10);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		DIE("produce: %s", rd_kafka_err2str(e));
+	msgpack_sbuffer_destroy(&sb);
+	json_array_append_new(H.ids, json_string(id));
+	json_decref(req);
+	return json_string_value(json_array_get(H.ids, json_array_size(H.ids) - 1));
+}
+
+static json_t *decode(const rd_kafka_message_t *m)
+{
+	msgpack_zone zone;
+	msgpack_object o;
+	json_t *j = NULL;
+	char err[128];
+
+	msgpack_zone_init(&zone, 4096);
+	if (andon_codec_unpack(m->payload, m->len, 64, &zone, &o, err, sizeof(err)) == 0)
+		j = andon_json_from_msgpack(&o);
+	msgpack_zone_destroy(&zone);
+	return j;
+}
+
+void h_pump(int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	rd_kafka_message_t *m;
+
+	rd_kafka_poll(H.producer, 0);
+	do {
+		const char *topic;
+		json_t *v;
+
+		if ((m = rd_kafka_consumer_poll(H.consumer, 5)) == NULL)
+			continue;
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		topic = rd_kafka_topic_name(m->rkt);
+		if ((v = decode(m)) == NULL) {
+			fprintf(stderr, "harness: undecodable message on %s\n", topic);
+		} else if (strcmp(topic, "andon.replies") == 0) {
+			const char *id = json_string_value(json_object_get(v, "id"));
+			json_t *list = json_object_get(H.replies, id ? id : "");
+			if (list == NULL)
+				json_object_set_new(H.replies, id ? id : "", list = json_array());
+			json_array_append(list, v);
+		} else if (strcmp(topic, "andon.events") == 0) {
+			json_array_append(H.events, v);
+		} else {
+			json_array_append_new(H.dlq, json_pack("{s:s, s:i, s:I, s:O}", "topic", topic, "partition",
+							       (int)m->partition, "offset", (json_int_t)m->offset,
+							       "value", v));
+		}
+		json_decref(v);
+		rd_kafka_message_destroy(m);
+		/* Keep draining while messages come; return once the deadline has passed. */
+	} while (h_now_ms() < deadline);
+}
+
+json_t *h_reply(const char *id, int n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	for (;;) {
+		json_t *list = json_object_get(H.replies, id);
+		if (list != NULL && json_array_size(list) >= (size_t)n)
+			return json_array_get(list, (size_t)n - 1);
+		if (h_now_ms() >= deadline)
+			return NULL;
+		h_pump(20);
+	}
+}
+
+size_t h_reply_count(const char *id)
+{
+	h_pump(0);
+	return json_array_size(json_object_get(H.replies, id));
+}
+
+json_t *h_call_as(const char *op, const char *id, const char *account, json_t *body)
+{
+	const char *rid = h_send(op, id, account, body);
+	json_t *r;
+
+	h_flush();
+	r = h_reply(rid, 1, 20000);
+	if (r == NULL)
+		DIE("no reply to %s %s within 20 s", op, rid);
+	return r;
+}
+
+json_t *h_call(const char *op, json_t *body)
+{
+	return h_call_as(op, NULL, NULL, body);
+}
+
+json_t *h_events(const char *resource)
+{
+	json_t *out = json_array(), *e;
+	size_t i;
+
+	h_pump(0);
+	json_array_foreach(H.events, i, e)
+	{
+		const char *r = json_string_value(json_object_get(e, "resource"));
+		if (r != NULL && strcmp(r, resource) == 0)
+			json_array_append(out, e);
+	}
+	return out;
+}
+
+int h_wait_events(const char *resource, size_t n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	for (;;) {
+		json_t *evs = h_events(resource);
+		size_t have = json_array_size(evs);
+		json_decref(evs);
+		if (have >= n)
+			return 0;
+		if (h_now_ms() >= deadline)
+			return -1;
+		h_pump(20);
+	}
+}
+
+json_t *h_dlq(void)
+{
+	h_pump(0);
+	return H.dlq;
+}
+
+int h_wait_dlq(size_t n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	while (json_array_size(H.dlq) < n) {
+		if (h_now_ms() >= deadline)
+			return -1;
+		h_pump(20);
+	}
+	return 0;
+}
+
+pid_t h_worker_start(const char *const *opts)
+{
+	char path[600], log[300], port[64];
+	char *argv[64];
+	int argc = 0;
+	long long deadline;
+
+	snprintf(path, sizeof(path), "%s/andon-worker", H.bin);
+	snprintf(log, sizeof(log), "%s/worker.log", H.dir);
+	snprintf(port, sizeof(port), "redis.port=%d", H.redis_port);
+	argv[argc++] = path;
+	argv[argc++] = "-b";
+	argv[argc++] = H.brokers;
+	argv[argc++] = "-o";
+	argv[argc++] = port;
+	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md. */
+	argv[argc++] = "-X";
+	argv[argc++] = "fetch.wait.max.ms=5";
+	argv[argc++] = "-X";
+	argv[argc++] = "session.timeout.ms=6000";
+	argv[argc++] = "-X";
+	argv[argc++] = "heartbeat.interval.ms=500";
+	argv[argc++] = "-o";
+	argv[argc++] = "worker.shutdown_timeout_ms=15000";
+	for (const char *const *o = opts; o != NULL && *o != NULL && argc < 60; o++) {
+		argv[argc++] = "-o";
+		argv[argc++] = (char *)*o;
+	}
+	argv[argc] = NULL;
+	H.worker = spawn(argv, log, -1);
+
+	/* Ready once it answers: a describe of nothing changes no state. */
+	for (deadline = h_now_ms() + 60000; h_now_ms() < deadline;) {
+		const char *id = h_send("StepFunctions.DescribeExecution", NULL, NULL,
+					json_pack("{s:s}", "executionArn",
+						  "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:probe:probe"));
+		h_flush();
+		if (h_reply(id, 1, 3000) != NULL)
+			return H.worker;
+		if (waitpid(H.worker, NULL, WNOHANG) == H.worker)
+			DIE("worker exited at start (see %s)", log);
+	}
+	DIE("worker not ready within 60 s (see %s)", log);
+}
+
+int h_worker_stop(void)
+{
+	int status;
+
+	if (H.worker <= 0)
+		return -1;
+	kill(H.worker, SIGTERM);
+	status = reap(H.worker, 60000);
+	if (status == -1) {
+		kill_reap(&H.worker, SIGKILL);
+		return -1;
+	}
+	H.worker = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void h_worker_kill(void)
+{
+	kill_reap(&H.worker, SIGKILL);
+}
+
+char *h_sfn_machine(const char *name, const char *type)
+{
+	json_t *r = h_call("StepFunctions.CreateStateMachine", json_pack("{s:s, s:s}", "name", name, "type", type));
+	const char *arn = json_string_value(json_object_get(json_object_get(r, "body"), "stateMachineArn"));
+
+	if (arn == NULL)
+		DIE("CreateStateMachine %s failed", name);
+	return strdup(arn);
+}
+
+char *h_sfn_start(const char *sm_arn, const char *name)
+{
+	json_t *r = h_call("StepFunctions.StartExecution",
+			   json_pack("{s:s, s:s, s:s}", "stateMachineArn", sm_arn, "name", name, "input", "{}"));
+	const char *arn = json_string_value(json_object_get(json_object_get(r, "body"), "executionArn"));
+
+	if (arn == NULL)
+		DIE("StartExecution %s failed", name);
+	return strdup(arn);
+}

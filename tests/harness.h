@@ -1,0 +1,79 @@
+/*
+ * harness: integration-test plumbing. Starts a throwaway redis-server (AOF on) on a free loopback port in
+ * a temp dir and the dev broker, spawns the real andon-worker, and talks to it only through Kafka.
+ * Every wait polls a condition with a deadline; every child dies with the test process.
+ */
+#ifndef ANDON_HARNESS_H
+#define ANDON_HARNESS_H
+
+#include <hiredis.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define H_ACCOUNT "123456789012"
+#define H_REGION  "us-east-1"
+
+/** Starts redis-server and andon-devkafka and the harness's own Kafka clients. Aborts on failure. */
+void h_start(void);
+/** Stops the worker (if running), the broker and Redis and removes the temp dir. */
+void h_stop(void);
+
+const char *h_brokers(void);
+int h_redis_port(void);
+
+/** Spawns the worker with extra "-o key=value" settings (NULL-terminated, may be NULL) and waits
+ * until it answers a probe request. Returns its pid. */
+pid_t h_worker_start(const char *const *opts);
+/** SIGTERM, then waits (deadline 60 s); returns the exit status, or -1 when it did not exit normally. */
+int h_worker_stop(void);
+/** SIGKILL and reap. */
+void h_worker_kill(void);
+
+/** Shuts Redis down (AOF flushed) and starts it again on the same port and directory. */
+void h_redis_stop(void);
+void h_redis_start(void);
+
+/** A synchronous command on the harness's own Redis connection; the caller frees the reply. */
+redisReply *h_redis(const char *fmt, ...);
+
+/** Produces raw bytes to topic (key may be NULL) and waits for the broker's acknowledgement. */
+void h_produce_raw(const char *topic, const char *key, const void *buf, size_t len);
+
+/** Produces a request {v:1, op, id, account?, body} (body is stolen) without waiting; id may be NULL for a
+ * fresh one. Returns the request id (owned by the harness until h_stop). */
+const char *h_send(const char *op, const char *id, const char *account, json_t *body);
+/** Produces many requests at once; flushes once at the end. */
+void h_flush(void);
+
+/** The n-th (1-based) reply with this id, waiting up to timeout_ms; NULL on timeout. Borrowed. */
+json_t *h_reply(const char *id, int n, int timeout_ms);
+/** h_send + h_reply(id, 1, 20 s); fails the test when no reply comes. Borrowed. */
+json_t *h_call(const char *op, json_t *body);
+/** The same with a given id and account. */
+json_t *h_call_as(const char *op, const char *id, const char *account, json_t *body);
+
+/** Number of replies seen so far with this id (after pumping what is waiting). */
+size_t h_reply_count(const char *id);
+
+/** Events seen so far whose resource is res, as a new array the caller decrefs. */
+json_t *h_events(const char *resource);
+/** Waits until at least n events for resource were seen. Returns 0, or -1 on timeout. */
+int h_wait_events(const char *resource, size_t n, int timeout_ms);
+
+/** DLQ records seen so far (borrowed array of {topic, partition, offset, key, value}). */
+json_t *h_dlq(void);
+/** Waits until at least n DLQ records were seen. Returns 0, or -1 on timeout. */
+int h_wait_dlq(size_t n, int timeout_ms);
+
+/** Consumes what is waiting on the reply, event and DLQ topics for up to timeout_ms. */
+void h_pump(int timeout_ms);
+
+/* Step Functions helpers over the harness. */
+char *h_sfn_machine(const char *name, const char *type); /* creates; returns the ARN (caller frees) */
+char *h_sfn_start(const char *sm_arn, const char *name); /* starts; returns the execution ARN (caller frees) */
+
+/** Monotonic milliseconds. */
+long long h_now_ms(void);
+
+#endif
