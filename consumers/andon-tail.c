@@ -169,10 +169,9 @@ static int print_message(const rd_kafka_message_t *rkm, int value_only, msgpack_
 	int rc;
 
 	if (andon_codec_unpack(rkm->payload, rkm->len, ANDON_CODEC_DEFAULT_DEPTH, zone, &obj, reason,
-			       sizeof(reason)) == 0)
-		value = andon_json_from_msgpack(&obj);
-	else
-		value = NULL;
+			       sizeof(reason)) == 0 &&
+	    (value = andon_json_from_msgpack(&obj)) == NULL)
+		snprintf(reason, sizeof(reason), "out of memory");
 
 	if (value_only) {
 		if (value == NULL) {

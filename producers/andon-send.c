@@ -325,6 +325,36 @@ static int pack_request(const json_t *env, char **buf, size_t *len, char *errstr
 	return 0;
 }
 
+/*
+ * Fetches the request topic's metadata before producing. Without it a fresh producer sometimes learns the
+ * topic's partitions only from librdkafka's 1 s topic scan (about 1 send in 40 on the mock took 1002 ms).
+ */
+static int warm_topic(rd_kafka_t *rk, const char *topic, int64_t deadline_us, char *errstr,
+		      size_t errstr_size)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	int rc = 0;
+
+	if (rkt == NULL)
+		return andon_fail(errstr, errstr_size, "topic %s: %s", topic,
+				  rd_kafka_err2str(rd_kafka_last_error()));
+	err = rd_kafka_metadata(rk, 0, rkt, &md, (int)remaining_ms(deadline_us));
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rc = andon_fail(errstr, errstr_size, "metadata for %s: %s", topic, rd_kafka_err2str(err));
+	} else {
+		if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			rc = andon_fail(errstr, errstr_size, "request topic %s: %s", topic,
+					rd_kafka_err2str(md->topic_cnt == 1
+							     ? md->topics[0].err
+							     : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+		rd_kafka_metadata_destroy(md);
+	}
+	rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
 static rd_kafka_t *handle_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
 {
 	rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
@@ -523,6 +553,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (warm_topic(producer, req_topic, deadline_us, errstr, sizeof(errstr)) != 0) {
+		andon_err("%s", errstr);
+		goto out;
+	}
 	err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(req_topic), RD_KAFKA_V_KEY(key, strlen(key)),
 				RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 				RD_KAFKA_V_OPAQUE(&dr), RD_KAFKA_V_END);

@@ -40,7 +40,7 @@ static const opt_t opts[] = {
 	INT_OPT("worker.batch_size", batch_size, 1, 100000, "1000"),
 	INT_OPT("worker.inflight_max", inflight_max, 1, 10000000, "20000"),
 	INT_OPT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "1048576"),
-	INT_OPT("worker.max_depth", max_depth, 2, 256, "32"),
+	INT_OPT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
 	INT_OPT("worker.poll_ms", poll_ms, 1, 10000, "100"),
 	INT_OPT("worker.tick_ms", tick_ms, 1, 10000, "100"),
 	INT_OPT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
