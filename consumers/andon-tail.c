@@ -82,6 +82,34 @@ static int parse_offset(const char *s, int64_t *out)
 }
 
 /*
+ * Turns a logical start (beginning, end, N from the end) into an absolute offset. librdkafka 2.0.2 resolves
+ * logical offsets itself only after the partition has joined its leader's thread; when it loses that race
+ * it retries 500 ms later, and "end" then silently skips whatever arrived meanwhile. An absolute offset
+ * also makes "end" mean the end when the tail started.
+ */
+static int resolve_offset(rd_kafka_t *rk, rd_kafka_topic_partition_t *tp, char *errstr, size_t errstr_size)
+{
+	int64_t lo, hi;
+	rd_kafka_resp_err_t err;
+
+	if (tp->offset >= 0)
+		return 0;
+	err = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, METADATA_TIMEOUT_MS);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return andon_fail(errstr, errstr_size, "watermarks of %s [%d]: %s", tp->topic,
+				  (int)tp->partition, rd_kafka_err2str(err));
+	if (tp->offset == RD_KAFKA_OFFSET_BEGINNING)
+		tp->offset = lo;
+	else if (tp->offset == RD_KAFKA_OFFSET_END)
+		tp->offset = hi;
+	else /* RD_KAFKA_OFFSET_TAIL(n) */
+		tp->offset = hi - (RD_KAFKA_OFFSET_TAIL_BASE - tp->offset) > lo
+				 ? hi - (RD_KAFKA_OFFSET_TAIL_BASE - tp->offset)
+				 : lo;
+	return 0;
+}
+
+/*
  * Builds the assignment: every partition of every topic, starting at offset. Assigning instead of
  * subscribing avoids the group join, which is slow on the mock cluster and can stick there for good.
  */
@@ -112,8 +140,11 @@ static rd_kafka_topic_partition_list_t *assignment_new(rd_kafka_t *rk, char **to
 		for (int p = 0; p < mt->partition_cnt; p++) {
 			int32_t id = mt->partitions[p].id;
 
-			if (rd_kafka_topic_partition_list_find(parts, topics[i], id) == NULL)
-				rd_kafka_topic_partition_list_add(parts, topics[i], id)->offset = offset;
+			if (rd_kafka_topic_partition_list_find(parts, topics[i], id) != NULL)
+				continue;
+			rd_kafka_topic_partition_list_add(parts, topics[i], id)->offset = offset;
+			if (resolve_offset(rk, &parts->elems[parts->cnt - 1], errstr, errstr_size) != 0)
+				goto err;
 		}
 	}
 	rd_kafka_metadata_destroy(md);

@@ -370,15 +370,14 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'o':
-			if (strcmp(optarg, "beginning") != 0 &&
-			    andon_parse_ll(optarg, 0, INT64_MAX, &start) != 0) {
+			if (strcmp(optarg, "beginning") == 0) {
+				start = RD_KAFKA_OFFSET_BEGINNING;
+			} else if (andon_parse_ll(optarg, 0, INT64_MAX, &start) != 0) {
 				fprintf(stderr,
 					"andon-replay: -o: expected beginning or an offset, got \"%s\"\n",
 					optarg);
 				goto usage;
 			}
-			if (strcmp(optarg, "beginning") == 0)
-				start = RD_KAFKA_OFFSET_BEGINNING;
 			break;
 		case 'E':
 			if (andon_parse_ll(optarg, 0, INT64_MAX, &end) != 0) {

@@ -177,6 +177,13 @@ void h_redis_stop(void)
 	H.redis = 0;
 }
 
+redisContext *h_redis_ctx(void)
+{
+	if (H.rc == NULL && redis_connect() != 0)
+		DIE("cannot connect to redis on port %d", H.redis_port);
+	return H.rc;
+}
+
 redisReply *h_redis(const char *fmt, ...)
 {
 	va_list ap;

@@ -34,6 +34,9 @@ void h_worker_kill(void);
 void h_redis_stop(void);
 void h_redis_start(void);
 
+/** The harness's own Redis connection (for pipelining in benchmarks). */
+redisContext *h_redis_ctx(void);
+
 /** A synchronous command on the harness's own Redis connection; the caller frees the reply. */
 redisReply *h_redis(const char *fmt, ...);
 

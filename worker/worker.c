@@ -71,7 +71,9 @@ struct andon_worker {
 
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	(void)rk;
+	/* kafka.* settings go to both clients, so the producer ignoring consumer properties is expected. */
+	if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
+		level = 7;
 	/* syslog levels: 0-3 errors, 4 warnings, 5-6 info, 7 debug */
 	andon_log(level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : level <= 6 ? ANDON_LOG_INFO
 											 : ANDON_LOG_DEBUG,

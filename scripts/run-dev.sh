@@ -1,0 +1,54 @@
+#!/bin/sh
+# The embedded default: a local redis-server (AOF on) in a temp dir on a free port, the development Kafka
+# broker, and the worker in the foreground. Ctrl-C stops all three. Usage: run-dev.sh BUILD_DIR
+set -eu
+build=${1:-build}
+bin=$build/bin
+dir=$(mktemp -d /tmp/andon-dev-XXXXXX)
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'kill -INT "$wpid" 2>/dev/null || true' INT TERM
+wpid=""
+
+# A free loopback port: try random ones until redis-server answers on one it started.
+for try in 1 2 3 4 5 6 7 8 9 10; do
+	port=$(( (($$ + try * 7919) % 20000) + 30000 ))
+	# Own session: Ctrl-C reaches the worker only, which then shuts down while Redis and Kafka are still up.
+	setsid redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly yes \
+		--appendfsync everysec --logfile "$dir/redis.log" &
+	rpid=$!
+	i=0
+	while [ $i -lt 50 ] && ! redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+	if redis-cli -p "$port" ping >/dev/null 2>&1; then pids="$pids $rpid"; break; fi
+	kill "$rpid" 2>/dev/null || true
+	port=""
+done
+[ -n "$port" ] || { echo "run-dev: could not start redis-server" >&2; exit 1; }
+
+setsid "$bin/andon-devkafka" -q -f "$dir/bootstrap" >/dev/null &
+pids="$pids $!"
+i=0
+while [ ! -s "$dir/bootstrap" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+brokers=$(cat "$dir/bootstrap")
+
+cat <<MSG
+Andon development stack
+  redis-server  127.0.0.1:$port (AOF on, data in $dir)
+  dev broker    $brokers (topics andon.requests, andon.replies, andon.events, andon.dlq)
+In another terminal:
+  $bin/andon-send -b $brokers StepFunctions.CreateStateMachine name=orders
+  $bin/andon-send -b $brokers StepFunctions.StartExecution stateMachineArn=arn:aws:states:us-east-1:123456789012:stateMachine:orders name=run-1
+  $bin/andon-send -b $brokers StepFunctions.StopExecution executionArn=arn:aws:states:us-east-1:123456789012:execution:orders:run-1 error=Halted
+  $bin/andon-tail -b $brokers -t andon.events -o beginning
+Ctrl-C stops everything.
+MSG
+"$bin/andon-worker" -b "$brokers" -o "redis.port=$port" -X fetch.wait.max.ms=5 -X session.timeout.ms=6000 &
+wpid=$!
+# The first wait returns when a signal arrives; the second waits for the worker's own shutdown.
+wait "$wpid" || true
+wait "$wpid" 2>/dev/null || true

@@ -1,0 +1,296 @@
+/*
+ * bench: stop requests through Kafka -> worker -> Redis -> reply, against the ceiling of the same number of
+ * bare pipelined Redis function calls. A benchmark, not a test: it prints figures and fails only when
+ * something is not answered. ANDON_BENCH_N sets the request count (default 20000).
+ */
+#include "harness.h"
+
+#include "codec.h"
+#include "util.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SM_NAME "bench"
+#define SM_ARN  "arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
+
+static int n_req = 20000;
+
+static void exec_arn(char *buf, size_t size, const char *phase, int i)
+{
+	snprintf(buf, size, "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:" SM_NAME ":%s-%d", phase, i);
+}
+
+static void check_reply(redisReply *r, const char *what)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[1]->integer != 1) {
+		fprintf(stderr, "bench: %s failed: %s\n", what, r && r->type == REDIS_REPLY_ERROR ? r->str : "?");
+		exit(1);
+	}
+}
+
+/* Creates n running executions "<phase>-i" straight in Redis, pipelined (setup, not measured). */
+static void create_executions(const char *phase, int n)
+{
+	redisContext *c = h_redis_ctx();
+	char arn[256], id[64];
+
+	for (int i = 0; i < n; i++) {
+		exec_arn(arn, sizeof(arn), phase, i);
+		snprintf(id, sizeof(id), "start-%s-%d", phase, i);
+		redisAppendCommand(c,
+				   "FCALL sfn_start 4 andon:{%s}:sm andon:{%s}:x andon:{%s}:h andon:{%s}:r %s "
+				   "StepFunctions.StartExecution arn %s smArn %s name %s-%d account %s",
+				   SM_ARN, arn, arn, arn, id, arn, SM_ARN, phase, i, H_ACCOUNT);
+	}
+	for (int i = 0; i < n; i++) {
+		redisReply *r;
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			exit(1);
+		check_reply(r, "sfn_start");
+		freeReplyObject(r);
+	}
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+	andon_codec_pack_cstr(pk, s);
+}
+
+/* The encoded StopExecution request for execution i of phase, with request id "<phase>-<i>". */
+static void encode_stop(msgpack_sbuffer *sb, const char *phase, int i, char *arn, size_t arn_size)
+{
+	msgpack_packer pk;
+	char id[64];
+
+	exec_arn(arn, arn_size, phase, i);
+	snprintf(id, sizeof(id), "%s-%d", phase, i);
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	pack_str(&pk, "v");
+	msgpack_pack_int(&pk, 1);
+	pack_str(&pk, "op");
+	pack_str(&pk, "StepFunctions.StopExecution");
+	pack_str(&pk, "id");
+	pack_str(&pk, id);
+	pack_str(&pk, "body");
+	msgpack_pack_map(&pk, 2);
+	pack_str(&pk, "executionArn");
+	pack_str(&pk, arn);
+	pack_str(&pk, "error");
+	pack_str(&pk, "bench");
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return (x > y) - (x < y);
+}
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+typedef struct phase {
+	const char *name;
+	long long *sent_us, *lat_us;
+	int answered;
+	long long first_us, last_us;
+} phase_t;
+
+/* Reads replies of this phase ("<phase>-<i>" ids) and records their latency. */
+static void read_replies(rd_kafka_t *rk, phase_t *ph, int timeout_ms)
+{
+	rd_kafka_message_t *m;
+	size_t plen = strlen(ph->name);
+	long long deadline = now_us() + (long long)timeout_ms * 1000;
+
+	while (now_us() < deadline && (m = rd_kafka_consumer_poll(rk, timeout_ms > 0 ? 1 : 0)) != NULL) {
+		msgpack_zone zone;
+		msgpack_object o;
+		const char *id;
+		size_t len;
+		char err[64];
+
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			msgpack_zone_init(&zone, 512);
+			if (andon_codec_unpack(m->payload, m->len, 8, &zone, &o, err, sizeof(err)) == 0 &&
+			    andon_codec_get_str(&o, "id", &id, &len) == 1 && len > plen + 1 &&
+			    memcmp(id, ph->name, plen) == 0 && id[plen] == '-') {
+				int i = atoi(id + plen + 1); /* the bench wrote these ids itself */
+				if (i >= 0 && i < n_req && ph->lat_us[i] == 0) {
+					long long t = now_us();
+					ph->lat_us[i] = t - ph->sent_us[i];
+					ph->answered++;
+					ph->last_us = t;
+				}
+			}
+			msgpack_zone_destroy(&zone);
+		}
+		rd_kafka_message_destroy(m);
+	}
+}
+
+static rd_kafka_t *reply_reader(void)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+	char err[256];
+	rd_kafka_t *rk;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", h_brokers(), err, sizeof(err));
+	rd_kafka_conf_set(conf, "group.id", "andon-bench-reader", err, sizeof(err));
+	rd_kafka_conf_set(conf, "fetch.wait.max.ms", "2", err, sizeof(err));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	for (int p = 0; p < 4; p++)
+		rd_kafka_topic_partition_list_add(l, "andon.replies", p)->offset = RD_KAFKA_OFFSET_END;
+	rd_kafka_assign(rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_poll(rk, 500); /* let the END offsets resolve before anything is sent */
+	return rk;
+}
+
+/* Sends n_req stops at rate per second (0: as fast as possible) and waits for every reply. */
+static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, int rate)
+{
+	msgpack_sbuffer sb;
+	char arn[256];
+
+	ph->sent_us = calloc((size_t)n_req, sizeof(long long));
+	ph->lat_us = calloc((size_t)n_req, sizeof(long long));
+	msgpack_sbuffer_init(&sb);
+	ph->first_us = now_us();
+	for (int i = 0; i < n_req; i++) {
+		if (rate > 0) {
+			long long due = ph->first_us + (long long)i * 1000000 / rate;
+			while (now_us() < due)
+				read_replies(reader, ph, 1);
+		}
+		encode_stop(&sb, ph->name, i, arn, sizeof(arn));
+		ph->sent_us[i] = now_us();
+		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("andon.requests"), RD_KAFKA_V_KEY(arn, strlen(arn)),
+					 RD_KAFKA_V_VALUE(sb.data, sb.size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(producer, 1);
+		rd_kafka_poll(producer, 0);
+		if (i % 256 == 0)
+			read_replies(reader, ph, 0);
+	}
+	rd_kafka_flush(producer, 10000);
+	for (long long deadline = now_us() + 120000000LL; ph->answered < n_req && now_us() < deadline;)
+		read_replies(reader, ph, 50);
+	msgpack_sbuffer_destroy(&sb);
+	if (ph->answered < n_req) {
+		fprintf(stderr, "bench: only %d of %d %s requests answered\n", ph->answered, n_req, ph->name);
+		exit(1);
+	}
+}
+
+static void report(const phase_t *ph, const char *label, double *rate_out)
+{
+	long long *lat = malloc(sizeof(long long) * (size_t)n_req);
+	double secs = (double)(ph->last_us - ph->first_us) / 1e6;
+
+	memcpy(lat, ph->lat_us, sizeof(long long) * (size_t)n_req);
+	qsort(lat, (size_t)n_req, sizeof(long long), cmp_ll);
+	printf("%-34s %8d requests in %6.3f s = %8.0f req/s   latency p50 %7.2f ms  p99 %7.2f ms\n", label, n_req, secs,
+	       n_req / secs, lat[n_req / 2] / 1000.0, lat[(size_t)n_req * 99 / 100] / 1000.0);
+	if (rate_out != NULL)
+		*rate_out = n_req / secs;
+	free(lat);
+}
+
+/* The ceiling: the same stops as bare FCALLs, pipelined 1,000 at a time like the worker's batches. */
+static double ceiling(void)
+{
+	redisContext *c = h_redis_ctx();
+	char arn[256];
+	long long t0 = now_us();
+
+	for (int base = 0; base < n_req; base += 1000) {
+		int end = base + 1000 < n_req ? base + 1000 : n_req;
+		for (int i = base; i < end; i++) {
+			exec_arn(arn, sizeof(arn), "ceiling", i);
+			redisAppendCommand(c,
+					   "FCALL sfn_stop 3 andon:{%s}:x andon:{%s}:h andon:{%s}:r ceiling-%d "
+					   "StepFunctions.StopExecution arn %s error bench",
+					   arn, arn, arn, i, arn);
+		}
+		for (int i = base; i < end; i++) {
+			redisReply *r;
+			if (redisGetReply(c, (void **)&r) != REDIS_OK)
+				exit(1);
+			check_reply(r, "sfn_stop");
+			freeReplyObject(r);
+		}
+	}
+	return n_req / ((double)(now_us() - t0) / 1e6);
+}
+
+int main(void)
+{
+	const char *env = getenv("ANDON_BENCH_N");
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *producer, *reader;
+	phase_t burst = {.name = "burst"}, paced = {.name = "paced"};
+	double worker_rate, ceiling_rate;
+	char err[256];
+	redisReply *r;
+
+	long long n;
+
+	if (env != NULL) {
+		if (andon_parse_ll(env, 1, 10000000, &n) != 0) {
+			fprintf(stderr, "bench: ANDON_BENCH_N must be an integer from 1 to 10000000\n");
+			return 2;
+		}
+		n_req = (int)n;
+	}
+	h_start();
+	h_worker_start(NULL);
+	r = h_redis("FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
+		    "name " SM_NAME " type STANDARD account " H_ACCOUNT,
+		    SM_ARN, SM_ARN, SM_ARN);
+	check_reply(r, "sfn_create");
+	freeReplyObject(r);
+	create_executions("burst", n_req);
+	create_executions("paced", n_req);
+	create_executions("ceiling", n_req);
+
+	conf = rd_kafka_conf_new();
+	rd_kafka_conf_set(conf, "bootstrap.servers", h_brokers(), err, sizeof(err));
+	rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)); /* batch, as DEV-BROKER.md advises */
+	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	reader = reply_reader();
+
+	printf("andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions\n", n_req);
+	run_phase(producer, reader, &burst, 0);
+	report(&burst, "worker, burst (throughput)", &worker_rate);
+	run_phase(producer, reader, &paced, 5000);
+	report(&paced, "worker, paced at 5,000 req/s", NULL);
+	ceiling_rate = ceiling();
+	printf("%-34s %8d calls    %25.0f calls/s\n", "ceiling: bare pipelined FCALL", n_req, ceiling_rate);
+	printf("worker / ceiling = %.0f%%\n", 100.0 * worker_rate / ceiling_rate);
+
+	rd_kafka_consumer_close(reader);
+	rd_kafka_destroy(reader);
+	rd_kafka_flush(producer, 5000);
+	rd_kafka_destroy(producer);
+	free(burst.sent_us);
+	free(burst.lat_us);
+	free(paced.sent_us);
+	free(paced.lat_us);
+	if (h_worker_stop() != 0) {
+		h_stop();
+		return 1;
+	}
+	h_stop();
+	return 0;
+}
