@@ -1,6 +1,7 @@
 /* util: strict number parsing, clocks and small string helpers shared by every program. */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +16,8 @@ int andon_parse_ll(const char *s, long long min, long long max, long long *out)
 	char *end;
 	long long v;
 
-	if (s == NULL || *s == '\0')
+	/* strtoll would skip leading white space and take a '+': neither is a strict integer. */
+	if (s == NULL || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
