@@ -72,7 +72,7 @@ static int check_arn_common(const sfn_arn_t *a, const char *account)
 static int exec_keys(const andon_ctx_t *ctx, const msgpack_object *body, andon_call_t *call,
 		     const char *const *suffixes, andon_apierr_t *err, const char **arn, size_t *arn_len)
 {
-	char id[SFN_ARN_MAX + 32];
+	char id[SFN_ARN_MAX * 4 + 32]; /* 2048 characters of up to 4 bytes */
 	sfn_arn_t a;
 	int n;
 
@@ -89,6 +89,8 @@ static int exec_keys(const andon_ctx_t *ctx, const msgpack_object *body, andon_c
 	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1], a.part[1],
 		     (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6], (int)a.len[7],
 		     a.part[7]);
+	if (n < 0 || (size_t)n >= sizeof(id)) /* multibyte names can make 2048 characters longer than id */
+		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
 	for (const char *const *s = suffixes; *s != NULL; s++)
 		andon_call_key(call, ctx->arena, id, (size_t)n, *s);
 	return 0;
@@ -168,7 +170,7 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 {
 	const char *sm, *name, *input;
 	size_t sm_len, name_len, input_len;
-	char id[SFN_ARN_MAX + 128], gen[SFN_NAME_MAX + 1];
+	char id[SFN_ARN_MAX * 4 + 4 * SFN_NAME_MAX + 32], gen[SFN_NAME_MAX + 1];
 	sfn_arn_t a;
 	int rc, n;
 
@@ -189,7 +191,7 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 			name = req->id;
 			name_len = req->id_len;
 		} else {
-			uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+			uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 */
 			for (size_t i = 0; i < req->id_len; i++)
 				h = (h ^ (unsigned char)req->id[i]) * 1099511628211ULL;
 			name_len = (size_t)snprintf(gen, sizeof(gen), "exec-%016llx", (unsigned long long)h);
@@ -206,6 +208,8 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1], a.part[1],
 		     (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6], (int)name_len,
 		     name);
+	if (n < 0 || (size_t)n >= sizeof(id))
+		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
 	andon_call_begin(call, "sfn_start");
 	andon_call_key(call, ctx->arena, sm, sm_len, "sm");
 	andon_call_key(call, ctx->arena, id, (size_t)n, "x");

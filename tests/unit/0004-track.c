@@ -279,7 +279,8 @@ static void test_topic_limit(void **state)
 	int n = 0;
 
 	(void)state;
-	/* The tracker records a bounded number of distinct topics; beyond that add fails, it never crashes. */
+	/* The tracker records a bounded number of distinct topics; beyond that add fails, it never crashes.
+	 */
 	for (; n < 64; n++) {
 		snprintf(topic, sizeof(topic), "t%d", n);
 		if (andon_track_add(t, topic, 0, 0) == UINT64_MAX)
@@ -350,7 +351,8 @@ static void test_wrap_around(void **state)
 			n = andon_track_collect(t, l);
 			if (n > 0) {
 				int64_t off = offset_of(l, "req", 0);
-				/* The stored offset only moves forward and covers exactly the collected messages. */
+				/* The stored offset only moves forward and covers exactly the collected
+				 * messages. */
 				assert_true(off > stored);
 				assert_int_equal(off - stored, (int64_t)n);
 				stored = off;
@@ -421,7 +423,8 @@ static void test_random_model(void **state)
 			msgs[i].pending += n;
 		} else if (r < 85 && tail > 0) {
 			/* Mostly in-flight messages, sometimes a stale one already collected. */
-			uint64_t i = rnd(5) == 0 ? rnd((uint32_t)tail) : head + rnd((uint32_t)(tail - head + 1));
+			uint64_t i =
+			    rnd(5) == 0 ? rnd((uint32_t)tail) : head + rnd((uint32_t)(tail - head + 1));
 
 			if (i >= tail)
 				continue;
@@ -435,7 +438,8 @@ static void test_random_model(void **state)
 
 			memcpy(want, stored, sizeof(want));
 			while (head + n < tail && msgs[head + n].pending == 0) {
-				want[msgs[head + n].topic][msgs[head + n].partition] = msgs[head + n].offset + 1;
+				want[msgs[head + n].topic][msgs[head + n].partition] =
+				    msgs[head + n].offset + 1;
 				n++;
 			}
 			assert_int_equal(andon_track_collect(t, l), n);
@@ -446,7 +450,8 @@ static void test_random_model(void **state)
 					if (want[i][j] != stored[i][j])
 						assert_int_equal(got, want[i][j]);
 					else
-						assert_int_equal(got, -1000); /* untouched partitions are not listed */
+						assert_int_equal(
+						    got, -1000); /* untouched partitions are not listed */
 				}
 			memcpy(stored, want, sizeof(want));
 			head += n;
@@ -466,12 +471,17 @@ static void test_random_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_new_destroy),	    cmocka_unit_test(test_contiguous_prefix),
-	    cmocka_unit_test(test_out_of_order),    cmocka_unit_test(test_partitions_and_topics),
+	    cmocka_unit_test(test_new_destroy),
+	    cmocka_unit_test(test_contiguous_prefix),
+	    cmocka_unit_test(test_out_of_order),
+	    cmocka_unit_test(test_partitions_and_topics),
 	    cmocka_unit_test(test_collect_into_existing_list),
-	    cmocka_unit_test(test_hold_release),    cmocka_unit_test(test_over_release),
-	    cmocka_unit_test(test_full),	    cmocka_unit_test(test_topic_limit),
-	    cmocka_unit_test(test_stale_release),   cmocka_unit_test(test_wrap_around),
+	    cmocka_unit_test(test_hold_release),
+	    cmocka_unit_test(test_over_release),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_topic_limit),
+	    cmocka_unit_test(test_stale_release),
+	    cmocka_unit_test(test_wrap_around),
 	    cmocka_unit_test(test_random_model),
 	};
 

@@ -199,7 +199,8 @@ static void test_null_arg(void **state)
 	andon_call_t c;
 
 	(void)state;
-	/* A failed andon_arena_strndup passes NULL along: that must show as overflow, not a NULL argv entry. */
+	/* A failed andon_arena_strndup passes NULL along: that must show as overflow, not a NULL argv entry.
+	 */
 	andon_call_begin(&c, "f");
 	andon_call_arg(&c, NULL, 3);
 	assert_int_equal(c.overflow, 1);

@@ -1,4 +1,5 @@
-/* 0006-sfn_validate: unit tests for the request envelope and the Step Functions adapter's validation and calls. */
+/* 0006-sfn_validate: unit tests for the request envelope and the Step Functions adapter's validation and
+ * calls. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,14 +17,15 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-#define ACCOUNT "123456789012"
-#define REGION  "us-east-1"
-#define STD_ARN "arn:aws:states:us-east-1:123456789012:execution:sm:e1"
-#define EXP_ARN "arn:aws:states:us-east-1:123456789012:express:sm:e1:0d7c3b9b-2a11-4c53-9f0e-6f1c2a4e1f0b"
-#define SM_ARN  "arn:aws:states:us-east-1:123456789012:stateMachine:sm"
+#define ACCOUNT	     "123456789012"
+#define REGION	     "us-east-1"
+#define STD_ARN	     "arn:aws:states:us-east-1:123456789012:execution:sm:e1"
+#define EXP_ARN	     "arn:aws:states:us-east-1:123456789012:express:sm:e1:0d7c3b9b-2a11-4c53-9f0e-6f1c2a4e1f0b"
+#define SM_ARN	     "arn:aws:states:us-east-1:123456789012:stateMachine:sm"
 #define KEY(id, sfx) "andon:{" id "}:" sfx
 
-/* One entry of a msgpack map to build: a string, an integer, a boolean, nil, an empty array or a nested map. */
+/* One entry of a msgpack map to build: a string, an integer, a boolean, nil, an empty array or a nested map.
+ */
 enum ftype { F_STR, F_INT, F_BOOL, F_NIL, F_ARR, F_MAP };
 
 typedef struct field {
@@ -36,13 +38,34 @@ typedef struct field {
 	size_t nsub;
 } field_t;
 
-#define FSTR(k, v)     {(k), F_STR, (v), (size_t)-1, 0, NULL, 0}
-#define FSTRN(k, v, n) {(k), F_STR, (v), (n), 0, NULL, 0}
-#define FINT(k, v)     {(k), F_INT, NULL, 0, (v), NULL, 0}
-#define FBOOL(k, v)    {(k), F_BOOL, NULL, 0, (v), NULL, 0}
-#define FNIL(k)        {(k), F_NIL, NULL, 0, 0, NULL, 0}
-#define FARR(k)        {(k), F_ARR, NULL, 0, 0, NULL, 0}
-#define FMAP(k, a, n)  {(k), F_MAP, NULL, 0, 0, (a), (n)}
+#define FSTR(k, v)                                                                                           \
+	{                                                                                                    \
+		(k), F_STR, (v), (size_t)-1, 0, NULL, 0                                                      \
+	}
+#define FSTRN(k, v, n)                                                                                       \
+	{                                                                                                    \
+		(k), F_STR, (v), (n), 0, NULL, 0                                                             \
+	}
+#define FINT(k, v)                                                                                           \
+	{                                                                                                    \
+		(k), F_INT, NULL, 0, (v), NULL, 0                                                            \
+	}
+#define FBOOL(k, v)                                                                                          \
+	{                                                                                                    \
+		(k), F_BOOL, NULL, 0, (v), NULL, 0                                                           \
+	}
+#define FNIL(k)                                                                                              \
+	{                                                                                                    \
+		(k), F_NIL, NULL, 0, 0, NULL, 0                                                              \
+	}
+#define FARR(k)                                                                                              \
+	{                                                                                                    \
+		(k), F_ARR, NULL, 0, 0, NULL, 0                                                              \
+	}
+#define FMAP(k, a, n)                                                                                        \
+	{                                                                                                    \
+		(k), F_MAP, NULL, 0, 0, (a), (n)                                                             \
+	}
 
 static void pack_fields(msgpack_packer *pk, const field_t *f, size_t n)
 {
@@ -114,7 +137,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Packs a top-level map, unpacks it with the worker's decoder and runs andon_proto_parse; returns its result. */
+/* Packs a top-level map, unpacks it with the worker's decoder and runs andon_proto_parse; returns its result.
+ */
 static int parse_top(fx_t *fx, const field_t *top, size_t n)
 {
 	msgpack_packer pk;
@@ -125,7 +149,8 @@ static int parse_top(fx_t *fx, const field_t *top, size_t n)
 	andon_arena_reset(&fx->arena);
 	msgpack_packer_init(&pk, &fx->sb, msgpack_sbuffer_write);
 	pack_fields(&pk, top, n);
-	if (andon_codec_unpack(fx->sb.data, fx->sb.size, 32, &fx->zone, &fx->root, reason, sizeof(reason)) != 0)
+	if (andon_codec_unpack(fx->sb.data, fx->sb.size, 32, &fx->zone, &fx->root, reason, sizeof(reason)) !=
+	    0)
 		fail_msg("andon_codec_unpack: %s", reason);
 	memset(&fx->err, 0, sizeof(fx->err));
 	return andon_proto_parse(&fx->root, &fx->req, &fx->err);
@@ -164,7 +189,8 @@ static void expect_ok(fx_t *fx, const char *op, const field_t *body, size_t n)
 	assert_int_equal(fx->call.overflow, 0);
 }
 
-static void expect_err(fx_t *fx, const char *op, const field_t *body, size_t n, const char *code, int bad_input)
+static void expect_err(fx_t *fx, const char *op, const field_t *body, size_t n, const char *code,
+		       int bad_input)
 {
 	if (run(fx, op, "req-1", body, n) != -1)
 		fail_msg("%s accepted, expected %s", op, code);
@@ -182,9 +208,19 @@ static int arg_is(const andon_call_t *c, int i, const char *s)
 
 static void assert_arg(const andon_call_t *c, int i, const char *s)
 {
-	if (!arg_is(c, i, s))
-		fail_msg("argv[%d] is \"%.*s\", expected \"%s\"", i, i < c->argc ? (int)c->argvlen[i] : 0,
-			 i < c->argc ? c->argv[i] : "", s);
+	size_t at = 0, len;
+
+	if (arg_is(c, i, s))
+		return;
+	if (i >= c->argc)
+		fail_msg("argc is %d, expected argv[%d] \"%.100s\"", c->argc, i, s);
+	len = c->argvlen[i];
+	while (at < len && s[at] != '\0' && c->argv[i][at] == s[at])
+		at++;
+	/* Long values (and any garbage in them) are cut short in the message. */
+	fail_msg("argv[%d] (%zu bytes) is \"%.100s\"..., expected \"%.100s\"... (%zu bytes); first "
+		 "difference at byte %zu",
+		 i, len, c->argv[i], s, strlen(s), at);
 }
 
 /* The value after name among the name/value pairs that follow the request id and op, or NULL. */
@@ -226,9 +262,10 @@ static char *repeat(const char *ch, size_t n)
 
 static void test_ops_find(void **state)
 {
-	static const char *const names[] = {"StepFunctions.CreateStateMachine", "StepFunctions.StartExecution",
-					    "StepFunctions.StopExecution",	"StepFunctions.FinishExecution",
-					    "StepFunctions.DescribeExecution",	"StepFunctions.GetExecutionHistory"};
+	static const char *const names[] = {
+	    "StepFunctions.CreateStateMachine", "StepFunctions.StartExecution",
+	    "StepFunctions.StopExecution",	"StepFunctions.FinishExecution",
+	    "StepFunctions.DescribeExecution",	"StepFunctions.GetExecutionHistory"};
 	static const char *const unknown[] = {"",
 					      "StepFunctions",
 					      "StepFunctions.",
@@ -264,7 +301,10 @@ static void test_utf8_len(void **state)
 	assert_int_equal(andon_utf8_len("", 0), 0);
 	assert_int_equal(andon_utf8_len("abc", 3), 3);
 	assert_int_equal(andon_utf8_len("\xc3\xa9", 2), 1);
-	assert_int_equal(andon_utf8_len("a\xe2\x82\xac" "b", 5), 3);
+	assert_int_equal(andon_utf8_len("a\xe2\x82\xac"
+					"b",
+					5),
+			 3);
 	assert_int_equal(andon_utf8_len("\xf0\x9f\x98\x80", 4), 1);
 }
 
@@ -274,10 +314,10 @@ static void test_invalid_arn(void **state)
 {
 	fx_t *fx = *state;
 	static const char *const bad[] = {
-	    "foo:aws:states:us-east-1:123456789012:execution:sm:e1",	     /* wrong prefix */
-	    "ARN:aws:states:us-east-1:123456789012:execution:sm:e1",	     /* prefix is case-sensitive */
-	    "arn:aws:lambda:us-east-1:123456789012:execution:sm:e1",	     /* wrong service */
-	    "arn:aws:states:us-east-1:123456789012:stateMachine:sm",	     /* a state machine, not an execution */
+	    "foo:aws:states:us-east-1:123456789012:execution:sm:e1", /* wrong prefix */
+	    "ARN:aws:states:us-east-1:123456789012:execution:sm:e1", /* prefix is case-sensitive */
+	    "arn:aws:lambda:us-east-1:123456789012:execution:sm:e1", /* wrong service */
+	    "arn:aws:states:us-east-1:123456789012:stateMachine:sm", /* a state machine, not an execution */
 	    "arn:aws:states:us-east-1:123456789012:stateMachine:sm:e1",	     /* ditto, with a name */
 	    "arn:aws:states:us-east-1:123456789012:activity:sm:e1",	     /* other resource */
 	    "arn:aws:states:us-east-1:123456789012:execution:sm",	     /* missing execution name */
@@ -328,7 +368,8 @@ static void test_invalid_arn(void **state)
 		const field_t body[] = {FSTR("executionArn", arn)};
 		expect_err(fx, "StepFunctions.DescribeExecution", body, N(body), "InvalidArn", 1);
 	}
-	snprintf(arn, sizeof(arn), "arn:aws:states:us-east-1:123456789012:execution:%.80s:%.80s", name81, name81);
+	snprintf(arn, sizeof(arn), "arn:aws:states:us-east-1:123456789012:execution:%.80s:%.80s", name81,
+		 name81);
 	{
 		const field_t body[] = {FSTR("executionArn", arn)};
 		expect_ok(fx, "StepFunctions.DescribeExecution", body, N(body));
@@ -396,11 +437,13 @@ static void test_other_account(void **state)
 
 	/* Another account's execution is an answer (it does not exist for this caller), not a bad request. */
 	for (size_t i = 0; i < N(ops); i++) {
-		const field_t body[] = {FSTR("executionArn", "arn:aws:states:us-east-1:210987654321:execution:sm:e1")};
+		const field_t body[] = {
+		    FSTR("executionArn", "arn:aws:states:us-east-1:210987654321:execution:sm:e1")};
 		expect_err(fx, ops[i], body, N(body), "ExecutionDoesNotExist", 0);
 	}
 	{
-		const field_t body[] = {FSTR("executionArn", "arn:aws:states:us-east-1:210987654321:express:sm:e1:u")};
+		const field_t body[] = {
+		    FSTR("executionArn", "arn:aws:states:us-east-1:210987654321:express:sm:e1:u")};
 		expect_err(fx, "StepFunctions.StopExecution", body, N(body), "ExecutionDoesNotExist", 0);
 	}
 	{
@@ -410,7 +453,8 @@ static void test_other_account(void **state)
 		fx->ctx.account = ACCOUNT;
 	}
 	{
-		const field_t body[] = {FSTR("stateMachineArn", "arn:aws:states:us-east-1:210987654321:stateMachine:sm")};
+		const field_t body[] = {
+		    FSTR("stateMachineArn", "arn:aws:states:us-east-1:210987654321:stateMachine:sm")};
 		expect_err(fx, "StepFunctions.StartExecution", body, N(body), "StateMachineDoesNotExist", 0);
 	}
 }
@@ -457,7 +501,8 @@ static void test_express_same_keys(void **state)
 static void test_stop_shape(void **state)
 {
 	fx_t *fx = *state;
-	const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("error", "Oops"), FSTR("cause", "it broke")};
+	const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("error", "Oops"),
+				FSTR("cause", "it broke")};
 
 	parse_req(fx, "StepFunctions.StopExecution", "req-77", body, N(body));
 	assert_int_equal(prepare(fx), 0);
@@ -505,7 +550,8 @@ static void test_other_shapes(void **state)
 	}
 	{
 		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "FAILED"),
-					FSTR("output", "{\"a\":[1,2]}"), FSTR("error", "E"), FSTR("cause", "C")};
+					FSTR("output", "{\"a\":[1,2]}"), FSTR("error", "E"),
+					FSTR("cause", "C")};
 		expect_ok(fx, "StepFunctions.FinishExecution", body, N(body));
 		assert_arg(&fx->call, 1, "sfn_finish");
 		assert_arg(&fx->call, 2, "3");
@@ -532,12 +578,15 @@ static void test_other_shapes(void **state)
 		assert_field(&fx->call, "nextToken", "tok");
 	}
 	{
-		const field_t body[] = {FSTR("name", "my-sm"), FSTR("definition", "{}"), FSTR("type", "EXPRESS")};
+		const field_t body[] = {FSTR("name", "my-sm"), FSTR("definition", "{}"),
+					FSTR("type", "EXPRESS")};
 		expect_ok(fx, "StepFunctions.CreateStateMachine", body, N(body));
 		assert_arg(&fx->call, 1, "sfn_create");
 		assert_arg(&fx->call, 2, "2");
-		assert_arg(&fx->call, 3, KEY("arn:aws:states:us-east-1:123456789012:stateMachine:my-sm", "sm"));
-		assert_arg(&fx->call, 4, KEY("arn:aws:states:us-east-1:123456789012:stateMachine:my-sm", "r"));
+		assert_arg(&fx->call, 3,
+			   KEY("arn:aws:states:us-east-1:123456789012:stateMachine:my-sm", "sm"));
+		assert_arg(&fx->call, 4,
+			   KEY("arn:aws:states:us-east-1:123456789012:stateMachine:my-sm", "r"));
 		assert_field(&fx->call, "arn", "arn:aws:states:us-east-1:123456789012:stateMachine:my-sm");
 		assert_field(&fx->call, "name", "my-sm");
 		assert_field(&fx->call, "type", "EXPRESS");
@@ -564,11 +613,16 @@ static void test_error_cause_limits(void **state)
 		size_t n;
 		int ok;
 	} cases[] = {
-	    {"error", "e", 256, 1},		 {"error", "e", 257, 0},
-	    {"error", "\xc3\xa9", 256, 1},	 {"error", "\xc3\xa9", 257, 0},
-	    {"error", "\xf0\x9f\x98\x80", 256, 1}, {"error", "", 0, 1},
-	    {"cause", "c", 32768, 1},		 {"cause", "c", 32769, 0},
-	    {"cause", "\xe2\x82\xac", 32768, 1},   {"cause", "\xe2\x82\xac", 32769, 0},
+	    {"error", "e", 256, 1},
+	    {"error", "e", 257, 0},
+	    {"error", "\xc3\xa9", 256, 1},
+	    {"error", "\xc3\xa9", 257, 0},
+	    {"error", "\xf0\x9f\x98\x80", 256, 1},
+	    {"error", "", 0, 1},
+	    {"cause", "c", 32768, 1},
+	    {"cause", "c", 32769, 0},
+	    {"cause", "\xe2\x82\xac", 32768, 1},
+	    {"cause", "\xe2\x82\xac", 32769, 0},
 	};
 	static const char *const ops[] = {"StepFunctions.StopExecution", "StepFunctions.FinishExecution"};
 
@@ -632,7 +686,8 @@ static void test_start_shape_and_name(void **state)
 		const field_t b2[] = {FSTR("stateMachineArn", SM_ARN), FSTR("name", "given")};
 		expect_ok(fx, "StepFunctions.StartExecution", b2, N(b2));
 		assert_field(&fx->call, "name", "given");
-		assert_arg(&fx->call, 4, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:given", "x"));
+		assert_arg(&fx->call, 4,
+			   KEY("arn:aws:states:us-east-1:123456789012:execution:sm:given", "x"));
 		assert_null(field_value(&fx->call, "input", &(size_t){0}));
 	}
 }
@@ -707,10 +762,51 @@ static void test_start_derived_name(void **state)
 	free(long_id);
 }
 
+/* 64-bit FNV-1a with the standard parameters (offset basis 0xcbf29ce484222325, prime 0x100000001b3). */
+static uint64_t fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * BUG (worker/api_sfn.c:192): docs/PROTOCOL.md section 9.3 says the derived name is "exec-" + the 64-bit
+ * FNV-1a hash of the id, and clients key StartExecution requests by that name (section 2). The code seeds
+ * the hash with 1469598103934665603 (a digit short of the FNV offset basis 14695981039346656037 =
+ * 0xcbf29ce484222325), so the names differ from what any FNV-1a implementation computes. Fails until fixed.
+ */
+static void test_BUG_derived_name_is_fnv1a(void **state)
+{
+	fx_t *fx = *state;
+	static const char *const ids[] = {"req 1", "tenant:42#7", "a/b"};
+	char got[128], want[32];
+
+	/* The reference function against published FNV-1a 64 test vectors. */
+	assert_true(fnv1a64("") == 0xcbf29ce484222325ULL);
+	assert_true(fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+	assert_true(fnv1a64("foobar") == 0x85944171f73967e8ULL);
+	for (size_t i = 0; i < N(ids); i++) {
+		derived_name(fx, ids[i], got);
+		snprintf(want, sizeof(want), "exec-%016llx", (unsigned long long)fnv1a64(ids[i]));
+		assert_string_equal(got, want);
+	}
+}
+
 static void test_start_invalid(void **state)
 {
 	fx_t *fx = *state;
-	static const char *const bad_names[] = {"", "a b", "a:b", "a/b", "a{b", "a*", "a\x01" "b", "a~b"};
+	static const char *const bad_names[] = {"",
+						"a b",
+						"a:b",
+						"a/b",
+						"a{b",
+						"a*",
+						"a\x01"
+						"b",
+						"a~b"};
 	char *n81 = repeat("\xc3\xa9", 81), *n80 = repeat("\xc3\xa9", 80);
 
 	for (size_t i = 0; i < N(bad_names); i++) {
@@ -739,11 +835,13 @@ static void test_start_invalid(void **state)
 		expect_err(fx, "StepFunctions.StartExecution", body, N(body), "InvalidArn", 1);
 	}
 	{
-		const field_t body[] = {FSTR("stateMachineArn", "arn:aws:states:us-east-1:123456789012:stateMachine:")};
+		const field_t body[] = {
+		    FSTR("stateMachineArn", "arn:aws:states:us-east-1:123456789012:stateMachine:")};
 		expect_err(fx, "StepFunctions.StartExecution", body, N(body), "InvalidArn", 1);
 	}
 	{
-		const field_t body[] = {FSTR("stateMachineArn", "arn:aws:sqs:us-east-1:123456789012:stateMachine:sm")};
+		const field_t body[] = {
+		    FSTR("stateMachineArn", "arn:aws:sqs:us-east-1:123456789012:stateMachine:sm")};
 		expect_err(fx, "StepFunctions.StartExecution", body, N(body), "InvalidArn", 1);
 	}
 
@@ -752,7 +850,8 @@ static void test_start_invalid(void **state)
 		static const char *const bad_input[] = {"{not json", "", "{\"a\":1", "undefined", "{'a':1}"};
 		for (size_t i = 0; i < N(bad_input); i++) {
 			const field_t body[] = {FSTR("stateMachineArn", SM_ARN), FSTR("input", bad_input[i])};
-			expect_err(fx, "StepFunctions.StartExecution", body, N(body), "InvalidExecutionInput", 1);
+			expect_err(fx, "StepFunctions.StartExecution", body, N(body), "InvalidExecutionInput",
+				   1);
 		}
 	}
 	{
@@ -760,9 +859,11 @@ static void test_start_invalid(void **state)
 		expect_err(fx, "StepFunctions.StartExecution", body, N(body), "InvalidExecutionInput", 1);
 	}
 	{
-		static const char *const good_input[] = {"{}", "[1,2]", "42", "\"s\"", "null", " {\"a\": {\"b\": true}} "};
+		static const char *const good_input[] = {"{}",	  "[1,2]", "42",
+							 "\"s\"", "null",  " {\"a\": {\"b\": true}} "};
 		for (size_t i = 0; i < N(good_input); i++) {
-			const field_t body[] = {FSTR("stateMachineArn", SM_ARN), FSTR("input", good_input[i])};
+			const field_t body[] = {FSTR("stateMachineArn", SM_ARN),
+						FSTR("input", good_input[i])};
 			expect_ok(fx, "StepFunctions.StartExecution", body, N(body));
 			assert_field(&fx->call, "input", good_input[i]);
 		}
@@ -775,7 +876,8 @@ static void test_finish_status(void **state)
 {
 	fx_t *fx = *state;
 	static const char *const good[] = {"SUCCEEDED", "FAILED", "TIMED_OUT"};
-	static const char *const bad[] = {"RUNNING", "ABORTED", "succeeded", "SUCCEEDEDX", "SUCCEED", "FAILED ", ""};
+	static const char *const bad[] = {"RUNNING", "ABORTED", "succeeded", "SUCCEEDEDX",
+					  "SUCCEED", "FAILED ", ""};
 
 	for (size_t i = 0; i < N(good); i++) {
 		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", good[i])};
@@ -849,7 +951,8 @@ static void test_arena_overflow(void **state)
 	andon_arena_t *saved = fx->ctx.arena;
 	const field_t body[] = {FSTR("executionArn", STD_ARN)};
 
-	/* Room for one key but not three: prepare succeeds and flags the call, the worker answers InternalFailure. */
+	/* Room for one key but not three: prepare succeeds and flags the call, the worker answers
+	 * InternalFailure. */
 	assert_int_equal(andon_arena_init(&small, strlen(KEY(STD_ARN, "x")) + 1), 0);
 	fx->ctx.arena = &small;
 	assert_int_equal(run(fx, "StepFunctions.StopExecution", "req-1", body, N(body)), 0);
@@ -864,7 +967,8 @@ static void test_arena_overflow(void **state)
  * as the key length. The ARN limit is 2048 characters, not bytes, and the partition/region parts are not
  * checked, so an ARN of ~1150 characters with multi-byte characters there is >2080 bytes: andon_call_key
  * then memcpy's n bytes from the smaller stack buffer (a stack over-read; ASan reports it) and the key holds
- * a NUL and stack garbage. Expected: the request is rejected (InvalidArn) or its keys are exact. Fails until fixed.
+ * a NUL and stack garbage. Expected: the request is rejected (InvalidArn) or its keys are exact. Fails until
+ * fixed.
  */
 static void test_BUG_long_multibyte_arn(void **state)
 {
@@ -896,7 +1000,8 @@ static void test_BUG_long_multibyte_arn(void **state)
 		int rc = run(fx, "StepFunctions.StartExecution", "req-1", body, N(body));
 
 		if (rc == 0) {
-			snprintf(key, cap, "andon:{arn:%s:states:us-east-1:123456789012:execution:sm:e1}:x", part);
+			snprintf(key, cap, "andon:{arn:%s:states:us-east-1:123456789012:execution:sm:e1}:x",
+				 part);
 			assert_int_equal(fx->call.overflow, 0);
 			assert_arg(&fx->call, 4, key);
 		} else {
@@ -913,15 +1018,19 @@ static void test_BUG_long_multibyte_arn(void **state)
 static void assert_span(const char *p, size_t len, const char *s)
 {
 	if (p == NULL || len != strlen(s) || memcmp(p, s, len) != 0)
-		fail_msg("got \"%.*s\", expected \"%s\"", p != NULL ? (int)len : 4, p != NULL ? p : "NULL", s);
+		fail_msg("got \"%.*s\", expected \"%s\"", p != NULL ? (int)len : 4, p != NULL ? p : "NULL",
+			 s);
 }
 
 static void test_proto_ok(void **state)
 {
 	fx_t *fx = *state;
 	const field_t body[] = {FSTR("executionArn", STD_ARN)};
-	const field_t top[] = {FSTR("id", "req-9"),	     FINT("v", 1), FSTR("op", "StepFunctions.StopExecution"),
-			       FSTR("replyTo", "my.replies"), FSTR("account", "210987654321"),
+	const field_t top[] = {FSTR("id", "req-9"),
+			       FINT("v", 1),
+			       FSTR("op", "StepFunctions.StopExecution"),
+			       FSTR("replyTo", "my.replies"),
+			       FSTR("account", "210987654321"),
 			       FMAP("body", body, N(body))};
 
 	assert_int_equal(parse_top(fx, top, N(top)), 0);
@@ -953,7 +1062,8 @@ static void test_proto_id(void **state)
 	char *id128 = repeat("i", 128), *id129 = repeat("i", 129);
 
 	{
-		const field_t top[] = {FINT("v", 1), FSTR("op", "StepFunctions.StopExecution"), FMAP("body", NULL, 0)};
+		const field_t top[] = {FINT("v", 1), FSTR("op", "StepFunctions.StopExecution"),
+				       FMAP("body", NULL, 0)};
 		assert_int_equal(parse_top(fx, top, N(top)), -1);
 		assert_null(fx->req.id);
 		assert_string_equal(fx->err.code, "ValidationException");
@@ -976,7 +1086,8 @@ static void test_proto_id(void **state)
 		}
 	}
 	{
-		const field_t top[] = {FINT("v", 1), FSTR("op", "A.B"), FSTR("id", id128), FMAP("body", NULL, 0)};
+		const field_t top[] = {FINT("v", 1), FSTR("op", "A.B"), FSTR("id", id128),
+				       FMAP("body", NULL, 0)};
 		assert_int_equal(parse_top(fx, top, N(top)), 0);
 		assert_int_equal(fx->req.id_len, 128);
 	}
@@ -989,8 +1100,8 @@ static void test_proto_version(void **state)
 	fx_t *fx = *state;
 
 	{
-		const field_t top[] = {FINT("v", 2), FSTR("op", "StepFunctions.StopExecution"), FSTR("id", "req-2"),
-				       FMAP("body", NULL, 0)};
+		const field_t top[] = {FINT("v", 2), FSTR("op", "StepFunctions.StopExecution"),
+				       FSTR("id", "req-2"), FMAP("body", NULL, 0)};
 		assert_int_equal(parse_top(fx, top, N(top)), -1);
 		assert_string_equal(fx->err.code, "APIVersionNotSupported");
 		assert_int_equal(fx->err.status, 400);
@@ -1000,13 +1111,15 @@ static void test_proto_version(void **state)
 		assert_non_null(strstr(fx->err.message, "2"));
 	}
 	{
-		const field_t top[] = {FINT("v", 0), FSTR("op", "A.B"), FSTR("id", "r"), FMAP("body", NULL, 0)};
+		const field_t top[] = {FINT("v", 0), FSTR("op", "A.B"), FSTR("id", "r"),
+				       FMAP("body", NULL, 0)};
 		assert_int_equal(parse_top(fx, top, N(top)), -1);
 		assert_string_equal(fx->err.code, "APIVersionNotSupported");
 		assert_non_null(fx->req.id);
 	}
 	{
-		const field_t top[] = {FSTR("v", "1"), FSTR("op", "A.B"), FSTR("id", "r"), FMAP("body", NULL, 0)};
+		const field_t top[] = {FSTR("v", "1"), FSTR("op", "A.B"), FSTR("id", "r"),
+				       FMAP("body", NULL, 0)};
 		assert_int_equal(parse_top(fx, top, N(top)), -1);
 		assert_string_equal(fx->err.code, "ValidationException");
 		assert_non_null(fx->req.id);
@@ -1079,15 +1192,24 @@ static void test_proto_not_map(void **state)
 static void test_proto_reply_to_account(void **state)
 {
 	fx_t *fx = *state;
-	char *t249 = repeat("t", 249), *t250 = repeat("t", 250), *a64 = repeat("1", 64), *a65 = repeat("1", 65);
+	char *t249 = repeat("t", 249), *t250 = repeat("t", 250), *a64 = repeat("1", 64),
+	     *a65 = repeat("1", 65);
 	struct {
 		field_t f;
 		int ok;
 	} cases[] = {
-	    {FSTR("replyTo", "replies.v1_x-y"), 1}, {FSTR("replyTo", t249), 1},     {FSTR("replyTo", t250), 0},
-	    {FSTR("replyTo", ""), 0},		    {FSTR("replyTo", "two words"), 0}, {FINT("replyTo", 5), 0},
-	    {FARR("replyTo"), 0},		    {FSTR("account", "123"), 1},	{FSTR("account", a64), 1},
-	    {FSTR("account", a65), 0},		    {FSTR("account", ""), 0},		{FSTR("account", "1 2"), 0},
+	    {FSTR("replyTo", "replies.v1_x-y"), 1},
+	    {FSTR("replyTo", t249), 1},
+	    {FSTR("replyTo", t250), 0},
+	    {FSTR("replyTo", ""), 0},
+	    {FSTR("replyTo", "two words"), 0},
+	    {FINT("replyTo", 5), 0},
+	    {FARR("replyTo"), 0},
+	    {FSTR("account", "123"), 1},
+	    {FSTR("account", a64), 1},
+	    {FSTR("account", a65), 0},
+	    {FSTR("account", ""), 0},
+	    {FSTR("account", "1 2"), 0},
 	    {FINT("account", 123456789012), 0},
 	};
 
@@ -1319,7 +1441,6 @@ int main(void)
 	    T(test_finish_status),
 	    T(test_history_max_results),
 	    T(test_arena_overflow),
-	    T(test_BUG_long_multibyte_arn),
 	    T(test_proto_ok),
 	    T(test_proto_id),
 	    T(test_proto_version),
@@ -1329,6 +1450,8 @@ int main(void)
 	    T(test_reply_raw),
 	    T(test_reply_err),
 	    T(test_dlq),
+	    T(test_BUG_derived_name_is_fnv1a),
+	    T(test_BUG_long_multibyte_arn), /* last: under ASan its over-read aborts the binary */
 	};
 #undef T
 
