@@ -605,3 +605,20 @@ char *h_sfn_start(const char *sm_arn, const char *name)
 		DIE("StartExecution %s failed", name);
 	return strdup(arn);
 }
+
+int h_group_setup(const char *const *opts)
+{
+	h_start();
+	h_worker_start(opts);
+	return 0;
+}
+
+int h_group_teardown(void)
+{
+	int rc = h_worker_stop();
+
+	h_stop();
+	if (rc != 0)
+		fprintf(stderr, "harness: worker exit status %d, expected 0\n", rc);
+	return rc == 0 ? 0 : -1;
+}

@@ -22,6 +22,11 @@ void h_stop(void);
 const char *h_brokers(void);
 int h_redis_port(void);
 
+/** A test group's setup: h_start() then h_worker_start(opts). Returns 0 (cmocka group setup shape). */
+int h_group_setup(const char *const *opts);
+/** A test group's teardown: stops the worker, requiring exit status 0, then h_stop(). 0 or -1. */
+int h_group_teardown(void);
+
 /** Spawns the worker with extra "-o key=value" settings (NULL-terminated, may be NULL) and waits
  * until it answers a probe request. Returns its pid. */
 pid_t h_worker_start(const char *const *opts);

@@ -298,8 +298,7 @@ static void history_pages(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	h_start();
-	h_worker_start(NULL);
+	h_group_setup(NULL);
 	sm = h_sfn_machine("orders", "STANDARD");
 	express_sm = h_sfn_machine("quick", "EXPRESS");
 	return 0;
@@ -307,16 +306,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = h_worker_stop();
 	free(sm);
 	free(express_sm);
-	h_stop();
-	if (rc != 0)
-		fprintf(stderr, "worker exit status %d, expected 0\n", rc);
-	return rc == 0 ? 0 : -1;
+	return h_group_teardown();
 }
 
 int main(void)

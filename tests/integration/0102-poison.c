@@ -209,21 +209,16 @@ static int setup(void **state)
 	static const char *const opts[] = {"worker.max_message_bytes=4096", NULL};
 
 	(void)state;
-	h_start();
-	h_worker_start(opts);
+	h_group_setup(opts);
 	sm = h_sfn_machine("poison", "STANDARD");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = h_worker_stop();
 	free(sm);
-	h_stop();
-	return rc == 0 ? 0 : -1;
+	return h_group_teardown();
 }
 
 int main(void)

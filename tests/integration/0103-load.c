@@ -73,19 +73,13 @@ static void thousand_mixed_requests(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	h_start();
-	h_worker_start(NULL);
-	return 0;
+	return h_group_setup(NULL);
 }
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = h_worker_stop();
-	h_stop();
-	return rc == 0 ? 0 : -1;
+	return h_group_teardown();
 }
 
 int main(void)

@@ -150,21 +150,16 @@ static void sigterm_exits_zero_and_commits(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	h_start();
-	h_worker_start(NULL);
+	h_group_setup(NULL);
 	sm = h_sfn_machine("crash", "STANDARD");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = h_worker_stop();
 	free(sm);
-	h_stop();
-	return rc == 0 ? 0 : -1;
+	return h_group_teardown();
 }
 
 int main(void)

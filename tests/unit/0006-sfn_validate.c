@@ -773,12 +773,11 @@ static uint64_t fnv1a64(const char *s)
 }
 
 /*
- * BUG (worker/api_sfn.c:192): docs/PROTOCOL.md section 9.3 says the derived name is "exec-" + the 64-bit
- * FNV-1a hash of the id, and clients key StartExecution requests by that name (section 2). The code seeds
- * the hash with 1469598103934665603 (a digit short of the FNV offset basis 14695981039346656037 =
- * 0xcbf29ce484222325), so the names differ from what any FNV-1a implementation computes. Fails until fixed.
+ * Regression: docs/PROTOCOL.md section 9.3 says the derived name is "exec-" + the 64-bit FNV-1a hash of the
+ * id, and clients key StartExecution requests by that name (section 2). worker/api_sfn.c:192 at 2862a6a
+ * seeded the hash with 1469598103934665603, a digit short of the offset basis 0xcbf29ce484222325.
  */
-static void test_BUG_derived_name_is_fnv1a(void **state)
+static void test_derived_name_is_fnv1a(void **state)
 {
 	fx_t *fx = *state;
 	static const char *const ids[] = {"req 1", "tenant:42#7", "a/b"};
@@ -962,15 +961,13 @@ static void test_arena_overflow(void **state)
 }
 
 /*
- * BUG (worker/api_sfn.c:89 exec_keys, and :206 sfn_start_execution): the standard-form ARN is rebuilt with
- * snprintf into id[SFN_ARN_MAX + 32] (resp. + 128), and its return value n (the untruncated length) is used
- * as the key length. The ARN limit is 2048 characters, not bytes, and the partition/region parts are not
- * checked, so an ARN of ~1150 characters with multi-byte characters there is >2080 bytes: andon_call_key
- * then memcpy's n bytes from the smaller stack buffer (a stack over-read; ASan reports it) and the key holds
- * a NUL and stack garbage. Expected: the request is rejected (InvalidArn) or its keys are exact. Fails until
- * fixed.
+ * Regression: the standard-form ARN is rebuilt with snprintf into a stack buffer and its return value (the
+ * untruncated length) used as the key length. The ARN limit counts characters, not bytes, and PARTITION and
+ * REGION are not checked, so ~1150 characters of two-byte letters exceeded id[SFN_ARN_MAX + 32]
+ * (worker/api_sfn.c:89 and :206 at 2862a6a): andon_call_key over-read the stack and the key held garbage.
+ * The request must be rejected (InvalidArn) or get exact keys.
  */
-static void test_BUG_long_multibyte_arn(void **state)
+static void test_long_multibyte_arn(void **state)
 {
 	fx_t *fx = *state;
 	char *part = repeat("\xc3\xa9", 1100), *arn, *key;
@@ -1450,8 +1447,8 @@ int main(void)
 	    T(test_reply_raw),
 	    T(test_reply_err),
 	    T(test_dlq),
-	    T(test_BUG_derived_name_is_fnv1a),
-	    T(test_BUG_long_multibyte_arn), /* last: under ASan its over-read aborts the binary */
+	    T(test_derived_name_is_fnv1a),
+	    T(test_long_multibyte_arn), /* last: an over-read aborts the binary under ASan */
 	};
 #undef T
 
