@@ -54,8 +54,8 @@ int andon_conf_read_file(const char *path, andon_conf_line_cb *cb, void *opaque,
 
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			rc = andon_fail(errstr, errstr_size, "%s:%d: line longer than %zu bytes", path, lineno,
-					sizeof(line) - 2);
+			rc = andon_fail(errstr, errstr_size, "%s:%d: line longer than %zu bytes", path,
+					lineno, sizeof(line) - 2);
 			break;
 		}
 		s = trim(line);

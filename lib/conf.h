@@ -18,7 +18,8 @@ int andon_conf_read_file(const char *path, andon_conf_line_cb *cb, void *opaque,
 
 /**
  * Splits "key=value" (the -X / -o command-line form): copies the trimmed key into key[keysz] and points
- * *value at the trimmed value inside kv. Returns 0, or -1 when there is no '=' or the key is empty or too long.
+ * *value at the trimmed value inside kv. Returns 0, or -1 when there is no '=' or the key is empty or too
+ * long.
  */
 int andon_conf_split(char *kv, char *key, size_t keysz, const char **value);
 

@@ -11,14 +11,14 @@ void andon_log_write(int level, const char *fmt, ...) __attribute__((format(prin
 /** Parses "error", "warn", "info" or "debug"; returns the level or -1. */
 int andon_log_level_parse(const char *name);
 
-#define andon_log(level, ...)                                                                              \
-	do {                                                                                               \
-		if ((level) <= andon_log_level)                                                            \
-			andon_log_write((level), __VA_ARGS__);                                             \
+#define andon_log(level, ...)                                                                                \
+	do {                                                                                                 \
+		if ((level) <= andon_log_level)                                                              \
+			andon_log_write((level), __VA_ARGS__);                                               \
 	} while (0)
-#define andon_err(...)   andon_log(ANDON_LOG_ERROR, __VA_ARGS__)
-#define andon_warn(...)  andon_log(ANDON_LOG_WARN, __VA_ARGS__)
-#define andon_info(...)  andon_log(ANDON_LOG_INFO, __VA_ARGS__)
+#define andon_err(...)	 andon_log(ANDON_LOG_ERROR, __VA_ARGS__)
+#define andon_warn(...)	 andon_log(ANDON_LOG_WARN, __VA_ARGS__)
+#define andon_info(...)	 andon_log(ANDON_LOG_INFO, __VA_ARGS__)
 #define andon_debug(...) andon_log(ANDON_LOG_DEBUG, __VA_ARGS__)
 
 #endif

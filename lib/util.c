@@ -29,7 +29,8 @@ int andon_parse_ll(const char *s, long long min, long long max, long long *out)
 
 int andon_parse_bool(const char *s, int *out)
 {
-	static const char *const yes[] = {"true", "yes", "1", "on"}, *const no[] = {"false", "no", "0", "off"};
+	static const char *const yes[] = {"true", "yes", "1", "on"}, *const no[] = {"false", "no", "0",
+										    "off"};
 
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
@@ -63,15 +64,17 @@ void andon_uuid4(char out[37])
 	unsigned char b[16];
 
 	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-		/* getrandom on Linux only fails before the entropy pool is ready; fall back to mixing clocks. */
+		/* getrandom on Linux only fails before the entropy pool is ready; fall back to mixing clocks.
+		 */
 		uint64_t t = (uint64_t)andon_now_us() ^ ((uint64_t)andon_wall_ms() << 20);
-		for (size_t i = 0; i < sizeof(b); i++, t = t * 6364136223846793005ULL + 1442695040888963407ULL)
+		for (size_t i = 0; i < sizeof(b);
+		     i++, t = t * 6364136223846793005ULL + 1442695040888963407ULL)
 			b[i] = (unsigned char)(t >> 56);
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 int andon_fail(char *errstr, size_t errstr_size, const char *fmt, ...)

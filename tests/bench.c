@@ -15,19 +15,21 @@
 #include <time.h>
 
 #define SM_NAME "bench"
-#define SM_ARN  "arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
+#define SM_ARN	"arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
 
 static int n_req = 20000;
 
 static void exec_arn(char *buf, size_t size, const char *phase, int i)
 {
-	snprintf(buf, size, "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:" SM_NAME ":%s-%d", phase, i);
+	snprintf(buf, size, "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:" SM_NAME ":%s-%d", phase,
+		 i);
 }
 
 static void check_reply(redisReply *r, const char *what)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[1]->integer != 1) {
-		fprintf(stderr, "bench: %s failed: %s\n", what, r && r->type == REDIS_REPLY_ERROR ? r->str : "?");
+		fprintf(stderr, "bench: %s failed: %s\n", what,
+			r && r->type == REDIS_REPLY_ERROR ? r->str : "?");
 		exit(1);
 	}
 }
@@ -41,10 +43,11 @@ static void create_executions(const char *phase, int n)
 	for (int i = 0; i < n; i++) {
 		exec_arn(arn, sizeof(arn), phase, i);
 		snprintf(id, sizeof(id), "start-%s-%d", phase, i);
-		redisAppendCommand(c,
-				   "FCALL sfn_start 4 andon:{%s}:sm andon:{%s}:x andon:{%s}:h andon:{%s}:r %s "
-				   "StepFunctions.StartExecution arn %s smArn %s name %s-%d account %s",
-				   SM_ARN, arn, arn, arn, id, arn, SM_ARN, phase, i, H_ACCOUNT);
+		redisAppendCommand(
+		    c,
+		    "FCALL sfn_start 4 andon:{%s}:sm andon:{%s}:x andon:{%s}:h andon:{%s}:r %s "
+		    "StepFunctions.StartExecution arn %s smArn %s name %s-%d account %s",
+		    SM_ARN, arn, arn, arn, id, arn, SM_ARN, phase, i, H_ACCOUNT);
 	}
 	for (int i = 0; i < n; i++) {
 		redisReply *r;
@@ -175,8 +178,9 @@ static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, int
 		}
 		encode_stop(&sb, ph->name, i, arn, sizeof(arn));
 		ph->sent_us[i] = now_us();
-		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("andon.requests"), RD_KAFKA_V_KEY(arn, strlen(arn)),
-					 RD_KAFKA_V_VALUE(sb.data, sb.size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("andon.requests"),
+					 RD_KAFKA_V_KEY(arn, strlen(arn)), RD_KAFKA_V_VALUE(sb.data, sb.size),
+					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(producer, 1);
 		rd_kafka_poll(producer, 0);
@@ -200,8 +204,8 @@ static void report(const phase_t *ph, const char *label, double *rate_out)
 
 	memcpy(lat, ph->lat_us, sizeof(long long) * (size_t)n_req);
 	qsort(lat, (size_t)n_req, sizeof(long long), cmp_ll);
-	printf("%-34s %8d requests in %6.3f s = %8.0f req/s   latency p50 %7.2f ms  p99 %7.2f ms\n", label, n_req, secs,
-	       n_req / secs, lat[n_req / 2] / 1000.0, lat[(size_t)n_req * 99 / 100] / 1000.0);
+	printf("%-34s %8d requests in %6.3f s = %8.0f req/s   latency p50 %7.2f ms  p99 %7.2f ms\n", label,
+	       n_req, secs, n_req / secs, lat[n_req / 2] / 1000.0, lat[(size_t)n_req * 99 / 100] / 1000.0);
 	if (rate_out != NULL)
 		*rate_out = n_req / secs;
 	free(lat);
@@ -218,10 +222,11 @@ static double ceiling(void)
 		int end = base + 1000 < n_req ? base + 1000 : n_req;
 		for (int i = base; i < end; i++) {
 			exec_arn(arn, sizeof(arn), "ceiling", i);
-			redisAppendCommand(c,
-					   "FCALL sfn_stop 3 andon:{%s}:x andon:{%s}:h andon:{%s}:r ceiling-%d "
-					   "StepFunctions.StopExecution arn %s error bench",
-					   arn, arn, arn, i, arn);
+			redisAppendCommand(
+			    c,
+			    "FCALL sfn_stop 3 andon:{%s}:x andon:{%s}:h andon:{%s}:r ceiling-%d "
+			    "StepFunctions.StopExecution arn %s error bench",
+			    arn, arn, arn, i, arn);
 		}
 		for (int i = base; i < end; i++) {
 			redisReply *r;
@@ -255,9 +260,10 @@ int main(void)
 	}
 	h_start();
 	h_worker_start(NULL);
-	r = h_redis("FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
-		    "name " SM_NAME " type STANDARD account " H_ACCOUNT,
-		    SM_ARN, SM_ARN, SM_ARN);
+	r = h_redis(
+	    "FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
+	    "name " SM_NAME " type STANDARD account " H_ACCOUNT,
+	    SM_ARN, SM_ARN, SM_ARN);
 	check_reply(r, "sfn_create");
 	freeReplyObject(r);
 	create_executions("burst", n_req);
@@ -270,7 +276,8 @@ int main(void)
 	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	reader = reply_reader();
 
-	printf("andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions\n", n_req);
+	printf("andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions\n",
+	       n_req);
 	run_phase(producer, reader, &burst, 0);
 	report(&burst, "worker, burst (throughput)", &worker_rate);
 	run_phase(producer, reader, &paced, 5000);

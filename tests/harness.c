@@ -28,18 +28,18 @@ static struct {
 	redisContext *rc;
 	rd_kafka_t *producer, *consumer;
 	json_t *replies; /* id -> [reply...] */
-	json_t *events;  /* [event...] */
-	json_t *dlq;     /* [{topic, partition, offset, key, value}...] */
-	json_t *ids;     /* keeps request ids alive */
+	json_t *events;	 /* [event...] */
+	json_t *dlq;	 /* [{topic, partition, offset, key, value}...] */
+	json_t *ids;	 /* keeps request ids alive */
 	int started;
 } H;
 
-#define DIE(...)                                                                                           \
-	do {                                                                                               \
-		fprintf(stderr, "harness: " __VA_ARGS__);                                                  \
-		fprintf(stderr, "\n");                                                                     \
-		h_stop();                                                                                  \
-		abort();                                                                                   \
+#define DIE(...)                                                                                             \
+	do {                                                                                                 \
+		fprintf(stderr, "harness: " __VA_ARGS__);                                                    \
+		fprintf(stderr, "\n");                                                                       \
+		h_stop();                                                                                    \
+		abort();                                                                                     \
 	} while (0)
 
 long long h_now_ms(void)
@@ -142,8 +142,20 @@ void h_redis_start(void)
 
 	snprintf(port, sizeof(port), "%d", H.redis_port);
 	snprintf(log, sizeof(log), "%s/redis.log", H.dir);
-	char *argv[] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", H.dir, "--save", "",
-			"--appendonly", "yes", "--appendfsync", "everysec", NULL};
+	char *argv[] = {"/usr/bin/redis-server",
+			"--port",
+			port,
+			"--bind",
+			"127.0.0.1",
+			"--dir",
+			H.dir,
+			"--save",
+			"",
+			"--appendonly",
+			"yes",
+			"--appendfsync",
+			"everysec",
+			NULL};
 	H.redis = spawn(argv, log, -1);
 	for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; sleep_ms(20)) {
 		redisReply *r;
@@ -249,7 +261,8 @@ static void assign_all(void)
 
 	for (size_t t = 0; t < 3; t++)
 		for (int p = 0; p < topics[t].partitions; p++)
-			rd_kafka_topic_partition_list_add(l, topics[t].topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+			rd_kafka_topic_partition_list_add(l, topics[t].topic, p)->offset =
+			    RD_KAFKA_OFFSET_BEGINNING;
 	if (rd_kafka_assign(H.consumer, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("assign failed");
 	rd_kafka_topic_partition_list_destroy(l);
@@ -258,8 +271,8 @@ static void assign_all(void)
 void h_start(void)
 {
 	static const char *const pprops[] = {"linger.ms", "1", NULL};
-	static const char *const cprops[] = {"group.id", "andon-test-reader", "enable.auto.commit", "false",
-					     "fetch.wait.max.ms", "5", NULL};
+	static const char *const cprops[] = {
+	    "group.id", "andon-test-reader", "enable.auto.commit", "false", "fetch.wait.max.ms", "5", NULL};
 	const char *bin = getenv("ANDON_BIN");
 	char tmpl[] = "/tmp/andon-test-XXXXXX";
 
@@ -327,9 +340,9 @@ void h_produce_raw(const char *topic, const char *key, const void *buf, size_t l
 {
 	rd_kafka_resp_err_t err;
 
-	err = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-				RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_END);
+	err = rd_kafka_producev(
+	    H.producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+	    RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("produce: %s", rd_kafka_err2str(err));
 	h_flush();
@@ -423,9 +436,9 @@ void h_pump(int timeout_ms)
 		} else if (strcmp(topic, "andon.events") == 0) {
 			json_array_append(H.events, v);
 		} else {
-			json_array_append_new(H.dlq, json_pack("{s:s, s:i, s:I, s:O}", "topic", topic, "partition",
-							       (int)m->partition, "offset", (json_int_t)m->offset,
-							       "value", v));
+			json_array_append_new(H.dlq, json_pack("{s:s, s:i, s:I, s:O}", "topic", topic,
+							       "partition", (int)m->partition, "offset",
+							       (json_int_t)m->offset, "value", v));
 		}
 		json_decref(v);
 		rd_kafka_message_destroy(m);
@@ -534,7 +547,8 @@ pid_t h_worker_start(const char *const *opts)
 	argv[argc++] = H.brokers;
 	argv[argc++] = "-o";
 	argv[argc++] = port;
-	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md. */
+	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md.
+	 */
 	argv[argc++] = "-X";
 	argv[argc++] = "fetch.wait.max.ms=5";
 	argv[argc++] = "-X";
@@ -552,9 +566,10 @@ pid_t h_worker_start(const char *const *opts)
 
 	/* Ready once it answers: a describe of nothing changes no state. */
 	for (deadline = h_now_ms() + 60000; h_now_ms() < deadline;) {
-		const char *id = h_send("StepFunctions.DescribeExecution", NULL, NULL,
-					json_pack("{s:s}", "executionArn",
-						  "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:probe:probe"));
+		const char *id =
+		    h_send("StepFunctions.DescribeExecution", NULL, NULL,
+			   json_pack("{s:s}", "executionArn",
+				     "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:probe:probe"));
 		h_flush();
 		if (h_reply(id, 1, 3000) != NULL)
 			return H.worker;
@@ -587,7 +602,8 @@ void h_worker_kill(void)
 
 char *h_sfn_machine(const char *name, const char *type)
 {
-	json_t *r = h_call("StepFunctions.CreateStateMachine", json_pack("{s:s, s:s}", "name", name, "type", type));
+	json_t *r =
+	    h_call("StepFunctions.CreateStateMachine", json_pack("{s:s, s:s}", "name", name, "type", type));
 	const char *arn = json_string_value(json_object_get(json_object_get(r, "body"), "stateMachineArn"));
 
 	if (arn == NULL)
@@ -597,8 +613,8 @@ char *h_sfn_machine(const char *name, const char *type)
 
 char *h_sfn_start(const char *sm_arn, const char *name)
 {
-	json_t *r = h_call("StepFunctions.StartExecution",
-			   json_pack("{s:s, s:s, s:s}", "stateMachineArn", sm_arn, "name", name, "input", "{}"));
+	json_t *r = h_call("StepFunctions.StartExecution", json_pack("{s:s, s:s, s:s}", "stateMachineArn",
+								     sm_arn, "name", name, "input", "{}"));
 	const char *arn = json_string_value(json_object_get(json_object_get(r, "body"), "executionArn"));
 
 	if (arn == NULL)

@@ -79,7 +79,8 @@ void h_pump(int timeout_ms);
 
 /* Step Functions helpers over the harness. */
 char *h_sfn_machine(const char *name, const char *type); /* creates; returns the ARN (caller frees) */
-char *h_sfn_start(const char *sm_arn, const char *name); /* starts; returns the execution ARN (caller frees) */
+char *h_sfn_start(const char *sm_arn,
+		  const char *name); /* starts; returns the execution ARN (caller frees) */
 
 /** Monotonic milliseconds. */
 long long h_now_ms(void);

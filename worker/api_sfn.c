@@ -1,4 +1,5 @@
-/* api_sfn: the AWS Step Functions adapter (validation, ARNs, error names); the engine side is lua/10-sfn.lua. */
+/* api_sfn: the AWS Step Functions adapter (validation, ARNs, error names); the engine side is lua/10-sfn.lua.
+ */
 #include "codec.h"
 #include "ops.h"
 
@@ -6,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SFN_NAME_MAX    80
-#define SFN_ARN_MAX     2048
-#define SFN_ERROR_MAX   256
-#define SFN_CAUSE_MAX   32768
+#define SFN_NAME_MAX	80
+#define SFN_ARN_MAX	2048
+#define SFN_ERROR_MAX	256
+#define SFN_CAUSE_MAX	32768
 #define SFN_PAYLOAD_MAX 262144 /* input and output, in characters */
 
 /* A parsed Step Functions ARN: arn:PARTITION:states:REGION:ACCOUNT:RESOURCE:NAME[:NAME2[:UUID]]. */
@@ -44,7 +45,8 @@ static int part_is(const sfn_arn_t *a, int i, const char *s)
 	return a->len[i] == strlen(s) && memcmp(a->part[i], s, a->len[i]) == 0;
 }
 
-/* Step Functions names: 1-80 characters, none of white space, brackets, wildcards or the listed punctuation. */
+/* Step Functions names: 1-80 characters, none of white space, brackets, wildcards or the listed punctuation.
+ */
 static int sfn_name_ok(const char *s, size_t len)
 {
 	size_t chars = andon_utf8_len(s, len);
@@ -78,17 +80,18 @@ static int exec_keys(const andon_ctx_t *ctx, const msgpack_object *body, andon_c
 
 	if (andon_ops_required(body, "executionArn", 1, SFN_ARN_MAX, arn, arn_len, err) != 0)
 		return -1;
-	if (split_arn(*arn, *arn_len, &a) != 0 || a.n < 8 || !part_is(&a, 0, "arn") || !part_is(&a, 2, "states") ||
+	if (split_arn(*arn, *arn_len, &a) != 0 || a.n < 8 || !part_is(&a, 0, "arn") ||
+	    !part_is(&a, 2, "states") ||
 	    !((part_is(&a, 5, "execution") && a.n == 8) || (part_is(&a, 5, "express") && a.n == 9)) ||
 	    !sfn_name_ok(a.part[6], a.len[6]) || !sfn_name_ok(a.part[7], a.len[7]))
 		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)*arn_len, *arn);
 	/* Another account's execution is reported as missing: a request never learns what others own. */
 	if (!check_arn_common(&a, ctx->account))
-		return andon_apierr_answer(err, "ExecutionDoesNotExist", 400, "Execution Does Not Exist: '%.*s'", (int)*arn_len,
-				    *arn);
-	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1], a.part[1],
-		     (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6], (int)a.len[7],
-		     a.part[7]);
+		return andon_apierr_answer(err, "ExecutionDoesNotExist", 400,
+					   "Execution Does Not Exist: '%.*s'", (int)*arn_len, *arn);
+	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1],
+		     a.part[1], (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6],
+		     (int)a.len[7], a.part[7]);
 	if (n < 0 || (size_t)n >= sizeof(id)) /* multibyte names can make 2048 characters longer than id */
 		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
 	for (const char *const *s = suffixes; *s != NULL; s++)
@@ -145,7 +148,8 @@ static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *r
 		type = "STANDARD";
 		type_len = 8;
 	}
-	if (!((type_len == 8 && memcmp(type, "STANDARD", 8) == 0) || (type_len == 7 && memcmp(type, "EXPRESS", 7) == 0)))
+	if (!((type_len == 8 && memcmp(type, "STANDARD", 8) == 0) ||
+	      (type_len == 7 && memcmp(type, "EXPRESS", 7) == 0)))
 		return andon_apierr(err, "ValidationException", 400, "type must be STANDARD or EXPRESS");
 	n = snprintf(buf, sizeof(buf), "arn:aws:states:%s:%s:stateMachine:%.*s", ctx->region, ctx->account,
 		     (int)name_len, name);
@@ -176,12 +180,12 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 
 	if (andon_ops_required(req->body, "stateMachineArn", 1, SFN_ARN_MAX, &sm, &sm_len, err) != 0)
 		return -1;
-	if (split_arn(sm, sm_len, &a) != 0 || a.n != 7 || !part_is(&a, 0, "arn") || !part_is(&a, 2, "states") ||
-	    !part_is(&a, 5, "stateMachine") || !sfn_name_ok(a.part[6], a.len[6]))
+	if (split_arn(sm, sm_len, &a) != 0 || a.n != 7 || !part_is(&a, 0, "arn") ||
+	    !part_is(&a, 2, "states") || !part_is(&a, 5, "stateMachine") || !sfn_name_ok(a.part[6], a.len[6]))
 		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)sm_len, sm);
 	if (!check_arn_common(&a, ctx->account))
-		return andon_apierr_answer(err, "StateMachineDoesNotExist", 400, "State Machine Does Not Exist: '%.*s'",
-				    (int)sm_len, sm);
+		return andon_apierr_answer(err, "StateMachineDoesNotExist", 400,
+					   "State Machine Does Not Exist: '%.*s'", (int)sm_len, sm);
 	rc = andon_ops_str(req->body, "name", 0, 4096, "ValidationException", &name, &name_len, err);
 	if (rc < 0)
 		return -1;
@@ -200,14 +204,16 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	} else if (!sfn_name_ok(name, name_len)) {
 		return andon_apierr(err, "InvalidName", 400, "Invalid Name: '%.*s'", (int)name_len, name);
 	}
-	rc = andon_ops_str(req->body, "input", 0, SFN_PAYLOAD_MAX, "InvalidExecutionInput", &input, &input_len, err);
+	rc = andon_ops_str(req->body, "input", 0, SFN_PAYLOAD_MAX, "InvalidExecutionInput", &input,
+			   &input_len, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 1 && !json_text_ok(input, input_len))
-		return andon_apierr(err, "InvalidExecutionInput", 400, "Invalid State Machine Execution Input: not JSON");
-	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1], a.part[1],
-		     (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6], (int)name_len,
-		     name);
+		return andon_apierr(err, "InvalidExecutionInput", 400,
+				    "Invalid State Machine Execution Input: not JSON");
+	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1],
+		     a.part[1], (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6],
+		     (int)name_len, name);
 	if (n < 0 || (size_t)n >= sizeof(id))
 		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
 	andon_call_begin(call, "sfn_start");
@@ -258,11 +264,13 @@ static int sfn_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, 
 	for (const char *const *s = statuses; *s != NULL; s++)
 		known |= strlen(*s) == status_len && memcmp(*s, status, status_len) == 0;
 	if (!known)
-		return andon_apierr(err, "ValidationException", 400, "status must be SUCCEEDED, FAILED or TIMED_OUT");
+		return andon_apierr(err, "ValidationException", 400,
+				    "status must be SUCCEEDED, FAILED or TIMED_OUT");
 	args_head(call, req);
 	andon_call_field(call, "arn", arn, arn_len);
 	andon_call_field(call, "status", status, status_len);
-	rc = andon_ops_str(req->body, "output", 0, SFN_PAYLOAD_MAX, "ValidationException", &output, &output_len, err);
+	rc = andon_ops_str(req->body, "output", 0, SFN_PAYLOAD_MAX, "ValidationException", &output,
+			   &output_len, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
@@ -305,7 +313,8 @@ static int sfn_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *
 	if (exec_keys(ctx, req->body, call, xh, err, &arn, &arn_len) != 0)
 		return -1;
 	if ((rc = andon_codec_get_int(req->body, "maxResults", &max)) < 0 || max < 0 || max > 1000)
-		return andon_apierr(err, "ValidationException", 400, "maxResults must be an integer from 0 to 1000");
+		return andon_apierr(err, "ValidationException", 400,
+				    "maxResults must be an integer from 0 to 1000");
 	if (andon_codec_get_bool(req->body, "reverseOrder", &reverse) < 0)
 		return andon_apierr(err, "ValidationException", 400, "reverseOrder must be a boolean");
 	args_head(call, req);
@@ -322,11 +331,11 @@ static int sfn_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *
 }
 
 const andon_op_t andon_sfn_ops[] = {
-	{"StepFunctions.CreateStateMachine", sfn_create_state_machine},
-	{"StepFunctions.StartExecution", sfn_start_execution},
-	{"StepFunctions.StopExecution", sfn_stop_execution},
-	{"StepFunctions.FinishExecution", sfn_finish_execution},
-	{"StepFunctions.DescribeExecution", sfn_describe_execution},
-	{"StepFunctions.GetExecutionHistory", sfn_get_execution_history},
-	{NULL, NULL},
+    {"StepFunctions.CreateStateMachine", sfn_create_state_machine},
+    {"StepFunctions.StartExecution", sfn_start_execution},
+    {"StepFunctions.StopExecution", sfn_stop_execution},
+    {"StepFunctions.FinishExecution", sfn_finish_execution},
+    {"StepFunctions.DescribeExecution", sfn_describe_execution},
+    {"StepFunctions.GetExecutionHistory", sfn_get_execution_history},
+    {NULL, NULL},
 };

@@ -35,7 +35,8 @@ void andon_call_key(andon_call_t *c, andon_arena_t *a, const char *id, size_t id
 /** Adds one argument, not copied. */
 void andon_call_arg(andon_call_t *c, const char *s, size_t len);
 
-/** Adds the pair name, value: the engine reads optional fields as name/value pairs after its fixed arguments. */
+/** Adds the pair name, value: the engine reads optional fields as name/value pairs after its fixed arguments.
+ */
 void andon_call_field(andon_call_t *c, const char *name, const char *s, size_t len);
 
 /** Copies s into the arena (for values built by the adapter) and returns the copy, or NULL on overflow. */

@@ -16,38 +16,44 @@ typedef struct opt {
 	const char *name;
 	enum opt_type type;
 	size_t offset;
-	size_t size;      /* OPT_STR: buffer size */
+	size_t size;	    /* OPT_STR: buffer size */
 	long long min, max; /* OPT_INT bounds */
 	const char *def;
 } opt_t;
 
-#define INT_OPT(name, field, min, max, def) {name, OPT_INT, offsetof(andon_config_t, field), 0, min, max, def}
-#define STR_OPT(name, field, def)                                                                          \
-	{name, OPT_STR, offsetof(andon_config_t, field), sizeof(((andon_config_t *)0)->field), 0, 0, def}
+#define INT_OPT(name, field, min, max, def)                                                                  \
+	{                                                                                                    \
+		name, OPT_INT, offsetof(andon_config_t, field), 0, min, max, def                             \
+	}
+#define STR_OPT(name, field, def)                                                                            \
+	{                                                                                                    \
+		name, OPT_STR, offsetof(andon_config_t, field), sizeof(((andon_config_t *)0)->field), 0, 0,  \
+		    def                                                                                      \
+	}
 
 static const opt_t opts[] = {
-	STR_OPT("redis.host", redis_host, "127.0.0.1"),
-	INT_OPT("redis.port", redis_port, 1, 65535, "6379"),
-	STR_OPT("redis.unix", redis_unix, ""),
-	STR_OPT("redis.username", redis_username, ""),
-	STR_OPT("redis.password", redis_password, ""),
-	INT_OPT("redis.db", redis_db, 0, 1000000, "0"),
-	INT_OPT("redis.timeout_ms", redis_timeout_ms, 10, 600000, "5000"),
-	STR_OPT("worker.topic.requests", topic_requests, "andon.requests"),
-	STR_OPT("worker.topic.replies", topic_replies, "andon.replies"),
-	STR_OPT("worker.topic.events", topic_events, "andon.events"),
-	STR_OPT("worker.topic.dlq", topic_dlq, "andon.dlq"),
-	INT_OPT("worker.batch_size", batch_size, 1, 100000, "1000"),
-	INT_OPT("worker.inflight_max", inflight_max, 1, 10000000, "20000"),
-	INT_OPT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "1048576"),
-	INT_OPT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
-	INT_OPT("worker.poll_ms", poll_ms, 1, 10000, "100"),
-	INT_OPT("worker.tick_ms", tick_ms, 1, 10000, "100"),
-	INT_OPT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
-	{"worker.log_level", OPT_LOGLEVEL, offsetof(andon_config_t, log_level), 0, 0, 0, "info"},
-	INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
-	STR_OPT("worker.region", region, "us-east-1"),
-	STR_OPT("worker.default_account", default_account, "123456789012"),
+    STR_OPT("redis.host", redis_host, "127.0.0.1"),
+    INT_OPT("redis.port", redis_port, 1, 65535, "6379"),
+    STR_OPT("redis.unix", redis_unix, ""),
+    STR_OPT("redis.username", redis_username, ""),
+    STR_OPT("redis.password", redis_password, ""),
+    INT_OPT("redis.db", redis_db, 0, 1000000, "0"),
+    INT_OPT("redis.timeout_ms", redis_timeout_ms, 10, 600000, "5000"),
+    STR_OPT("worker.topic.requests", topic_requests, "andon.requests"),
+    STR_OPT("worker.topic.replies", topic_replies, "andon.replies"),
+    STR_OPT("worker.topic.events", topic_events, "andon.events"),
+    STR_OPT("worker.topic.dlq", topic_dlq, "andon.dlq"),
+    INT_OPT("worker.batch_size", batch_size, 1, 100000, "1000"),
+    INT_OPT("worker.inflight_max", inflight_max, 1, 10000000, "20000"),
+    INT_OPT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "1048576"),
+    INT_OPT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
+    INT_OPT("worker.poll_ms", poll_ms, 1, 10000, "100"),
+    INT_OPT("worker.tick_ms", tick_ms, 1, 10000, "100"),
+    INT_OPT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
+    {"worker.log_level", OPT_LOGLEVEL, offsetof(andon_config_t, log_level), 0, 0, 0, "info"},
+    INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
+    STR_OPT("worker.region", region, "us-east-1"),
+    STR_OPT("worker.default_account", default_account, "123456789012"),
 };
 
 static const opt_t *find(const char *name)
@@ -67,19 +73,21 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 	switch (o->type) {
 	case OPT_INT:
 		if (andon_parse_ll(value, o->min, o->max, &v) != 0)
-			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not an integer in [%lld, %lld]", o->name,
-					  value, o->min, o->max);
+			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not an integer in [%lld, %lld]",
+					  o->name, value, o->min, o->max);
 		*(int *)field = (int)v;
 		return 0;
 	case OPT_STR:
 		if (strlen(value) >= o->size)
-			return andon_fail(errstr, errstr_size, "%s: value longer than %zu bytes", o->name, o->size - 1);
+			return andon_fail(errstr, errstr_size, "%s: value longer than %zu bytes", o->name,
+					  o->size - 1);
 		memcpy(field, value, strlen(value) + 1);
 		return 0;
 	case OPT_LOGLEVEL:
 		if ((level = andon_log_level_parse(value)) < 0)
-			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of error, warn, info, debug",
-					  o->name, value);
+			return andon_fail(errstr, errstr_size,
+					  "%s: \"%s\" is not one of error, warn, info, debug", o->name,
+					  value);
 		*(int *)field = level;
 		return 0;
 	}
@@ -124,7 +132,8 @@ int andon_config_kafka(andon_config_t *cfg, const char *kv, char *errstr, size_t
 	return 0;
 }
 
-int andon_config_set(andon_config_t *cfg, const char *key, const char *value, char *errstr, size_t errstr_size)
+int andon_config_set(andon_config_t *cfg, const char *key, const char *value, char *errstr,
+		     size_t errstr_size)
 {
 	const opt_t *o;
 	char kv[4096];

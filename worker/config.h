@@ -23,12 +23,12 @@ typedef struct andon_config {
 	char topic_dlq[256];
 
 	/* Worker behaviour. */
-	int batch_size;          /* messages per poll, all pipelined to Redis in one go */
-	int inflight_max;        /* messages whose replies are not yet acknowledged before polling pauses */
-	int max_message_bytes;   /* larger requests are answered EntityTooLarge */
-	int max_depth;           /* msgpack nesting limit */
-	int poll_ms;             /* how long one poll waits for a batch */
-	int tick_ms;             /* period of the worker's cron */
+	int batch_size;		 /* messages per poll, all pipelined to Redis in one go */
+	int inflight_max;	 /* messages whose replies are not yet acknowledged before polling pauses */
+	int max_message_bytes;	 /* larger requests are answered EntityTooLarge */
+	int max_depth;		 /* msgpack nesting limit */
+	int poll_ms;		 /* how long one poll waits for a batch */
+	int tick_ms;		 /* period of the worker's cron */
 	int shutdown_timeout_ms; /* how long a shutdown waits for Redis/Kafka before giving up */
 	int log_level;
 	int stats_interval_ms; /* 0 disables the periodic stats line */
@@ -45,7 +45,8 @@ andon_config_t *andon_config_new(void);
 void andon_config_destroy(andon_config_t *cfg);
 
 /** Sets one option ("redis.port", "kafka.linger.ms", ...). 0, or -1 with a reason. */
-int andon_config_set(andon_config_t *cfg, const char *key, const char *value, char *errstr, size_t errstr_size);
+int andon_config_set(andon_config_t *cfg, const char *key, const char *value, char *errstr,
+		     size_t errstr_size);
 
 /** Reads a key=value file. 0, or -1 with "file:line: reason". */
 int andon_config_load(andon_config_t *cfg, const char *path, char *errstr, size_t errstr_size);

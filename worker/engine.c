@@ -81,8 +81,8 @@ int andon_engine_connect(andon_engine_t *e, char *errstr, size_t errstr_size)
 	if ((cfg->redis_password[0] != '\0' &&
 	     setup(c, "AUTH",
 		   cfg->redis_username[0] != '\0'
-			   ? redisCommand(c, "AUTH %s %s", cfg->redis_username, cfg->redis_password)
-			   : redisCommand(c, "AUTH %s", cfg->redis_password),
+		       ? redisCommand(c, "AUTH %s %s", cfg->redis_username, cfg->redis_password)
+		       : redisCommand(c, "AUTH %s", cfg->redis_password),
 		   errstr, errstr_size) != 0) ||
 	    (cfg->redis_db != 0 &&
 	     setup(c, "SELECT", redisCommand(c, "SELECT %d", cfg->redis_db), errstr, errstr_size) != 0) ||
@@ -98,7 +98,8 @@ int andon_engine_connect(andon_engine_t *e, char *errstr, size_t errstr_size)
 /* Errors worth waiting out: the same call will succeed once Redis is back to normal. */
 static int transient(const redisReply *r)
 {
-	static const char *const prefixes[] = {"LOADING", "BUSY", "OOM", "TRYAGAIN", "MASTERDOWN", "READONLY",
+	static const char *const prefixes[] = {"LOADING",     "BUSY",	    "OOM",
+					       "TRYAGAIN",    "MASTERDOWN", "READONLY",
 					       "CLUSTERDOWN", "NOREPLICAS", NULL};
 
 	for (const char *const *p = prefixes; *p != NULL; p++)

@@ -59,7 +59,8 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			if ((eq = strchr(optarg, '=')) == NULL || eq == optarg) {
-				snprintf(errstr, sizeof(errstr), "-o expects option=value, got \"%s\"", optarg);
+				snprintf(errstr, sizeof(errstr), "-o expects option=value, got \"%s\"",
+					 optarg);
 				rc = -1;
 				break;
 			}

@@ -38,10 +38,11 @@ int andon_ops_str(const msgpack_object *body, const char *field, size_t min, siz
 		return 0;
 	chars = andon_utf8_len(*s, *len);
 	if (chars < min || chars > max)
-		return andon_apierr(err, errcode, 400,
-				    "1 validation error detected: Value at '%s' failed to satisfy constraint: "
-				    "Member must have length between %zu and %zu",
-				    field, min, max);
+		return andon_apierr(
+		    err, errcode, 400,
+		    "1 validation error detected: Value at '%s' failed to satisfy constraint: "
+		    "Member must have length between %zu and %zu",
+		    field, min, max);
 	return 1;
 }
 
@@ -51,9 +52,10 @@ int andon_ops_required(const msgpack_object *body, const char *field, size_t min
 	int rc = andon_ops_str(body, field, min, max, "ValidationException", s, len, err);
 
 	if (rc == 0)
-		return andon_apierr(err, "ValidationException", 400,
-				    "1 validation error detected: Value null at '%s' failed to satisfy constraint: "
-				    "Member must not be null",
-				    field);
+		return andon_apierr(
+		    err, "ValidationException", 400,
+		    "1 validation error detected: Value null at '%s' failed to satisfy constraint: "
+		    "Member must not be null",
+		    field);
 	return rc < 0 ? -1 : 0;
 }

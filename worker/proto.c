@@ -59,12 +59,15 @@ int andon_proto_parse(const msgpack_object *root, andon_req_t *req, andon_apierr
 	    !andon_proto_token_ok(req->id, req->id_len, ANDON_ID_MAX)) {
 		req->id = NULL;
 		return andon_apierr(err, "ValidationException", 400,
-				    "id must be a string of 1 to %d printable ASCII characters", ANDON_ID_MAX);
+				    "id must be a string of 1 to %d printable ASCII characters",
+				    ANDON_ID_MAX);
 	}
-	if (andon_codec_get_str(root, "op", &req->op, &req->op_len) != 1 || req->op_len == 0 || req->op_len > 128) {
+	if (andon_codec_get_str(root, "op", &req->op, &req->op_len) != 1 || req->op_len == 0 ||
+	    req->op_len > 128) {
 		req->op = "";
 		req->op_len = 0;
-		return andon_apierr(err, "ValidationException", 400, "op must be a string like Service.Action");
+		return andon_apierr(err, "ValidationException", 400,
+				    "op must be a string like Service.Action");
 	}
 	if (andon_codec_get_str(root, "replyTo", &req->reply_to, &req->reply_to_len) < 0 ||
 	    (req->reply_to != NULL && !andon_proto_token_ok(req->reply_to, req->reply_to_len, 249))) {
@@ -73,10 +76,11 @@ int andon_proto_parse(const msgpack_object *root, andon_req_t *req, andon_apierr
 		return andon_apierr(err, "ValidationException", 400, "replyTo must be a Kafka topic name");
 	}
 	if (andon_codec_get_int(root, "v", &req->v) != 1)
-		return andon_apierr(err, "ValidationException", 400, "v (protocol version) must be an integer");
+		return andon_apierr(err, "ValidationException", 400,
+				    "v (protocol version) must be an integer");
 	if (req->v != ANDON_PROTO_VERSION)
-		return andon_apierr(err, "APIVersionNotSupported", 400, "protocol version %lld is not supported",
-				    (long long)req->v);
+		return andon_apierr(err, "APIVersionNotSupported", 400,
+				    "protocol version %lld is not supported", (long long)req->v);
 	if (andon_codec_get_str(root, "account", &req->account, &req->account_len) < 0 ||
 	    (req->account != NULL && !andon_proto_token_ok(req->account, req->account_len, 64)))
 		return andon_apierr(err, "ValidationException", 400,
@@ -105,7 +109,8 @@ static void reply_head(msgpack_packer *pk, const andon_req_t *req, int ok)
 		msgpack_pack_false(pk);
 }
 
-void andon_proto_reply_raw(msgpack_sbuffer *sb, const andon_req_t *req, int ok, const char *payload, size_t len)
+void andon_proto_reply_raw(msgpack_sbuffer *sb, const andon_req_t *req, int ok, const char *payload,
+			   size_t len)
 {
 	msgpack_packer pk;
 
@@ -134,8 +139,9 @@ void andon_proto_reply_err(msgpack_sbuffer *sb, const andon_req_t *req, const an
 	msgpack_pack_int(&pk, err->status);
 }
 
-void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, const char *topic, int32_t partition,
-		     int64_t offset, const void *key, size_t key_len, const void *original, size_t original_len)
+void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, const char *topic,
+		     int32_t partition, int64_t offset, const void *key, size_t key_len, const void *original,
+		     size_t original_len)
 {
 	msgpack_packer pk;
 

@@ -99,7 +99,7 @@ size_t andon_track_collect(andon_track_t *t, rd_kafka_topic_partition_list_t *li
 	while (t->head < t->tail && t->ring[t->head % t->cap].pending == 0) {
 		entry_t *e = &t->ring[t->head % t->cap];
 		rd_kafka_topic_partition_t *p =
-			rd_kafka_topic_partition_list_find(list, t->topics[e->topic], e->partition);
+		    rd_kafka_topic_partition_list_find(list, t->topics[e->topic], e->partition);
 
 		if (p == NULL)
 			p = rd_kafka_topic_partition_list_add(list, t->topics[e->topic], e->partition);

@@ -75,8 +75,10 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 	if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
 		level = 7;
 	/* syslog levels: 0-3 errors, 4 warnings, 5-6 info, 7 debug */
-	andon_log(level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : level <= 6 ? ANDON_LOG_INFO
-											 : ANDON_LOG_DEBUG,
+	andon_log(level <= 3   ? ANDON_LOG_ERROR
+		  : level == 4 ? ANDON_LOG_WARN
+		  : level <= 6 ? ANDON_LOG_INFO
+			       : ANDON_LOG_DEBUG,
 		  "kafka %s: %s", fac, buf);
 }
 
@@ -111,8 +113,10 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	andon_warn("delivery to %s failed (%s); producing again", rd_kafka_topic_name(m->rkt),
 		   rd_kafka_err2str(m->err));
 	if ((r = calloc(1, sizeof(*r))) == NULL || (r->topic = strdup(rd_kafka_topic_name(m->rkt))) == NULL ||
-	    (m->key_len > 0 && (r->key = malloc(m->key_len)) == NULL) || (r->value = malloc(m->len + 1)) == NULL) {
-		/* Out of memory: the offset will never be stored, so the request is consumed again after a restart. */
+	    (m->key_len > 0 && (r->key = malloc(m->key_len)) == NULL) ||
+	    (r->value = malloc(m->len + 1)) == NULL) {
+		/* Out of memory: the offset will never be stored, so the request is consumed again after a
+		 * restart. */
 		andon_err("out of memory keeping a failed delivery");
 		if (r != NULL) {
 			free(r->topic);
@@ -141,7 +145,8 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 	andon_track_hold(w->track, seq, 1);
 	for (;;) {
 		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-					RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_VALUE((void *)value, len),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
@@ -149,7 +154,8 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 	}
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* Not retriable (e.g. larger than message.max.bytes): the offset must not advance past it. */
-		andon_err("cannot produce to %s: %s; its request stays uncommitted", topic, rd_kafka_err2str(err));
+		andon_err("cannot produce to %s: %s; its request stays uncommitted", topic,
+			  rd_kafka_err2str(err));
 	}
 }
 
@@ -213,7 +219,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 			rd_kafka_assign(rk, parts);
 	} else {
 		/* Finish what was taken from these partitions so the next owner starts after it. */
-		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt, andon_track_count(w->track));
+		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt,
+			   andon_track_count(w->track));
 		if (drain(w, andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0)
 			andon_warn("revoke: %zu message(s) still unacknowledged; they will be consumed again",
 				   andon_track_count(w->track));
@@ -254,8 +261,8 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 				 size_t errstr_size)
 {
 	static const char *const consumer_defaults[] = {
-		"group.id=andon-worker",     "enable.auto.offset.store=false", "auto.offset.reset=earliest",
-		"enable.partition.eof=false", "auto.commit.interval.ms=1000",  NULL};
+	    "group.id=andon-worker",	  "enable.auto.offset.store=false", "auto.offset.reset=earliest",
+	    "enable.partition.eof=false", "auto.commit.interval.ms=1000",   NULL};
 	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2", NULL};
 	andon_worker_t *w = calloc(1, sizeof(*w));
 	rd_kafka_conf_t *conf = NULL;
@@ -278,7 +285,8 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	msgpack_sbuffer_init(&w->sb);
 	/* Keys are ~2 ARNs long; 4 KiB a message leaves room for generated names too. */
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
-	    andon_arena_init(&w->arena, n * 4096) != 0 || !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
+	    andon_arena_init(&w->arena, n * 4096) != 0 ||
+	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
 	    (w->engine = andon_engine_new(cfg)) == NULL) {
 		andon_fail(errstr, errstr_size, "out of memory");
@@ -308,7 +316,8 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	err = rd_kafka_subscribe(w->consumer, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_fail(errstr, errstr_size, "subscribe %s: %s", cfg->topic_requests, rd_kafka_err2str(err));
+		andon_fail(errstr, errstr_size, "subscribe %s: %s", cfg->topic_requests,
+			   rd_kafka_err2str(err));
 		goto err;
 	}
 	return w;
@@ -330,7 +339,8 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 
 	j->kind = JOB_ERROR;
 	memset(&j->err, 0, sizeof(j->err));
-	if (andon_codec_unpack(m->payload, m->len, w->cfg->max_depth, &w->zone, &root, reason, sizeof(reason)) != 0) {
+	if (andon_codec_unpack(m->payload, m->len, w->cfg->max_depth, &w->zone, &root, reason,
+			       sizeof(reason)) != 0) {
 		j->kind = JOB_DLQ;
 		andon_apierr(&j->err, "SerializationException", 400, "undecodable msgpack: %s", reason);
 		return;
@@ -341,13 +351,14 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 		return;
 	}
 	if (m->len > (size_t)w->cfg->max_message_bytes) {
-		andon_apierr(&j->err, "EntityTooLarge", 413, "request of %zu bytes exceeds the limit of %d bytes", m->len,
+		andon_apierr(&j->err, "EntityTooLarge", 413,
+			     "request of %zu bytes exceeds the limit of %d bytes", m->len,
 			     w->cfg->max_message_bytes);
 		return;
 	}
 	if ((op = andon_ops_find(j->req.op, j->req.op_len)) == NULL) {
-		andon_apierr(&j->err, "ActionNotSupported", 400, "the action %.*s is not valid for this endpoint",
-			     (int)j->req.op_len, j->req.op);
+		andon_apierr(&j->err, "ActionNotSupported", 400,
+			     "the action %.*s is not valid for this endpoint", (int)j->req.op_len, j->req.op);
 		return;
 	}
 	if (j->req.account != NULL) {
@@ -362,7 +373,8 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
 		return;
 	if (w->calls[*ncalls].overflow) {
-		andon_apierr(&j->err, "InternalFailure", 500, "request has too many fields or too long names");
+		andon_apierr(&j->err, "InternalFailure", 500,
+			     "request has too many fields or too long names");
 		return;
 	}
 	j->kind = JOB_CALL;
@@ -373,8 +385,8 @@ static void produce_dlq(andon_worker_t *w, job_t *j)
 {
 	const rd_kafka_message_t *m = j->msg;
 
-	andon_proto_dlq(&w->sb, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-			m->key, m->key_len, m->payload, m->len);
+	andon_proto_dlq(&w->sb, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition,
+			m->offset, m->key, m->key_len, m->payload, m->len);
 	produce(w, w->cfg->topic_dlq, m->key, m->key_len, w->sb.data, w->sb.size, j->seq);
 	w->dlq++;
 	andon_info("dead-lettered %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
@@ -417,14 +429,16 @@ static void answer(andon_worker_t *w, job_t *j)
 		r = w->replies[j->call];
 		if (r == NULL || !answer_ok(r)) {
 			andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
-				     r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str : "malformed reply");
+				     r == NULL			    ? "no reply"
+				     : r->type == REDIS_REPLY_ERROR ? r->str
+								    : "malformed reply");
 			j->kind = JOB_ERROR;
 		} else {
-			andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0, r->element[2]->str,
-					      r->element[2]->len);
+			andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0,
+					      r->element[2]->str, r->element[2]->len);
 			produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
-			/* A duplicate re-sends its events too: the first attempt may have died before they were
-			 * acknowledged. Subscribers deduplicate by eventId. */
+			/* A duplicate re-sends its events too: the first attempt may have died before they
+			 * were acknowledged. Subscribers deduplicate by eventId. */
 			for (size_t i = 3; i + 1 < r->elements; i += 2) {
 				produce(w, w->cfg->topic_events, r->element[i]->str, r->element[i]->len,
 					r->element[i + 1]->str, r->element[i + 1]->len, j->seq);
@@ -465,8 +479,9 @@ static int process(andon_worker_t *w, size_t n)
 		njobs++;
 	}
 	w->consumed += njobs;
-	if (ncalls > 0 && andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
-					    andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
+	if (ncalls > 0 &&
+	    andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+			      andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
 		/* Shutting down with Redis gone: answer nothing; the offsets stay unstored, so the batch is
 		 * consumed again by whoever runs next. */
 		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", ncalls);
@@ -494,10 +509,11 @@ static void cron(andon_worker_t *w)
 
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
-		andon_info("stats: consumed %llu answered %llu events %llu dlq %llu redelivered %llu batches %llu "
-			   "inflight %zu redis-reconnects %lu",
-			   w->consumed, w->answered, w->events, w->dlq, w->redelivered, w->batches,
-			   andon_track_count(w->track), andon_engine_reconnects(w->engine));
+		andon_info(
+		    "stats: consumed %llu answered %llu events %llu dlq %llu redelivered %llu batches %llu "
+		    "inflight %zu redis-reconnects %lu",
+		    w->consumed, w->answered, w->events, w->dlq, w->redelivered, w->batches,
+		    andon_track_count(w->track), andon_engine_reconnects(w->engine));
 	}
 }
 

@@ -25,7 +25,8 @@ static void assert_error(json_t *reply, const char *code, int status)
 	assert_non_null(reply);
 	assert_true(json_is_false(json_object_get(reply, "ok")));
 	assert_string_equal(str(reply, "error", "code"), code);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "error"), "status")), status);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "error"), "status")),
+			 status);
 }
 
 static long long hist_len(const char *arn)
@@ -123,8 +124,9 @@ static void stop_ended_execution_is_success_with_existing_dates(void **state)
 	json_t *fin, *r;
 
 	(void)state;
-	fin = h_call("StepFunctions.FinishExecution",
-		     json_pack("{s:s, s:s, s:s}", "executionArn", arn, "status", "SUCCEEDED", "output", "{\"x\":1}"));
+	fin =
+	    h_call("StepFunctions.FinishExecution", json_pack("{s:s, s:s, s:s}", "executionArn", arn,
+							      "status", "SUCCEEDED", "output", "{\"x\":1}"));
 	assert_true(json_is_true(json_object_get(fin, "ok")));
 	r = h_call("StepFunctions.StopExecution", json_pack("{s:s}", "executionArn", arn));
 	assert_true(json_is_true(json_object_get(r, "ok")));
@@ -158,20 +160,23 @@ static void stop_errors(void **state)
 	big = malloc(40000);
 	memset(big, 'e', 40000);
 	big[257] = '\0'; /* 257 characters: one over the limit */
-	assert_error(h_call("StepFunctions.StopExecution", json_pack("{s:s, s:s}", "executionArn", arn, "error", big)),
-		     "ValidationException", 400);
+	assert_error(
+	    h_call("StepFunctions.StopExecution", json_pack("{s:s, s:s}", "executionArn", arn, "error", big)),
+	    "ValidationException", 400);
 	big[257] = 'e';
 	big[32769] = '\0';
-	assert_error(h_call("StepFunctions.StopExecution", json_pack("{s:s, s:s}", "executionArn", arn, "cause", big)),
-		     "ValidationException", 400);
+	assert_error(
+	    h_call("StepFunctions.StopExecution", json_pack("{s:s, s:s}", "executionArn", arn, "cause", big)),
+	    "ValidationException", 400);
 	/* At the limits exactly it is accepted. */
 	big[32768] = '\0';
 	{
 		char err256[257];
 		memset(err256, 'x', 256);
 		err256[256] = '\0';
-		json_t *r = h_call("StepFunctions.StopExecution",
-				   json_pack("{s:s, s:s, s:s}", "executionArn", arn, "error", err256, "cause", big));
+		json_t *r =
+		    h_call("StepFunctions.StopExecution",
+			   json_pack("{s:s, s:s, s:s}", "executionArn", arn, "error", err256, "cause", big));
 		assert_true(json_is_true(json_object_get(r, "ok")));
 	}
 	free(big);
@@ -192,7 +197,8 @@ static void other_accounts_executions_are_invisible(void **state)
 	char *st;
 
 	(void)state;
-	r = h_call_as("StepFunctions.StopExecution", NULL, "999999999999", json_pack("{s:s}", "executionArn", arn));
+	r = h_call_as("StepFunctions.StopExecution", NULL, "999999999999",
+		      json_pack("{s:s}", "executionArn", arn));
 	assert_error(r, "ExecutionDoesNotExist", 400);
 	st = hget(arn, "st");
 	assert_string_equal(st, "RUNNING");
@@ -210,15 +216,17 @@ static void engine_op_errors(void **state)
 	assert_error(h_call("StepFunctions.StartExecution",
 			    json_pack("{s:s, s:s}", "stateMachineArn", sm, "name", "bad name")),
 		     "InvalidName", 400);
-	assert_error(h_call("StepFunctions.StartExecution",
-			    json_pack("{s:s, s:s, s:s}", "stateMachineArn", sm, "name", "x", "input", "{nope")),
+	assert_error(h_call("StepFunctions.StartExecution", json_pack("{s:s, s:s, s:s}", "stateMachineArn",
+								      sm, "name", "x", "input", "{nope")),
 		     "InvalidExecutionInput", 400);
 	free(h_sfn_start(sm, "twice"));
-	assert_error(h_call("StepFunctions.StartExecution",
-			    json_pack("{s:s, s:s, s:s}", "stateMachineArn", sm, "name", "twice", "input", "{\"other\":1}")),
-		     "ExecutionAlreadyExists", 400);
-	assert_error(h_call("StepFunctions.CreateStateMachine", json_pack("{s:s, s:s}", "name", "m", "type", "FAST")),
-		     "ValidationException", 400);
+	assert_error(
+	    h_call("StepFunctions.StartExecution", json_pack("{s:s, s:s, s:s}", "stateMachineArn", sm, "name",
+							     "twice", "input", "{\"other\":1}")),
+	    "ExecutionAlreadyExists", 400);
+	assert_error(
+	    h_call("StepFunctions.CreateStateMachine", json_pack("{s:s, s:s}", "name", "m", "type", "FAST")),
+	    "ValidationException", 400);
 }
 
 /* Stop and finish sent together for many executions: each ends in exactly one terminal state. */
@@ -275,20 +283,25 @@ static void history_pages(void **state)
 
 	(void)state;
 	h_call("StepFunctions.StopExecution", json_pack("{s:s}", "executionArn", arn));
-	r = h_call("StepFunctions.GetExecutionHistory", json_pack("{s:s, s:i}", "executionArn", arn, "maxResults", 1));
+	r = h_call("StepFunctions.GetExecutionHistory",
+		   json_pack("{s:s, s:i}", "executionArn", arn, "maxResults", 1));
 	page = json_object_get(r, "body");
 	assert_int_equal(json_array_size(json_object_get(page, "events")), 1);
-	assert_string_equal(str(json_array_get(json_object_get(page, "events"), 0), "type", NULL), "ExecutionStarted");
+	assert_string_equal(str(json_array_get(json_object_get(page, "events"), 0), "type", NULL),
+			    "ExecutionStarted");
 	tok = str(page, "nextToken", NULL);
 	assert_non_null(tok);
 	r = h_call("StepFunctions.GetExecutionHistory",
 		   json_pack("{s:s, s:i, s:s}", "executionArn", arn, "maxResults", 1, "nextToken", tok));
 	page = json_object_get(r, "body");
-	assert_string_equal(str(json_array_get(json_object_get(page, "events"), 0), "type", NULL), "ExecutionAborted");
-	assert_null(json_object_get(page, "nextToken"));
-	r = h_call("StepFunctions.GetExecutionHistory", json_pack("{s:s, s:b}", "executionArn", arn, "reverseOrder", 1));
-	assert_string_equal(str(json_array_get(json_object_get(json_object_get(r, "body"), "events"), 0), "type", NULL),
+	assert_string_equal(str(json_array_get(json_object_get(page, "events"), 0), "type", NULL),
 			    "ExecutionAborted");
+	assert_null(json_object_get(page, "nextToken"));
+	r = h_call("StepFunctions.GetExecutionHistory",
+		   json_pack("{s:s, s:b}", "executionArn", arn, "reverseOrder", 1));
+	assert_string_equal(
+	    str(json_array_get(json_object_get(json_object_get(r, "body"), "events"), 0), "type", NULL),
+	    "ExecutionAborted");
 	assert_error(h_call("StepFunctions.GetExecutionHistory",
 			    json_pack("{s:s, s:s}", "executionArn", arn, "nextToken", "bogus")),
 		     "InvalidToken", 400);
@@ -315,14 +328,14 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(stop_running_execution),
-		cmocka_unit_test(replay_gets_same_answer_and_one_history_event),
-		cmocka_unit_test(stop_ended_execution_is_success_with_existing_dates),
-		cmocka_unit_test(stop_errors),
-		cmocka_unit_test(other_accounts_executions_are_invisible),
-		cmocka_unit_test(engine_op_errors),
-		cmocka_unit_test(stop_racing_finish_has_one_winner),
-		cmocka_unit_test(history_pages),
+	    cmocka_unit_test(stop_running_execution),
+	    cmocka_unit_test(replay_gets_same_answer_and_one_history_event),
+	    cmocka_unit_test(stop_ended_execution_is_success_with_existing_dates),
+	    cmocka_unit_test(stop_errors),
+	    cmocka_unit_test(other_accounts_executions_are_invisible),
+	    cmocka_unit_test(engine_op_errors),
+	    cmocka_unit_test(stop_racing_finish_has_one_winner),
+	    cmocka_unit_test(history_pages),
 	};
 	return cmocka_run_group_tests_name("0101-sfn_stop", tests, setup, teardown);
 }

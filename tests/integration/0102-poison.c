@@ -1,4 +1,5 @@
-/* 0102: bad input never crashes the worker or loses a message: error replies, DLQ records, good traffic flows. */
+/* 0102: bad input never crashes the worker or loses a message: error replies, DLQ records, good traffic
+ * flows. */
 #include "harness.h"
 
 #include "codec.h"
@@ -25,7 +26,8 @@ static json_t *dlq_for(const void *buf, size_t len)
 	{
 		json_t *v = json_object_get(rec, "value");
 		const char *b64 = json_string_value(json_object_get(json_object_get(v, "original"), "$bin"));
-		msgpack_object o = {.type = MSGPACK_OBJECT_BIN, .via.bin = {.size = (uint32_t)len, .ptr = buf}};
+		msgpack_object o = {.type = MSGPACK_OBJECT_BIN,
+				    .via.bin = {.size = (uint32_t)len, .ptr = buf}};
 		json_t *enc = andon_json_from_msgpack(&o);
 		int same = b64 != NULL && strcmp(b64, json_string_value(json_object_get(enc, "$bin"))) == 0;
 		json_decref(enc);
@@ -67,9 +69,14 @@ static void undecodable_bytes_go_to_dlq(void **state)
 	struct {
 		const void *buf;
 		size_t len;
-	} cases[] = {{giant_array, sizeof(giant_array)}, {giant_map, sizeof(giant_map)}, {giant_str, sizeof(giant_str)},
-		     {giant_bin, sizeof(giant_bin)},     {truncated, sizeof(truncated)}, {reserved, sizeof(reserved)},
-		     {noise, sizeof(noise)},             {"", 0}};
+	} cases[] = {{giant_array, sizeof(giant_array)},
+		     {giant_map, sizeof(giant_map)},
+		     {giant_str, sizeof(giant_str)},
+		     {giant_bin, sizeof(giant_bin)},
+		     {truncated, sizeof(truncated)},
+		     {reserved, sizeof(reserved)},
+		     {noise, sizeof(noise)},
+		     {"", 0}};
 	unsigned int seed = 12345;
 	char name[32];
 
@@ -83,7 +90,8 @@ static void undecodable_bytes_go_to_dlq(void **state)
 		h_produce_raw("andon.requests", "poison", cases[c].buf, cases[c].len);
 		rec = wait_dlq_for(cases[c].buf, cases[c].len);
 		assert_non_null(rec);
-		assert_string_equal(json_string_value(json_object_get(rec, "code")), "SerializationException");
+		assert_string_equal(json_string_value(json_object_get(rec, "code")),
+				    "SerializationException");
 		assert_non_null(json_string_value(json_object_get(rec, "reason")));
 		assert_string_equal(json_string_value(json_object_get(rec, "topic")), "andon.requests");
 		assert_true(json_is_integer(json_object_get(rec, "offset")));
@@ -99,17 +107,22 @@ static void wrong_shapes_get_error_replies(void **state)
 		json_t *req;
 		const char *code;
 	} cases[] = {
-		{json_pack("{s:i, s:s, s:s, s:{}}", "v", 2, "op", "StepFunctions.StopExecution", "id", "p-v2", "body"),
-		 "APIVersionNotSupported"},
-		{json_pack("{s:i, s:s, s:s, s:{}}", "v", 1, "op", "Nope.Nothing", "id", "p-op", "body"), "ActionNotSupported"},
-		{json_pack("{s:i, s:s, s:s, s:i}", "v", 1, "op", "StepFunctions.StopExecution", "id", "p-body", "body", 3),
-		 "ValidationException"},
-		{json_pack("{s:s, s:s, s:s, s:{}}", "v", "one", "op", "StepFunctions.StopExecution", "id", "p-vstr", "body"),
-		 "ValidationException"},
-		{json_pack("{s:i, s:i, s:s, s:{}}", "v", 1, "op", 12, "id", "p-opint", "body"), "ValidationException"},
-		{json_pack("{s:i, s:s, s:s, s:{s:[i]}}", "v", 1, "op", "StepFunctions.StopExecution", "id", "p-arnarr",
-			   "body", "executionArn", 1),
-		 "ValidationException"},
+	    {json_pack("{s:i, s:s, s:s, s:{}}", "v", 2, "op", "StepFunctions.StopExecution", "id", "p-v2",
+		       "body"),
+	     "APIVersionNotSupported"},
+	    {json_pack("{s:i, s:s, s:s, s:{}}", "v", 1, "op", "Nope.Nothing", "id", "p-op", "body"),
+	     "ActionNotSupported"},
+	    {json_pack("{s:i, s:s, s:s, s:i}", "v", 1, "op", "StepFunctions.StopExecution", "id", "p-body",
+		       "body", 3),
+	     "ValidationException"},
+	    {json_pack("{s:s, s:s, s:s, s:{}}", "v", "one", "op", "StepFunctions.StopExecution", "id",
+		       "p-vstr", "body"),
+	     "ValidationException"},
+	    {json_pack("{s:i, s:i, s:s, s:{}}", "v", 1, "op", 12, "id", "p-opint", "body"),
+	     "ValidationException"},
+	    {json_pack("{s:i, s:s, s:s, s:{s:[i]}}", "v", 1, "op", "StepFunctions.StopExecution", "id",
+		       "p-arnarr", "body", "executionArn", 1),
+	     "ValidationException"},
 	};
 
 	(void)state;
@@ -127,8 +140,9 @@ static void wrong_shapes_get_error_replies(void **state)
 		reply = h_reply(id, 1, 20000);
 		assert_non_null(reply);
 		assert_true(json_is_false(json_object_get(reply, "ok")));
-		assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "error"), "code")),
-				    cases[c].code);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_object_get(reply, "error"), "code")),
+		    cases[c].code);
 		rec = wait_dlq_for(sb.data, sb.size);
 		assert_non_null(rec);
 		assert_string_equal(json_string_value(json_object_get(rec, "code")), cases[c].code);
@@ -171,7 +185,8 @@ static void oversized_request_is_entity_too_large(void **state)
 	pad[5999] = '\0';
 	r = h_call("StepFunctions.StopExecution", json_pack("{s:s, s:s}", "executionArn", "x", "cause", pad));
 	assert_true(json_is_false(json_object_get(r, "ok")));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "code")), "EntityTooLarge");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+			    "EntityTooLarge");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "error"), "status")), 413);
 	free(pad);
 	good_request_flows("after-large");
@@ -191,7 +206,8 @@ static void poison_interleaved_with_good_traffic(void **state)
 		arns[i] = h_sfn_start(sm, name);
 	}
 	for (int i = 0; i < N; i++) {
-		ids[i] = h_send("StepFunctions.StopExecution", NULL, NULL, json_pack("{s:s}", "executionArn", arns[i]));
+		ids[i] = h_send("StepFunctions.StopExecution", NULL, NULL,
+				json_pack("{s:s}", "executionArn", arns[i]));
 		junk[4] = (unsigned char)i;
 		h_produce_raw("andon.requests", arns[i], junk, sizeof(junk));
 	}
@@ -224,11 +240,11 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(undecodable_bytes_go_to_dlq),
-		cmocka_unit_test(wrong_shapes_get_error_replies),
-		cmocka_unit_test(no_id_goes_to_dlq_only),
-		cmocka_unit_test(oversized_request_is_entity_too_large),
-		cmocka_unit_test(poison_interleaved_with_good_traffic),
+	    cmocka_unit_test(undecodable_bytes_go_to_dlq),
+	    cmocka_unit_test(wrong_shapes_get_error_replies),
+	    cmocka_unit_test(no_id_goes_to_dlq_only),
+	    cmocka_unit_test(oversized_request_is_entity_too_large),
+	    cmocka_unit_test(poison_interleaved_with_good_traffic),
 	};
 	return cmocka_run_group_tests_name("0102-poison", tests, setup, teardown);
 }

@@ -28,7 +28,8 @@ static char **start_many(const char *prefix, int n)
 	for (int i = 0; i < n; i++) {
 		json_t *r = h_reply(ids[i], 1, 60000);
 		assert_non_null(r);
-		arns[i] = strdup(json_string_value(json_object_get(json_object_get(r, "body"), "executionArn")));
+		arns[i] =
+		    strdup(json_string_value(json_object_get(json_object_get(r, "body"), "executionArn")));
 	}
 	free(ids);
 	return arns;
@@ -37,7 +38,8 @@ static char **start_many(const char *prefix, int n)
 static const char **stop_range(char **arns, int from, int to, const char **ids)
 {
 	for (int i = from; i < to; i++)
-		ids[i] = h_send("StepFunctions.StopExecution", NULL, NULL, json_pack("{s:s}", "executionArn", arns[i]));
+		ids[i] = h_send("StepFunctions.StopExecution", NULL, NULL,
+				json_pack("{s:s}", "executionArn", arns[i]));
 	h_flush();
 	return ids;
 }
@@ -64,7 +66,8 @@ static void check_all_stopped(char **arns, const char **ids, int n)
 
 		assert_non_null(first);
 		assert_true(json_is_true(json_object_get(first, "ok")));
-		assert_string_equal(json_string_value(json_object_get(json_object_get(first, "body"), "status")), "ABORTED");
+		assert_string_equal(
+		    json_string_value(json_object_get(json_object_get(first, "body"), "status")), "ABORTED");
 		for (size_t k = 2; k <= count; k++)
 			assert_true(json_equal(first, h_reply(ids[i], (int)k, 0)));
 		dups += count > 1;
@@ -136,7 +139,8 @@ static void sigterm_exits_zero_and_commits(void **state)
 	assert_int_equal(h_worker_stop(), 0);
 	/* Committed: a new worker does not answer those requests again. */
 	h_worker_start(NULL);
-	probe = h_send("StepFunctions.DescribeExecution", NULL, NULL, json_pack("{s:s}", "executionArn", arns[0]));
+	probe = h_send("StepFunctions.DescribeExecution", NULL, NULL,
+		       json_pack("{s:s}", "executionArn", arns[0]));
 	h_flush();
 	assert_non_null(h_reply(probe, 1, 20000));
 	for (int i = 0; i < 20; i++) {
@@ -165,9 +169,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(kill9_mid_stream_loses_nothing_applies_nothing_twice),
-		cmocka_unit_test(redis_restart_mid_stream),
-		cmocka_unit_test(sigterm_exits_zero_and_commits),
+	    cmocka_unit_test(kill9_mid_stream_loses_nothing_applies_nothing_twice),
+	    cmocka_unit_test(redis_restart_mid_stream),
+	    cmocka_unit_test(sigterm_exits_zero_and_commits),
 	};
 	return cmocka_run_group_tests_name("0104-crash", tests, setup, teardown);
 }
