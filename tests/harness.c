@@ -24,7 +24,9 @@
 static struct {
 	char dir[256], bin[512], brokers[256];
 	int redis_port;
-	pid_t redis, broker, worker;
+	pid_t redis, broker;
+	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
+	int worker_seq;
 	redisContext *rc;
 	rd_kafka_t *producer, *consumer;
 	json_t *replies; /* id -> [reply...] */
@@ -301,7 +303,8 @@ void h_stop(void)
 	if (!H.started)
 		return;
 	H.started = 0;
-	kill_reap(&H.worker, SIGTERM);
+	for (int i = 0; i < H_MAX_WORKERS; i++)
+		kill_reap(&H.workers[i], SIGTERM);
 	if (H.consumer != NULL) {
 		rd_kafka_consumer_close(H.consumer);
 		rd_kafka_destroy(H.consumer);
@@ -532,23 +535,51 @@ int h_wait_dlq(size_t n, int timeout_ms)
 	return 0;
 }
 
+/* True once the file at path contains needle. */
+static int file_has(const char *path, const char *needle)
+{
+	char buf[4096];
+	size_t have = 0, n, keep = strlen(needle) - 1;
+	FILE *fp = fopen(path, "r");
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	/* Windows overlap by strlen(needle) - 1 bytes so a needle across a boundary is still found. */
+	while (!found && (n = fread(buf + have, 1, sizeof(buf) - have - 1, fp)) > 0) {
+		have += n;
+		buf[have] = '\0';
+		found = strstr(buf, needle) != NULL;
+		if (have > keep) {
+			memmove(buf, buf + have - keep, keep);
+			have = keep;
+		}
+	}
+	fclose(fp);
+	return found;
+}
+
 pid_t h_worker_start(const char *const *opts)
 {
 	char path[600], log[300], port[64];
 	char *argv[64];
-	int argc = 0;
+	int argc = 0, slot = -1;
 	long long deadline;
 
+	for (int i = 0; i < H_MAX_WORKERS && slot < 0; i++)
+		if (H.workers[i] == 0)
+			slot = i;
+	if (slot < 0)
+		DIE("more than %d workers", H_MAX_WORKERS);
 	snprintf(path, sizeof(path), "%s/andon-worker", H.bin);
-	snprintf(log, sizeof(log), "%s/worker.log", H.dir);
+	snprintf(log, sizeof(log), "%s/worker-%d.log", H.dir, ++H.worker_seq);
 	snprintf(port, sizeof(port), "redis.port=%d", H.redis_port);
 	argv[argc++] = path;
 	argv[argc++] = "-b";
 	argv[argc++] = H.brokers;
 	argv[argc++] = "-o";
 	argv[argc++] = port;
-	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md.
-	 */
+	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md. */
 	argv[argc++] = "-X";
 	argv[argc++] = "fetch.wait.max.ms=5";
 	argv[argc++] = "-X";
@@ -562,42 +593,66 @@ pid_t h_worker_start(const char *const *opts)
 		argv[argc++] = (char *)*o;
 	}
 	argv[argc] = NULL;
-	H.worker = spawn(argv, log, -1);
+	H.workers[slot] = spawn(argv, log, -1);
 
-	/* Ready once it answers: a describe of nothing changes no state. */
+	/* Ready once it owns partitions and the group answers: a describe of nothing changes no state. */
 	for (deadline = h_now_ms() + 60000; h_now_ms() < deadline;) {
-		const char *id =
-		    h_send("StepFunctions.DescribeExecution", NULL, NULL,
-			   json_pack("{s:s}", "executionArn",
-				     "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:probe:probe"));
+		const char *id;
+
+		if (waitpid(H.workers[slot], NULL, WNOHANG) == H.workers[slot])
+			DIE("worker exited at start (see %s)", log);
+		if (!file_has(log, "assigned ")) {
+			h_pump(50);
+			continue;
+		}
+		id = h_send("StepFunctions.DescribeExecution", NULL, NULL,
+			    json_pack("{s:s}", "executionArn",
+				      "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:probe:probe"));
 		h_flush();
 		if (h_reply(id, 1, 3000) != NULL)
-			return H.worker;
-		if (waitpid(H.worker, NULL, WNOHANG) == H.worker)
-			DIE("worker exited at start (see %s)", log);
+			return H.workers[slot];
 	}
 	DIE("worker not ready within 60 s (see %s)", log);
 }
 
 int h_worker_stop(void)
 {
-	int status;
+	int worst = 0, any = 0;
 
-	if (H.worker <= 0)
-		return -1;
-	kill(H.worker, SIGTERM);
-	status = reap(H.worker, 60000);
-	if (status == -1) {
-		kill_reap(&H.worker, SIGKILL);
-		return -1;
+	/* Signal all first so a group shuts down together, then reap each. */
+	for (int i = 0; i < H_MAX_WORKERS; i++)
+		if (H.workers[i] > 0)
+			kill(H.workers[i], SIGTERM);
+	for (int i = 0; i < H_MAX_WORKERS; i++) {
+		int status;
+
+		if (H.workers[i] <= 0)
+			continue;
+		any = 1;
+		status = reap(H.workers[i], 60000);
+		if (status == -1) {
+			kill_reap(&H.workers[i], SIGKILL);
+			worst = -1;
+			continue;
+		}
+		H.workers[i] = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			worst = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	}
-	H.worker = 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return any ? worst : -1;
+}
+
+void h_worker_kill_pid(pid_t pid)
+{
+	for (int i = 0; i < H_MAX_WORKERS; i++)
+		if (H.workers[i] == pid)
+			kill_reap(&H.workers[i], SIGKILL);
 }
 
 void h_worker_kill(void)
 {
-	kill_reap(&H.worker, SIGKILL);
+	for (int i = 0; i < H_MAX_WORKERS; i++)
+		kill_reap(&H.workers[i], SIGKILL);
 }
 
 char *h_sfn_machine(const char *name, const char *type)

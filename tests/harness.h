@@ -14,6 +14,8 @@
 #define H_ACCOUNT "123456789012"
 #define H_REGION  "us-east-1"
 
+#define H_MAX_WORKERS 4
+
 /** Starts redis-server and andon-devkafka and the harness's own Kafka clients. Aborts on failure. */
 void h_start(void);
 /** Stops the worker (if running), the broker and Redis and removes the temp dir. */
@@ -27,13 +29,15 @@ int h_group_setup(const char *const *opts);
 /** A test group's teardown: stops the worker, requiring exit status 0, then h_stop(). 0 or -1. */
 int h_group_teardown(void);
 
-/** Spawns the worker with extra "-o key=value" settings (NULL-terminated, may be NULL) and waits
- * until it answers a probe request. Returns its pid. */
+/** Spawns a worker (up to H_MAX_WORKERS, one consumer group) with extra "-o key=value" settings
+ * (NULL-terminated, may be NULL), waits until it owns partitions and a probe request is answered.
+ * Returns its pid. */
 pid_t h_worker_start(const char *const *opts);
-/** SIGTERM, then waits (deadline 60 s); returns the exit status, or -1 when it did not exit normally. */
+/** SIGTERM to every worker, then waits (deadline 60 s each); 0 when all exited with status 0. */
 int h_worker_stop(void);
-/** SIGKILL and reap. */
+/** SIGKILL every worker, or one, and reap. */
 void h_worker_kill(void);
+void h_worker_kill_pid(pid_t pid);
 
 /** Shuts Redis down (AOF flushed) and starts it again on the same port and directory. */
 void h_redis_stop(void);

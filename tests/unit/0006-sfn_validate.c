@@ -1147,6 +1147,24 @@ static void test_proto_op_body(void **state)
 		assert_int_equal(fx->req.op_len, 0);
 	}
 	{
+		char *op128 = repeat("o", 128), *op129 = repeat("o", 129);
+		const field_t ok[] = {FINT("v", 1), FSTR("id", "r"), FSTR("op", op128),
+				      FMAP("body", NULL, 0)};
+		const field_t bad[] = {FINT("v", 1), FSTR("id", "r"), FSTR("op", op129),
+				       FMAP("body", NULL, 0)};
+		const field_t num[] = {FINT("v", 1), FSTR("id", "r"), FINT("op", 1), FMAP("body", NULL, 0)};
+
+		assert_int_equal(parse_top(fx, ok, N(ok)), 0);
+		assert_int_equal(fx->req.op_len, 128);
+		assert_int_equal(parse_top(fx, bad, N(bad)), -1);
+		assert_int_equal(fx->req.op_len, 0);
+		assert_non_null(fx->req.id);
+		assert_int_equal(parse_top(fx, num, N(num)), -1);
+		assert_int_equal(fx->req.op_len, 0);
+		free(op128);
+		free(op129);
+	}
+	{
 		const field_t top[] = {FINT("v", 1), FSTR("id", "r"), FSTR("op", "A.B")};
 		assert_int_equal(parse_top(fx, top, N(top)), -1);
 		assert_string_equal(fx->err.code, "ValidationException");
