@@ -45,7 +45,8 @@ static const opt_t opts[] = {
     STR_OPT("worker.topic.dlq", topic_dlq, "andon.dlq"),
     INT_OPT("worker.batch_size", batch_size, 1, 100000, "1000"),
     INT_OPT("worker.inflight_max", inflight_max, 1, 10000000, "20000"),
-    INT_OPT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "1048576"),
+    /* Below librdkafka's message.max.bytes (1000000), so a DLQ record holding the request still fits. */
+    INT_OPT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "524288"),
     INT_OPT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
     INT_OPT("worker.poll_ms", poll_ms, 1, 10000, "100"),
     INT_OPT("worker.tick_ms", tick_ms, 1, 10000, "100"),

@@ -4,6 +4,7 @@
 #include "codec.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,17 @@ int andon_proto_token_ok(const char *s, size_t len, size_t max)
 	return 1;
 }
 
+int andon_proto_topic_ok(const char *s, size_t len)
+{
+	/* Kafka's own rule: 1-249 of [a-zA-Z0-9._-], and not "." or "..". */
+	if (len == 0 || len > 249 || (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.'))))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
 int andon_proto_parse(const msgpack_object *root, andon_req_t *req, andon_apierr_t *err)
 {
 	const msgpack_object *body;
@@ -70,7 +82,7 @@ int andon_proto_parse(const msgpack_object *root, andon_req_t *req, andon_apierr
 				    "op must be a string like Service.Action");
 	}
 	if (andon_codec_get_str(root, "replyTo", &req->reply_to, &req->reply_to_len) < 0 ||
-	    (req->reply_to != NULL && !andon_proto_token_ok(req->reply_to, req->reply_to_len, 249))) {
+	    (req->reply_to != NULL && !andon_proto_topic_ok(req->reply_to, req->reply_to_len))) {
 		req->reply_to = NULL;
 		req->reply_to_len = 0;
 		return andon_apierr(err, "ValidationException", 400, "replyTo must be a Kafka topic name");

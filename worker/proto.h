@@ -53,6 +53,9 @@ void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, 
 		     int32_t partition, int64_t offset, const void *key, size_t key_len, const void *original,
 		     size_t original_len);
 
+/** True when s[0..len) is a legal Kafka topic name. */
+int andon_proto_topic_ok(const char *s, size_t len);
+
 /** True when s[0..len) is non-empty, at most max bytes, and printable ASCII (0x21-0x7e) only. */
 int andon_proto_token_ok(const char *s, size_t len, size_t max);
 

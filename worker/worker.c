@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct redo {
 	void *key, *value;
 	size_t key_len, value_len;
 	uint64_t seq;
+	rd_kafka_resp_err_t err; /* why it failed */
 } redo_t;
 
 struct andon_worker {
@@ -56,16 +58,18 @@ struct andon_worker {
 	redisReply **replies;
 	andon_arena_t arena;
 	msgpack_zone zone;
-	msgpack_sbuffer sb;
+	msgpack_sbuffer sb;      /* the reply or DLQ record being produced */
+	msgpack_sbuffer sb_dead; /* DLQ records of undeliverable messages (built while sb may be in use) */
 	rd_kafka_topic_partition_list_t *offsets;
 
 	redo_t *redo;
 	int fatal;
 	int zone_ok;
-	size_t stuck; /* messages of a batch Redis never answered at shutdown: never acknowledged */
+	size_t stuck;            /* messages of a batch Redis never answered at shutdown: never acknowledged */
+	size_t dlq_original_max; /* bytes of an original a DLQ record keeps, so the record fits the producer */
 
 	/* Statistics since start. */
-	unsigned long long consumed, answered, dlq, events, redelivered, batches;
+	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches;
 	int64_t next_stats_us, next_tick_us;
 };
 
@@ -97,26 +101,38 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
 	andon_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
-/* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
-static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/*
+ * Errors that no retry can fix: the message is too large, the topic is invalid, missing or forbidden.
+ * Everything else (timeouts, brokers down, leader changes) is worth producing again.
+ */
+static int permanent(rd_kafka_resp_err_t err)
 {
-	andon_worker_t *w = opaque;
-	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
-	redo_t *r;
-
-	(void)rk;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_track_release(w->track, seq);
-		return;
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+	case RD_KAFKA_RESP_ERR__INVALID_ARG:
+		return 1;
+	default:
+		return 0;
 	}
-	/* Never drop an answer: keep a copy and produce it again; the offset waits meanwhile. */
-	andon_warn("delivery to %s failed (%s); producing again", rd_kafka_topic_name(m->rkt),
-		   rd_kafka_err2str(m->err));
-	if ((r = calloc(1, sizeof(*r))) == NULL || (r->topic = strdup(rd_kafka_topic_name(m->rkt))) == NULL ||
-	    (m->key_len > 0 && (r->key = malloc(m->key_len)) == NULL) ||
-	    (r->value = malloc(m->len + 1)) == NULL) {
-		/* Out of memory: the offset will never be stored, so the request is consumed again after a
-		 * restart. */
+}
+
+/* Keeps a copy of a failed message for the main loop to produce again (or dead-letter when dead). */
+static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
+			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
+{
+	redo_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->topic = strdup(topic)) == NULL || (r->key = malloc(key_len + 1)) == NULL ||
+	    (r->value = malloc(len + 1)) == NULL) {
+		/* The hold stays: the offset is never stored and the request is consumed again after a restart. */
 		andon_err("out of memory keeping a failed delivery");
 		if (r != NULL) {
 			free(r->topic);
@@ -125,15 +141,58 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		}
 		return;
 	}
-	if (m->key_len > 0)
-		memcpy(r->key, m->key, m->key_len);
-	memcpy(r->value, m->payload, m->len);
-	r->key_len = m->key_len;
-	r->value_len = m->len;
+	memcpy(r->key, key, key_len);
+	memcpy(r->value, value, len);
+	r->key_len = key_len;
+	r->value_len = len;
 	r->seq = seq;
+	r->err = err;
 	r->next = w->redo;
 	w->redo = r;
-	w->redelivered++;
+}
+
+/* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	andon_worker_t *w = opaque;
+	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+
+	(void)rk;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		andon_track_release(w->track, seq);
+		return;
+	}
+	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
+	 * delivery keeps its hold until then, so the offset waits. */
+	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, m->err);
+}
+
+static void produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len, const void *value,
+		    size_t len, uint64_t seq);
+
+/*
+ * A message that can never reach its topic goes to the DLQ with the reason (capped at max_message_bytes,
+ * so the record itself fits). Only a DLQ record that cannot be delivered is given up, loudly: keeping its
+ * hold would stop every partition's offsets for good.
+ */
+static void undeliverable(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
+			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
+{
+	char reason[512];
+	size_t keep = len < w->dlq_original_max ? len : w->dlq_original_max;
+
+	if (strcmp(topic, w->cfg->topic_dlq) == 0) {
+		andon_err("dead-letter record of %zu bytes cannot be delivered (%s); giving it up", len,
+			  rd_kafka_err2str(err));
+		w->lost++;
+		return;
+	}
+	snprintf(reason, sizeof(reason), "could not deliver %zu bytes to %s: %s%s", len, topic, rd_kafka_err2str(err),
+		 keep < len ? " (original truncated)" : "");
+	andon_proto_dlq(&w->sb_dead, "UndeliverableMessage", reason, topic, -1, -1, key, key_len, value, keep);
+	produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
+	w->dlq++;
 }
 
 /* Produces a copy of value for consumed message seq; waits for queue space rather than dropping. */
@@ -142,7 +201,6 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 {
 	rd_kafka_resp_err_t err;
 
-	andon_track_hold(w->track, seq, 1);
 	for (;;) {
 		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)value, len),
@@ -152,10 +210,16 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 			break;
 		rd_kafka_poll(w->producer, 10);
 	}
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		/* Not retriable (e.g. larger than message.max.bytes): the offset must not advance past it. */
-		andon_err("cannot produce to %s: %s; its request stays uncommitted", topic,
-			  rd_kafka_err2str(err));
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		andon_track_hold(w->track, seq, 1);
+		return;
+	}
+	andon_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
+	if (permanent(err))
+		undeliverable(w, topic, key, key_len, value, len, seq, err);
+	else {
+		andon_track_hold(w->track, seq, 1); /* released when the kept copy is produced again */
+		keep_for_redo(w, topic, key, key_len, value, len, seq, err);
 	}
 }
 
@@ -166,8 +230,13 @@ static void redo_all(andon_worker_t *w)
 	w->redo = NULL;
 	while (r != NULL) {
 		redo_t *next = r->next;
-		/* The failed delivery still holds its acknowledgement; this produce takes it over. */
-		produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
+
+		if (permanent(r->err))
+			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq, r->err);
+		else
+			produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
+		w->redelivered++;
+		/* The failed attempt's hold is handed over to what was just produced. */
 		andon_track_release(w->track, r->seq);
 		free(r->topic);
 		free(r->key);
@@ -257,6 +326,28 @@ err:
 	return NULL;
 }
 
+/* The part of an original a DLQ record can carry: within max_message_bytes and, with 2 KiB left for
+ * the record's other fields, within the producer's message.max.bytes. */
+static size_t dlq_original_max(const andon_config_t *cfg, const rd_kafka_conf_t *conf)
+{
+	char buf[32];
+	size_t size = sizeof(buf), max = (size_t)cfg->max_message_bytes;
+	long long producer_max;
+
+	if (rd_kafka_conf_get(conf, "message.max.bytes", buf, &size) == RD_KAFKA_CONF_OK &&
+	    andon_parse_ll(buf, 4096, LLONG_MAX, &producer_max) == 0 && (size_t)producer_max - 2048 < max)
+		max = (size_t)producer_max - 2048;
+	return max;
+}
+
+/* Room for the keys of a whole batch of ordinary requests, and for one request of the largest size. */
+static size_t arena_size(const andon_config_t *cfg)
+{
+	size_t batch = (size_t)cfg->batch_size * 4096, largest = 4 * (size_t)cfg->max_message_bytes + 65536;
+
+	return batch > largest ? batch : largest;
+}
+
 andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
 				 size_t errstr_size)
 {
@@ -283,9 +374,9 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->replies = calloc(n, sizeof(*w->replies));
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	msgpack_sbuffer_init(&w->sb);
-	/* Keys are ~2 ARNs long; 4 KiB a message leaves room for generated names too. */
+	msgpack_sbuffer_init(&w->sb_dead);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
-	    andon_arena_init(&w->arena, n * 4096) != 0 ||
+	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
 	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
 	    (w->engine = andon_engine_new(cfg)) == NULL) {
@@ -298,6 +389,7 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if ((conf = kafka_conf(w, producer_defaults, errstr, errstr_size)) == NULL)
 		goto err;
 	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+	w->dlq_original_max = dlq_original_max(cfg, conf);
 	if ((w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
 		goto err;
 	conf = NULL; /* now owned by the producer */
@@ -384,9 +476,13 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 static void produce_dlq(andon_worker_t *w, job_t *j)
 {
 	const rd_kafka_message_t *m = j->msg;
+	size_t keep = m->len < w->dlq_original_max ? m->len : w->dlq_original_max;
+	char reason[640];
 
-	andon_proto_dlq(&w->sb, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition,
-			m->offset, m->key, m->key_len, m->payload, m->len);
+	/* An oversized request is kept only in part, so its DLQ record still fits in Kafka. */
+	snprintf(reason, sizeof(reason), "%s%s", j->err.message, keep < m->len ? " (original truncated)" : "");
+	andon_proto_dlq(&w->sb, j->err.code, reason, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+			m->key, m->key_len, m->payload, keep);
 	produce(w, w->cfg->topic_dlq, m->key, m->key_len, w->sb.data, w->sb.size, j->seq);
 	w->dlq++;
 	andon_info("dead-lettered %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
@@ -457,38 +553,22 @@ done:
 	andon_track_release(w->track, j->seq);
 }
 
-/* One batch: decode all, one Redis pipeline for all, produce all answers. 0, or -1 when Redis gave up. */
-static int process(andon_worker_t *w, size_t n)
+/*
+ * Runs jobs [from, to) whose calls are w->calls[0..ncalls): one Redis pipeline, then every answer.
+ * Returns 0, or -1 when Redis stayed away through a shutdown (nothing answered, nothing acknowledged).
+ */
+static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 {
-	size_t ncalls = 0, njobs = 0;
 	int rc = 0;
 
-	andon_arena_reset(&w->arena);
-	for (size_t i = 0; i < n; i++) {
-		rd_kafka_message_t *m = w->msgs[i];
-		job_t *j = &w->jobs[njobs];
-
-		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			andon_warn("consume: %s", rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		j->msg = m;
-		j->seq = andon_track_add(w->track, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-		prepare(w, j, &ncalls);
-		njobs++;
-	}
-	w->consumed += njobs;
-	if (ncalls > 0 &&
-	    andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
-			      andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
-		/* Shutting down with Redis gone: answer nothing; the offsets stay unstored, so the batch is
-		 * consumed again by whoever runs next. */
-		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", ncalls);
-		w->stuck = njobs;
+	if (ncalls > 0 && andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+					    andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
+		/* The offsets stay unstored, so these are consumed again by whoever runs next. */
+		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", to - from);
+		w->stuck += to - from;
 		rc = -1;
 	}
-	for (size_t i = 0; i < njobs; i++) {
+	for (size_t i = from; i < to; i++) {
 		if (rc == 0)
 			answer(w, &w->jobs[i]);
 		rd_kafka_message_destroy(w->jobs[i].msg);
@@ -497,9 +577,49 @@ static int process(andon_worker_t *w, size_t n)
 		freeReplyObject(w->replies[i]);
 		w->replies[i] = NULL;
 	}
+	andon_arena_reset(&w->arena);
 	msgpack_zone_clear(&w->zone);
-	w->batches++;
 	return rc;
+}
+
+/*
+ * One batch: decode all, one Redis pipeline for all, produce all answers. A batch whose keys would not fit
+ * in the arena is cut into chunks, so what a request is answered never depends on its neighbours.
+ * Returns 0, or -1 when Redis gave up during a shutdown.
+ */
+static int process(andon_worker_t *w, size_t n)
+{
+	size_t ncalls = 0, njobs = 0, from = 0, i;
+
+	for (i = 0; i < n; i++) {
+		rd_kafka_message_t *m = w->msgs[i];
+		job_t *j;
+
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			andon_warn("consume: %s", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		/* Keys are built from the request's own fields: 4 keys of its length bound what it needs. */
+		if (ncalls > 0 && w->arena.cap - w->arena.used < 4 * m->len + 4096) {
+			if (run_chunk(w, from, njobs, ncalls) != 0)
+				goto stuck;
+			from = njobs;
+			ncalls = 0;
+		}
+		j = &w->jobs[njobs++];
+		j->msg = m;
+		j->seq = andon_track_add(w->track, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+		prepare(w, j, &ncalls);
+	}
+	w->consumed += njobs;
+	w->batches++;
+	return run_chunk(w, from, njobs, ncalls);
+stuck:
+	/* Not yet tracked, so never acknowledged either: their offsets are not stored. */
+	for (; i < n; i++)
+		rd_kafka_message_destroy(w->msgs[i]);
+	return -1;
 }
 
 /* The periodic hook: everything time-driven happens here, each with its own period. */
@@ -510,9 +630,9 @@ static void cron(andon_worker_t *w)
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
 		andon_info(
-		    "stats: consumed %llu answered %llu events %llu dlq %llu redelivered %llu batches %llu "
-		    "inflight %zu redis-reconnects %lu",
-		    w->consumed, w->answered, w->events, w->dlq, w->redelivered, w->batches,
+		    "stats: consumed %llu answered %llu events %llu dlq %llu redelivered %llu lost %llu "
+		    "batches %llu inflight %zu redis-reconnects %lu",
+		    w->consumed, w->answered, w->events, w->dlq, w->redelivered, w->lost, w->batches,
 		    andon_track_count(w->track), andon_engine_reconnects(w->engine));
 	}
 }
@@ -598,6 +718,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	if (w->zone_ok)
 		msgpack_zone_destroy(&w->zone);
 	msgpack_sbuffer_destroy(&w->sb);
+	msgpack_sbuffer_destroy(&w->sb_dead);
 	free(w->msgs);
 	free(w->jobs);
 	free(w->calls);

@@ -120,6 +120,9 @@ static void wrong_shapes_get_error_replies(void **state)
 	     "ValidationException"},
 	    {json_pack("{s:i, s:i, s:s, s:{}}", "v", 1, "op", 12, "id", "p-opint", "body"),
 	     "ValidationException"},
+	    {json_pack("{s:i, s:s, s:s, s:s, s:{}}", "v", 1, "op", "StepFunctions.StopExecution", "id", "p-badtopic",
+		       "replyTo", "no/such topic", "body"),
+	     "ValidationException"},
 	    {json_pack("{s:i, s:s, s:s, s:{s:[i]}}", "v", 1, "op", "StepFunctions.StopExecution", "id",
 		       "p-arnarr", "body", "executionArn", 1),
 	     "ValidationException"},
@@ -220,9 +223,56 @@ static void poison_interleaved_with_good_traffic(void **state)
 	}
 }
 
+/* A reply the producer cannot carry (over message.max.bytes, 6000 here) is dead-lettered, and nothing
+ * stalls behind it. */
+static void undeliverable_reply_goes_to_dlq_and_traffic_flows(void **state)
+{
+	char *arn, *blob = malloc(3802);
+	const char *id;
+	size_t before = json_array_size(h_dlq());
+	json_t *rec = NULL, *all;
+	long long deadline;
+
+	(void)state;
+	/* Input and output of 3.8 KB each fit the 4 KiB request limit; a describe carrying both does not fit. */
+	blob[0] = '"';
+	memset(blob + 1, 'b', 3799);
+	blob[3800] = '"';
+	blob[3801] = '\0';
+	assert_true(json_is_true(json_object_get(
+	    h_call("StepFunctions.StartExecution",
+		   json_pack("{s:s, s:s, s:s}", "stateMachineArn", sm, "name", "big-io", "input", blob)),
+	    "ok")));
+	arn = strdup("arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:poison:big-io");
+	{
+		json_t *fin = h_call("StepFunctions.FinishExecution",
+				     json_pack("{s:s, s:s, s:s}", "executionArn", arn, "status", "SUCCEEDED", "output", blob));
+		if (!json_is_true(json_object_get(fin, "ok")))
+			json_dumpf(fin, stderr, 0);
+		assert_true(json_is_true(json_object_get(fin, "ok")));
+	}
+	id = h_send("StepFunctions.DescribeExecution", NULL, NULL, json_pack("{s:s}", "executionArn", arn));
+	h_flush();
+	for (deadline = h_now_ms() + 20000; rec == NULL && h_now_ms() < deadline; h_pump(20)) {
+		all = h_dlq();
+		for (size_t i = before; i < json_array_size(all); i++) {
+			json_t *v = json_object_get(json_array_get(all, i), "value");
+			if (strcmp(json_string_value(json_object_get(v, "code")), "UndeliverableMessage") == 0)
+				rec = v;
+		}
+	}
+	assert_non_null(rec);
+	assert_string_equal(json_string_value(json_object_get(rec, "topic")), "andon.replies");
+	assert_non_null(strstr(json_string_value(json_object_get(rec, "reason")), "andon.replies"));
+	assert_int_equal(h_reply_count(id), 0);
+	good_request_flows("after-undeliverable");
+	free(arn);
+	free(blob);
+}
+
 static int setup(void **state)
 {
-	static const char *const opts[] = {"worker.max_message_bytes=4096", NULL};
+	static const char *const opts[] = {"worker.max_message_bytes=4096", "kafka.message.max.bytes=6000", NULL};
 
 	(void)state;
 	h_group_setup(opts);
@@ -245,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(no_id_goes_to_dlq_only),
 	    cmocka_unit_test(oversized_request_is_entity_too_large),
 	    cmocka_unit_test(poison_interleaved_with_good_traffic),
+	    cmocka_unit_test(undeliverable_reply_goes_to_dlq_and_traffic_flows),
 	};
 	return cmocka_run_group_tests_name("0102-poison", tests, setup, teardown);
 }

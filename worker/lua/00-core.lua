@@ -127,8 +127,9 @@ end
 local function history_page(h, max, reverse, token)
 	local start = 0
 	if token then
+		-- Only the decimal indexes this function hands out; tonumber alone would take 'inf' or '1e20'.
+		if not string.match(token, '^%d+$') or #token > 9 then return nil end
 		start = tonumber(token)
-		if not start or start < 0 or start ~= math.floor(start) then return nil end
 	end
 	local n = redis.call('LLEN', h)
 	local items

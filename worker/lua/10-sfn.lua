@@ -1,4 +1,6 @@
 -- AWS Step Functions: state machines and executions (adapter: worker/api_sfn.c).
+-- Each API file is one do-block: all files share one chunk, and Lua allows 200 locals per function.
+do
 
 local SFN = {RUNNING = 'RUNNING', STOPPED = 'ABORTED', SUCCEEDED = 'SUCCEEDED', FAILED = 'FAILED',
 	TIMED_OUT = 'TIMED_OUT'}
@@ -116,8 +118,9 @@ local function sfn_finish(keys, args)
 	else
 		d = details({error = f.error, cause = f.cause})
 	end
+	local output = f.status == 'SUCCEEDED' and (f.output or '{}') or ''
 	local ev = transition(e, req, f.status, ms, {timestamp = sfn_date(ms), type = kind[1], [kind[2]] = d},
-		SFN, {'output', f.output or '', 'error', f.error or '', 'cause', f.cause or ''})
+		SFN, {'output', output, 'error', f.error or '', 'cause', f.cause or ''})
 	return answer(req, true, {executionArn = e.arn, status = SFN[f.status], stopDate = sfn_date(ms)}, {ev})
 end
 
@@ -152,3 +155,4 @@ redis.register_function('sfn_stop', sfn_stop)
 redis.register_function('sfn_finish', sfn_finish)
 redis.register_function{function_name = 'sfn_describe', callback = sfn_describe, flags = {'no-writes'}}
 redis.register_function{function_name = 'sfn_history', callback = sfn_history, flags = {'no-writes'}}
+end
