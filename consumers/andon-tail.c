@@ -49,21 +49,6 @@ static void usage(FILE *out)
 	    "Exit status: 0 done (or interrupted), 1 on a Kafka or output error, 2 on bad usage.\n");
 }
 
-static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	/* librdkafka logs at debug level only for the contexts asked for with -X debug=..., so show those. */
-	int lvl = level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : ANDON_LOG_INFO;
-
-	(void)rk;
-	andon_log(lvl, "rdkafka %s: %s", fac, buf);
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
-		    size_t errstr_size)
-{
-	return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) == RD_KAFKA_CONF_OK ? 0 : -1;
-}
-
 static int parse_offset(const char *s, int64_t *out)
 {
 	long long n;
@@ -90,14 +75,12 @@ static int parse_offset(const char *s, int64_t *out)
 static int resolve_offset(rd_kafka_t *rk, rd_kafka_topic_partition_t *tp, char *errstr, size_t errstr_size)
 {
 	int64_t lo, hi;
-	rd_kafka_resp_err_t err;
 
 	if (tp->offset >= 0)
 		return 0;
-	err = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, METADATA_TIMEOUT_MS);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		return andon_fail(errstr, errstr_size, "watermarks of %s [%d]: %s", tp->topic,
-				  (int)tp->partition, rd_kafka_err2str(err));
+	if (andon_kafka_watermarks(rk, tp->topic, tp->partition, METADATA_TIMEOUT_MS, &lo, &hi, errstr,
+				   errstr_size) != 0)
+		return -1;
 	if (tp->offset == RD_KAFKA_OFFSET_BEGINNING)
 		tp->offset = lo;
 	else if (tp->offset == RD_KAFKA_OFFSET_END)
@@ -116,41 +99,29 @@ static int resolve_offset(rd_kafka_t *rk, rd_kafka_topic_partition_t *tp, char *
 static rd_kafka_topic_partition_list_t *assignment_new(rd_kafka_t *rk, char **topics, int ntopics,
 						       int64_t offset, char *errstr, size_t errstr_size)
 {
-	const struct rd_kafka_metadata *md;
-	rd_kafka_topic_partition_list_t *parts;
-	rd_kafka_resp_err_t err;
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
 
-	/* All topics in one request: asking for one by name could auto-create it on some clusters. */
-	if ((err = rd_kafka_metadata(rk, 1, NULL, &md, METADATA_TIMEOUT_MS)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_fail(errstr, errstr_size, "metadata: %s", rd_kafka_err2str(err));
-		return NULL;
-	}
-	parts = rd_kafka_topic_partition_list_new(16);
 	for (int i = 0; i < ntopics; i++) {
-		const struct rd_kafka_metadata_topic *mt = NULL;
+		int32_t *ids;
+		int n = andon_kafka_partitions(rk, topics[i], NULL, METADATA_TIMEOUT_MS, &ids, errstr,
+					       errstr_size);
 
-		for (int j = 0; j < md->topic_cnt && mt == NULL; j++)
-			if (strcmp(md->topics[j].topic, topics[i]) == 0)
-				mt = &md->topics[j];
-		if (mt == NULL || mt->err != RD_KAFKA_RESP_ERR_NO_ERROR || mt->partition_cnt == 0) {
-			andon_fail(errstr, errstr_size, "topic %s: %s", topics[i],
-				   mt == NULL ? "not found" : rd_kafka_err2str(mt->err));
+		if (n < 0)
 			goto err;
-		}
-		for (int p = 0; p < mt->partition_cnt; p++) {
-			int32_t id = mt->partitions[p].id;
-
-			if (rd_kafka_topic_partition_list_find(parts, topics[i], id) != NULL)
+		for (int p = 0; p < n; p++) {
+			/* A topic given twice is read once. */
+			if (rd_kafka_topic_partition_list_find(parts, topics[i], ids[p]) != NULL)
 				continue;
-			rd_kafka_topic_partition_list_add(parts, topics[i], id)->offset = offset;
-			if (resolve_offset(rk, &parts->elems[parts->cnt - 1], errstr, errstr_size) != 0)
+			rd_kafka_topic_partition_list_add(parts, topics[i], ids[p])->offset = offset;
+			if (resolve_offset(rk, &parts->elems[parts->cnt - 1], errstr, errstr_size) != 0) {
+				free(ids);
 				goto err;
+			}
 		}
+		free(ids);
 	}
-	rd_kafka_metadata_destroy(md);
 	return parts;
 err:
-	rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_partition_list_destroy(parts);
 	return NULL;
 }
@@ -242,8 +213,13 @@ static int print_message(const rd_kafka_message_t *rkm, int value_only, msgpack_
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	char **topics, errstr[512], brokers[1024];
-	size_t brokers_size = sizeof(brokers);
+	static const char *const reader_defaults[] = {
+	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
+	    "group.id", "andon-tail", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+	    "enable.partition.eof", "true",
+	    /* The mock holds an empty fetch for the whole wait, which would delay every line by up to it. */
+	    "fetch.wait.max.ms", "10", NULL};
+	char **topics, errstr[512];
 	int ntopics = 0, opt, exit_eof = 0, value_only = 0, status = 1, eof_cnt = 0;
 	int64_t offset = RD_KAFKA_OFFSET_END;
 	long long max_msgs = 0, msg_cnt = 0;
@@ -261,14 +237,8 @@ int main(int argc, char **argv)
 	}
 	/* Defaults first so -X and -F, applied in command-line order, can override every one of them. */
 	conf = rd_kafka_conf_new();
-	rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
-	/* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
-	if (conf_set(conf, "group.id", "andon-tail", errstr, sizeof(errstr)) != 0 ||
-	    conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
-	    conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) != 0 ||
-	    conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-	    /* The mock holds an empty fetch for the whole wait, which would delay every line by up to it. */
-	    conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0) {
+	rd_kafka_conf_set_log_cb(conf, andon_kafka_log_cb);
+	if (andon_kafka_conf_set_pairs(conf, reader_defaults, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "andon-tail: %s\n", errstr);
 		goto out;
 	}
@@ -276,19 +246,13 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "b:t:X:F:o:ec:Vqh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
-			if (conf_set(conf, "bootstrap.servers", optarg, errstr, sizeof(errstr)) != 0)
+		case 'X':
+		case 'F':
+			if (andon_kafka_conf_arg(conf, opt, optarg, errstr, sizeof(errstr)) != 0)
 				goto bad_conf;
 			break;
 		case 't':
 			topics[ntopics++] = optarg;
-			break;
-		case 'X':
-			if (andon_kafka_conf_kv(conf, optarg, errstr, sizeof(errstr)) != 0)
-				goto bad_conf;
-			break;
-		case 'F':
-			if (andon_kafka_conf_file(conf, optarg, errstr, sizeof(errstr)) != 0)
-				goto bad_conf;
 			break;
 		case 'o':
 			if (parse_offset(optarg, &offset) != 0) {
@@ -330,8 +294,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-tail: at least one -t topic is required\n");
 		goto usage;
 	}
-	if (rd_kafka_conf_get(conf, "bootstrap.servers", brokers, &brokers_size) != RD_KAFKA_CONF_OK ||
-	    brokers[0] == '\0') {
+	if (!andon_kafka_conf_has_brokers(conf)) {
 		fprintf(stderr, "andon-tail: -b brokers (or -X bootstrap.servers=...) is required\n");
 		goto usage;
 	}
@@ -344,11 +307,12 @@ int main(int argc, char **argv)
 	/* A closed pipe (| head) shows up as a write error, so the handles are still shut down in order. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
+	rk = andon_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	conf = NULL; /* now owned by rk (or gone) */
+	if (rk == NULL) {
 		andon_err("rd_kafka_new: %s", errstr);
 		goto out;
 	}
-	conf = NULL; /* now owned by rk */
 
 	if ((parts = assignment_new(rk, topics, ntopics, offset, errstr, sizeof(errstr))) == NULL) {
 		andon_err("%s", errstr);
@@ -420,10 +384,7 @@ int main(int argc, char **argv)
 	msgpack_zone_destroy(&zone);
 
 out:
-	if (rk != NULL) {
-		rd_kafka_consumer_close(rk);
-		rd_kafka_destroy(rk);
-	}
+	andon_kafka_consumer_close(rk);
 	if (conf != NULL)
 		rd_kafka_conf_destroy(conf);
 	if (parts != NULL)

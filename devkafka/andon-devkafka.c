@@ -1,8 +1,8 @@
 /* andon-devkafka: librdkafka's mock Kafka cluster, for development and tests only; nothing depends on it. */
+#include "kafka.h"
 #include "log.h"
 #include "util.h"
 
-#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include <dirent.h>
@@ -63,17 +63,12 @@ static void usage(FILE *out)
 		"Exit status: 0 after a signal, 1 on a runtime error, 2 on bad usage.\n");
 }
 
-/* librdkafka logs from its own threads; andon_log_write emits one fprintf per line, so lines stay whole. */
 static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	/* librdkafka logs at debug level only for the contexts asked for with -X debug=..., so show those. */
-	int lvl = level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : ANDON_LOG_INFO;
-
-	(void)rk;
 	/* This handle only hosts the mock, so its complaint about having no bootstrap.servers is expected. */
 	if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "bootstrap.servers") != NULL)
 		return;
-	andon_log(lvl, "rdkafka %s: %s", fac, buf);
+	andon_kafka_log_cb(rk, level, fac, buf);
 }
 
 static int parse_topic(char *arg, struct topic_spec *t, char *errstr, size_t errstr_size)
@@ -258,12 +253,12 @@ int main(int argc, char **argv)
 	/* The mock cluster needs a client handle to hang off; this producer never connects anywhere. */
 	conf = rd_kafka_conf_new();
 	rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
-	if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))) == NULL) {
-		rd_kafka_conf_destroy(conf);
+	rk = andon_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	conf = NULL; /* now owned by rk (or gone) */
+	if (rk == NULL) {
 		andon_err("rd_kafka_new: %s", errstr);
 		goto out;
 	}
-	conf = NULL; /* now owned by rk */
 
 	if ((mcluster = rd_kafka_mock_cluster_new(rk, (int)nbrokers)) == NULL) {
 		andon_err("cannot create the mock cluster");

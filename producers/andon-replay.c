@@ -50,15 +50,6 @@ static void usage(FILE *out)
 	    "usage.\n");
 }
 
-static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	/* librdkafka logs at debug level only for the contexts asked for with -X debug=..., so show those. */
-	int lvl = level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : ANDON_LOG_INFO;
-
-	(void)rk;
-	andon_log(lvl, "rdkafka %s: %s", fac, buf);
-}
-
 struct counts {
 	long long delivered; /* delivery reports without error */
 	long long failed;    /* delivery reports with an error */
@@ -77,33 +68,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
 	andon_err("delivery to %s failed: %s", rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
 }
 
-/* A -b, -X or -F argument, kept so both handles get the same settings in command-line order. */
-struct conf_arg {
-	int flag;
-	const char *arg;
-};
-
-static int conf_apply(rd_kafka_conf_t *conf, const struct conf_arg *args, int nargs, char *errstr,
-		      size_t errstr_size)
-{
-	for (int i = 0; i < nargs; i++) {
-		int rc;
-
-		if (args[i].flag == 'b')
-			rc = rd_kafka_conf_set(conf, "bootstrap.servers", args[i].arg, errstr, errstr_size) ==
-				     RD_KAFKA_CONF_OK
-				 ? 0
-				 : -1;
-		else if (args[i].flag == 'X')
-			rc = andon_kafka_conf_kv(conf, args[i].arg, errstr, errstr_size);
-		else
-			rc = andon_kafka_conf_file(conf, args[i].arg, errstr, errstr_size);
-		if (rc != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* One source partition's range; fixed when the replay starts so new arrivals are never chased. */
 struct range {
 	int32_t partition;
@@ -119,45 +83,30 @@ struct range {
 static int ranges_build(rd_kafka_t *rk, const char *topic, int32_t only, int64_t start, int64_t end,
 			struct range **out, char *errstr, size_t errstr_size)
 {
-	const struct rd_kafka_metadata *md;
-	const struct rd_kafka_metadata_topic *mt = NULL;
-	struct range *r;
-	rd_kafka_resp_err_t err;
-	int n = 0;
+	struct range *r = NULL;
+	int32_t *ids;
+	int nids, n = 0;
 
-	/* All topics in one request: asking for one by name could auto-create it on some clusters. */
-	if ((err = rd_kafka_metadata(rk, 1, NULL, &md, METADATA_TIMEOUT_MS)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		return andon_fail(errstr, errstr_size, "metadata: %s", rd_kafka_err2str(err));
-	for (int i = 0; i < md->topic_cnt && mt == NULL; i++)
-		if (strcmp(md->topics[i].topic, topic) == 0)
-			mt = &md->topics[i];
-	if (mt == NULL || mt->err != RD_KAFKA_RESP_ERR_NO_ERROR || mt->partition_cnt == 0) {
-		andon_fail(errstr, errstr_size, "topic %s: %s", topic,
-			   mt == NULL ? "not found" : rd_kafka_err2str(mt->err));
-		goto err;
-	}
-	if ((r = calloc((size_t)mt->partition_cnt, sizeof(*r))) == NULL) {
+	if ((nids = andon_kafka_partitions(rk, topic, NULL, METADATA_TIMEOUT_MS, &ids, errstr, errstr_size)) <
+	    0)
+		return -1;
+	if ((r = calloc((size_t)nids, sizeof(*r))) == NULL) {
 		andon_fail(errstr, errstr_size, "out of memory");
 		goto err;
 	}
-	for (int i = 0; i < mt->partition_cnt; i++) {
-		int32_t id = mt->partitions[i].id;
+	for (int i = 0; i < nids; i++) {
 		int64_t lo, hi;
 
-		if (only >= 0 && id != only)
+		if (only >= 0 && ids[i] != only)
 			continue;
-		err = rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &hi, METADATA_TIMEOUT_MS);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			andon_fail(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, (int)id,
-				   rd_kafka_err2str(err));
-			free(r);
+		if (andon_kafka_watermarks(rk, topic, ids[i], METADATA_TIMEOUT_MS, &lo, &hi, errstr,
+					   errstr_size) != 0)
 			goto err;
-		}
-		r[n].partition = id;
+		r[n].partition = ids[i];
 		r[n].start = start == RD_KAFKA_OFFSET_BEGINNING ? lo : start;
 		if (r[n].start < lo) {
 			andon_warn("%s [%d]: offsets below %lld are gone (retention); starting there", topic,
-				   (int)id, (long long)lo);
+				   (int)ids[i], (long long)lo);
 			r[n].start = lo;
 		}
 		r[n].end = end >= 0 && end < hi ? end : hi;
@@ -166,14 +115,14 @@ static int ranges_build(rd_kafka_t *rk, const char *topic, int32_t only, int64_t
 	}
 	if (n == 0) {
 		andon_fail(errstr, errstr_size, "topic %s has no partition %d", topic, (int)only);
-		free(r);
 		goto err;
 	}
-	rd_kafka_metadata_destroy(md);
+	free(ids);
 	*out = r;
 	return n;
 err:
-	rd_kafka_metadata_destroy(md);
+	free(r);
+	free(ids);
 	return -1;
 }
 
@@ -291,36 +240,6 @@ static int produce(rd_kafka_t *rk, const char *dest, const struct replay *rp)
 	return 0;
 }
 
-/*
- * Asks for the destination's metadata up front: an idle producer otherwise learns a new topic's
- * partitions only from its 1 s topic scan, so every replay would take a second longer than it needs to.
- * It also fails early on a destination that cannot be written.
- */
-static int warm_destination(rd_kafka_t *rk, const char *dest, char *errstr, size_t errstr_size)
-{
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, dest, NULL);
-	const struct rd_kafka_metadata *md;
-	rd_kafka_resp_err_t err;
-	int rc = 0;
-
-	if (rkt == NULL)
-		return andon_fail(errstr, errstr_size, "topic %s: %s", dest,
-				  rd_kafka_err2str(rd_kafka_last_error()));
-	err = rd_kafka_metadata(rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rc = andon_fail(errstr, errstr_size, "metadata for %s: %s", dest, rd_kafka_err2str(err));
-	} else {
-		if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-			rc = andon_fail(errstr, errstr_size, "destination %s: %s", dest,
-					rd_kafka_err2str(md->topic_cnt == 1
-							     ? md->topics[0].err
-							     : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
-		rd_kafka_metadata_destroy(md);
-	}
-	rd_kafka_topic_destroy(rkt);
-	return rc;
-}
-
 static struct range *range_find(struct range *r, int n, int32_t partition)
 {
 	for (int i = 0; i < n; i++)
@@ -332,12 +251,18 @@ static struct range *range_find(struct range *r, int n, int32_t partition)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct conf_arg *cargs;
+	static const char *const reader_defaults[] = {
+	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
+	    "group.id", "andon-replay", "enable.auto.commit", "false",
+	    /* An end event tells us a partition with gaps (compaction, transaction markers) is finished. */
+	    "enable.partition.eof", "true", "fetch.wait.max.ms", "10",
+	    /* If retention removes the range under us, fail loudly rather than skip to the end in silence. */
+	    "auto.offset.reset", "error", NULL};
+	andon_kafka_arg_t *cargs;
 	int ncargs = 0, opt, dry_run = 0, status = 1, nranges = 0, ndone = 0;
 	const char *src = NULL, *dest = "andon.requests";
 	long long only = -1, start = RD_KAFKA_OFFSET_BEGINNING, end = -1, produced = 0, failed = 0;
-	char errstr[512], brokers[1024];
-	size_t brokers_size = sizeof(brokers);
+	char errstr[512];
 	rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
 	rd_kafka_t *producer = NULL, *consumer = NULL;
 	rd_kafka_topic_partition_list_t *parts = NULL;
@@ -413,31 +338,19 @@ int main(int argc, char **argv)
 
 	/* Defaults first so -b, -X and -F, applied afterwards in command-line order, can override them. */
 	pconf = rd_kafka_conf_new();
-	rd_kafka_conf_set_log_cb(pconf, on_rdkafka_log);
+	rd_kafka_conf_set_log_cb(pconf, andon_kafka_log_cb);
 	rd_kafka_conf_set_dr_msg_cb(pconf, on_delivery);
 	rd_kafka_conf_set_opaque(pconf, &counts);
 	cconf = rd_kafka_conf_new();
-	rd_kafka_conf_set_log_cb(cconf, on_rdkafka_log);
-	/* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
-	if (rd_kafka_conf_set(cconf, "group.id", "andon-replay", errstr, sizeof(errstr)) !=
-		RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(cconf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
-		RD_KAFKA_CONF_OK ||
-	    /* An end event tells us a partition with gaps (compaction, transaction markers) is finished. */
-	    rd_kafka_conf_set(cconf, "enable.partition.eof", "true", errstr, sizeof(errstr)) !=
-		RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(cconf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    /* If retention removes the range under us, fail loudly rather than skip to the end in silence. */
-	    rd_kafka_conf_set(cconf, "auto.offset.reset", "error", errstr, sizeof(errstr)) !=
-		RD_KAFKA_CONF_OK ||
-	    conf_apply(pconf, cargs, ncargs, errstr, sizeof(errstr)) != 0 ||
-	    conf_apply(cconf, cargs, ncargs, errstr, sizeof(errstr)) != 0) {
+	rd_kafka_conf_set_log_cb(cconf, andon_kafka_log_cb);
+	if (andon_kafka_conf_set_pairs(cconf, reader_defaults, errstr, sizeof(errstr)) != 0 ||
+	    andon_kafka_conf_args(pconf, cargs, ncargs, errstr, sizeof(errstr)) != 0 ||
+	    andon_kafka_conf_args(cconf, cargs, ncargs, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "andon-replay: %s\n", errstr);
 		status = 2;
 		goto out;
 	}
-	if (rd_kafka_conf_get(cconf, "bootstrap.servers", brokers, &brokers_size) != RD_KAFKA_CONF_OK ||
-	    brokers[0] == '\0') {
+	if (!andon_kafka_conf_has_brokers(cconf)) {
 		fprintf(stderr, "andon-replay: -b brokers (or -X bootstrap.servers=...) is required\n");
 		goto usage;
 	}
@@ -448,20 +361,23 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
+	consumer = andon_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
+	cconf = NULL; /* now owned by consumer (or gone) */
 	if (consumer == NULL) {
 		andon_err("rd_kafka_new: %s", errstr);
 		goto out;
 	}
-	cconf = NULL; /* now owned by consumer */
 	if (!dry_run) {
-		producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
+		producer = andon_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
+		pconf = NULL; /* now owned by producer (or gone) */
 		if (producer == NULL) {
 			andon_err("rd_kafka_new: %s", errstr);
 			goto out;
 		}
-		pconf = NULL; /* now owned by producer */
-		if (warm_destination(producer, dest, errstr, sizeof(errstr)) != 0) {
+		/* An idle producer otherwise learns a new topic's partitions only from its 1 s topic scan, so
+		 * every replay would take a second longer than it needs to. */
+		if (andon_kafka_warm_topic(producer, dest, "destination", METADATA_TIMEOUT_MS, errstr,
+					   sizeof(errstr)) != 0) {
 			andon_err("%s", errstr);
 			goto out;
 		}
@@ -545,19 +461,10 @@ int main(int argc, char **argv)
 
 out:
 	/* librdkafka's shutdown order: close the consumer, flush the producer, report leftovers, destroy. */
-	if (consumer != NULL) {
-		rd_kafka_consumer_close(consumer);
-		rd_kafka_destroy(consumer);
-	}
+	andon_kafka_consumer_close(consumer);
 	if (producer != NULL) {
-		rd_kafka_flush(producer, FLUSH_TIMEOUT_MS);
-		if (rd_kafka_outq_len(producer) > 0) {
-			andon_err("%d message(s) still queued; dropping them", rd_kafka_outq_len(producer));
-			rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-			/* Serve the purged messages' reports so they are counted as failures. */
-			rd_kafka_poll(producer, 0);
-		}
-		rd_kafka_destroy(producer);
+		/* Purged messages' reports are served, so they are counted as failures. */
+		andon_kafka_producer_close(producer, FLUSH_TIMEOUT_MS, ANDON_LOG_ERROR);
 		if (counts.failed > 0 || counts.delivered + failed < produced)
 			status = 1;
 		if (ranges != NULL)

@@ -61,15 +61,6 @@ static void usage(FILE *out)
 	    "(or interrupted), 3 usage, configuration or Kafka error (including a failed delivery).\n");
 }
 
-static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	/* librdkafka logs at debug level only for the contexts asked for with -X debug=..., so show those. */
-	int lvl = level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : ANDON_LOG_INFO;
-
-	(void)rk;
-	andon_log(lvl, "rdkafka %s: %s", fac, buf);
-}
-
 struct delivery {
 	int done;		 /* set by the delivery report */
 	rd_kafka_resp_err_t err; /* the report's error */
@@ -87,33 +78,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
 	dr->err = rkm->err;
 	dr->partition = rkm->partition;
 	dr->offset = rkm->offset;
-}
-
-/* A -b, -X or -F argument, kept so both handles get the same settings in command-line order. */
-struct conf_arg {
-	int flag;
-	const char *arg;
-};
-
-static int conf_apply(rd_kafka_conf_t *conf, const struct conf_arg *args, int nargs, char *errstr,
-		      size_t errstr_size)
-{
-	for (int i = 0; i < nargs; i++) {
-		int rc;
-
-		if (args[i].flag == 'b')
-			rc = rd_kafka_conf_set(conf, "bootstrap.servers", args[i].arg, errstr, errstr_size) ==
-				     RD_KAFKA_CONF_OK
-				 ? 0
-				 : -1;
-		else if (args[i].flag == 'X')
-			rc = andon_kafka_conf_kv(conf, args[i].arg, errstr, errstr_size);
-		else
-			rc = andon_kafka_conf_file(conf, args[i].arg, errstr, errstr_size);
-		if (rc != 0)
-			return -1;
-	}
-	return 0;
 }
 
 /* Parses "field=value" (a string) or "field:=JSON" into body. */
@@ -204,49 +168,33 @@ static int64_t remaining_ms(int64_t deadline_us)
 static int assign_at_end(rd_kafka_t *rk, const char *topic, int64_t deadline_us, char *errstr,
 			 size_t errstr_size)
 {
-	const struct rd_kafka_metadata *md;
-	const struct rd_kafka_metadata_topic *mt = NULL;
 	rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_resp_err_t err;
+	int32_t *ids;
+	int n, rc = -1;
 
-	/* All topics in one request: asking for one by name could auto-create it on some clusters. */
-	if ((err = rd_kafka_metadata(rk, 1, NULL, &md, (int)remaining_ms(deadline_us))) !=
-	    RD_KAFKA_RESP_ERR_NO_ERROR)
-		return andon_fail(errstr, errstr_size, "metadata: %s", rd_kafka_err2str(err));
-	for (int i = 0; i < md->topic_cnt && mt == NULL; i++)
-		if (strcmp(md->topics[i].topic, topic) == 0)
-			mt = &md->topics[i];
-	if (mt == NULL || mt->err != RD_KAFKA_RESP_ERR_NO_ERROR || mt->partition_cnt == 0) {
-		andon_fail(errstr, errstr_size, "reply topic %s: %s", topic,
-			   mt == NULL ? "not found" : rd_kafka_err2str(mt->err));
-		rd_kafka_metadata_destroy(md);
+	n = andon_kafka_partitions(rk, topic, "reply topic", (int)remaining_ms(deadline_us), &ids, errstr,
+				   errstr_size);
+	if (n < 0)
 		return -1;
-	}
-	parts = rd_kafka_topic_partition_list_new(mt->partition_cnt);
-	for (int p = 0; p < mt->partition_cnt; p++) {
-		int32_t id = mt->partitions[p].id;
+	parts = rd_kafka_topic_partition_list_new(n);
+	for (int i = 0; i < n; i++) {
 		int64_t lo, hi;
 
-		err =
-		    rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &hi, (int)remaining_ms(deadline_us));
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			andon_fail(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, (int)id,
-				   rd_kafka_err2str(err));
-			goto err;
-		}
-		rd_kafka_topic_partition_list_add(parts, topic, id)->offset = hi;
+		if (andon_kafka_watermarks(rk, topic, ids[i], (int)remaining_ms(deadline_us), &lo, &hi,
+					   errstr, errstr_size) != 0)
+			goto out;
+		rd_kafka_topic_partition_list_add(parts, topic, ids[i])->offset = hi;
 	}
 	if ((err = rd_kafka_assign(rk, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		andon_fail(errstr, errstr_size, "assign: %s", rd_kafka_err2str(err));
-		goto err;
+		goto out;
 	}
+	rc = 0;
+out:
 	rd_kafka_topic_partition_list_destroy(parts);
-	rd_kafka_metadata_destroy(md);
-	return 0;
-err:
-	rd_kafka_topic_partition_list_destroy(parts);
-	rd_kafka_metadata_destroy(md);
-	return -1;
+	free(ids);
+	return rc;
 }
 
 /*
@@ -325,55 +273,21 @@ static int pack_request(const json_t *env, char **buf, size_t *len, char *errstr
 	return 0;
 }
 
-/*
- * Fetches the request topic's metadata before producing. Without it a fresh producer sometimes learns the
- * topic's partitions only from librdkafka's 1 s topic scan (about 1 send in 40 on the mock took 1002 ms).
- */
-static int warm_topic(rd_kafka_t *rk, const char *topic, int64_t deadline_us, char *errstr,
-		      size_t errstr_size)
-{
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-	const struct rd_kafka_metadata *md;
-	rd_kafka_resp_err_t err;
-	int rc = 0;
-
-	if (rkt == NULL)
-		return andon_fail(errstr, errstr_size, "topic %s: %s", topic,
-				  rd_kafka_err2str(rd_kafka_last_error()));
-	err = rd_kafka_metadata(rk, 0, rkt, &md, (int)remaining_ms(deadline_us));
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rc = andon_fail(errstr, errstr_size, "metadata for %s: %s", topic, rd_kafka_err2str(err));
-	} else {
-		if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-			rc = andon_fail(errstr, errstr_size, "request topic %s: %s", topic,
-					rd_kafka_err2str(md->topic_cnt == 1
-							     ? md->topics[0].err
-							     : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
-		rd_kafka_metadata_destroy(md);
-	}
-	rd_kafka_topic_destroy(rkt);
-	return rc;
-}
-
-static rd_kafka_t *handle_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
-{
-	rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
-
-	if (rk == NULL)
-		rd_kafka_conf_destroy(conf);
-	return rk; /* conf is owned by rk (or gone) either way */
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct conf_arg *cargs;
+	static const char *const reader_defaults[] = {
+	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
+	    "group.id", "andon-send", "enable.auto.commit", "false",
+	    /* The mock holds an empty fetch for the whole wait: a low wait is most of the round trip. */
+	    "fetch.wait.max.ms", "10", NULL};
+	andon_kafka_arg_t *cargs;
 	int ncargs = 0, opt, no_wait = 0, status = SEND_FAILED;
 	const char *req_topic = "andon.requests", *reply_topic = "andon.replies", *id_arg = NULL;
 	const char *account = NULL, *key_arg = NULL, *json_arg = NULL, *id, *wait_topic;
 	long long timeout_ms = 15000;
-	char errstr[512], brokers[1024], uuid[37], *key = NULL, *buf = NULL;
-	size_t brokers_size = sizeof(brokers), len = 0;
+	char errstr[512], uuid[37], *key = NULL, *buf = NULL;
+	size_t len = 0;
 	json_t *env = NULL, *op_body = NULL;
 	json_error_t jerr;
 	rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
@@ -505,23 +419,17 @@ int main(int argc, char **argv)
 
 	/* Defaults first so -b, -X and -F, applied afterwards in command-line order, can override them. */
 	pconf = rd_kafka_conf_new();
-	rd_kafka_conf_set_log_cb(pconf, on_rdkafka_log);
+	rd_kafka_conf_set_log_cb(pconf, andon_kafka_log_cb);
 	rd_kafka_conf_set_dr_msg_cb(pconf, on_delivery);
 	cconf = rd_kafka_conf_new();
-	rd_kafka_conf_set_log_cb(cconf, on_rdkafka_log);
-	/* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
-	if (rd_kafka_conf_set(cconf, "group.id", "andon-send", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(cconf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
-		RD_KAFKA_CONF_OK ||
-	    /* The mock holds an empty fetch for the whole wait: a low wait is most of the round trip. */
-	    rd_kafka_conf_set(cconf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    conf_apply(pconf, cargs, ncargs, errstr, sizeof(errstr)) != 0 ||
-	    conf_apply(cconf, cargs, ncargs, errstr, sizeof(errstr)) != 0) {
+	rd_kafka_conf_set_log_cb(cconf, andon_kafka_log_cb);
+	if (andon_kafka_conf_set_pairs(cconf, reader_defaults, errstr, sizeof(errstr)) != 0 ||
+	    andon_kafka_conf_args(pconf, cargs, ncargs, errstr, sizeof(errstr)) != 0 ||
+	    andon_kafka_conf_args(cconf, cargs, ncargs, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "andon-send: %s\n", errstr);
 		goto out;
 	}
-	if (rd_kafka_conf_get(pconf, "bootstrap.servers", brokers, &brokers_size) != RD_KAFKA_CONF_OK ||
-	    brokers[0] == '\0') {
+	if (!andon_kafka_conf_has_brokers(pconf)) {
 		fprintf(stderr, "andon-send: -b brokers (or -X bootstrap.servers=...) is required\n");
 		goto usage;
 	}
@@ -535,8 +443,8 @@ int main(int argc, char **argv)
 	start_us = andon_now_us();
 	deadline_us = start_us + timeout_ms * 1000;
 	if (!no_wait) {
-		consumer = handle_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
-		cconf = NULL; /* now owned by consumer */
+		consumer = andon_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
+		cconf = NULL; /* now owned by consumer (or gone) */
 		if (consumer == NULL) {
 			andon_err("rd_kafka_new: %s", errstr);
 			goto out;
@@ -546,14 +454,17 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	producer = handle_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
-	pconf = NULL; /* now owned by producer */
+	producer = andon_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
+	pconf = NULL; /* now owned by producer (or gone) */
 	if (producer == NULL) {
 		andon_err("rd_kafka_new: %s", errstr);
 		goto out;
 	}
 
-	if (warm_topic(producer, req_topic, deadline_us, errstr, sizeof(errstr)) != 0) {
+	/* Without this a fresh producer sometimes learned the topic's partitions only from librdkafka's 1 s
+	 * topic scan (about 1 send in 40 on the mock took 1002 ms). */
+	if (andon_kafka_warm_topic(producer, req_topic, "request topic", (int)remaining_ms(deadline_us),
+				   errstr, sizeof(errstr)) != 0) {
 		andon_err("%s", errstr);
 		goto out;
 	}
@@ -587,18 +498,8 @@ int main(int argc, char **argv)
 
 out:
 	/* librdkafka's shutdown order: close the consumer, flush the producer, report leftovers, destroy. */
-	if (consumer != NULL) {
-		rd_kafka_consumer_close(consumer);
-		rd_kafka_destroy(consumer);
-	}
-	if (producer != NULL) {
-		rd_kafka_flush(producer, 1000);
-		if (rd_kafka_outq_len(producer) > 0) {
-			andon_warn("%d message(s) still queued; dropping them", rd_kafka_outq_len(producer));
-			rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		}
-		rd_kafka_destroy(producer);
-	}
+	andon_kafka_consumer_close(consumer);
+	andon_kafka_producer_close(producer, 1000, ANDON_LOG_WARN);
 	if (pconf != NULL)
 		rd_kafka_conf_destroy(pconf);
 	if (cconf != NULL)

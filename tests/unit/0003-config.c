@@ -32,7 +32,7 @@ static const struct int_opt int_opts[] = {
     {"redis.timeout_ms", offsetof(andon_config_t, redis_timeout_ms), 10, 600000, 5000},
     {"worker.batch_size", offsetof(andon_config_t, batch_size), 1, 100000, 1000},
     {"worker.inflight_max", offsetof(andon_config_t, inflight_max), 1, 10000000, 20000},
-    {"worker.max_message_bytes", offsetof(andon_config_t, max_message_bytes), 64, 64 * 1024 * 1024, 1048576},
+    {"worker.max_message_bytes", offsetof(andon_config_t, max_message_bytes), 64, 64 * 1024 * 1024, 524288},
     {"worker.max_depth", offsetof(andon_config_t, max_depth), 2, 32, 32},
     {"worker.poll_ms", offsetof(andon_config_t, poll_ms), 1, 10000, 100},
     {"worker.tick_ms", offsetof(andon_config_t, tick_ms), 1, 10000, 100},

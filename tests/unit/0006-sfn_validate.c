@@ -549,8 +549,7 @@ static void test_other_shapes(void **state)
 		assert_int_equal(fx->call.argc, 8);
 	}
 	{
-		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "FAILED"),
-					FSTR("output", "{\"a\":[1,2]}"), FSTR("error", "E"),
+		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "FAILED"), FSTR("error", "E"),
 					FSTR("cause", "C")};
 		expect_ok(fx, "StepFunctions.FinishExecution", body, N(body));
 		assert_arg(&fx->call, 1, "sfn_finish");
@@ -560,10 +559,24 @@ static void test_other_shapes(void **state)
 		assert_arg(&fx->call, 7, "StepFunctions.FinishExecution");
 		assert_field(&fx->call, "arn", STD_ARN);
 		assert_field(&fx->call, "status", "FAILED");
-		assert_field(&fx->call, "output", "{\"a\":[1,2]}");
 		assert_field(&fx->call, "error", "E");
 		assert_field(&fx->call, "cause", "C");
 		assert_int_equal((fx->call.argc - 8) % 2, 0);
+	}
+	{
+		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "SUCCEEDED"),
+					FSTR("output", "{\"a\":[1,2]}")};
+		expect_ok(fx, "StepFunctions.FinishExecution", body, N(body));
+		assert_field(&fx->call, "output", "{\"a\":[1,2]}");
+	}
+	{
+		/* Output belongs to SUCCEEDED only; error and cause to FAILED and TIMED_OUT only. */
+		const field_t out_failed[] = {FSTR("executionArn", STD_ARN), FSTR("status", "TIMED_OUT"),
+					      FSTR("output", "{}")};
+		const field_t cause_ok[] = {FSTR("executionArn", STD_ARN), FSTR("status", "SUCCEEDED"),
+					    FSTR("cause", "C")};
+		expect_err(fx, "StepFunctions.FinishExecution", out_failed, N(out_failed), "ValidationException", 1);
+		expect_err(fx, "StepFunctions.FinishExecution", cause_ok, N(cause_ok), "ValidationException", 1);
 	}
 	{
 		const field_t body[] = {FSTR("executionArn", STD_ARN), FINT("maxResults", 25),
