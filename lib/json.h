@@ -1,4 +1,5 @@
-/* json: JSON <-> msgpack conversion for the command-line tools (jansson on one side, msgpack-c on the other). */
+/* json: JSON <-> msgpack conversion for the command-line tools (jansson on one side, msgpack-c on the other).
+ */
 #ifndef ANDON_JSON_H
 #define ANDON_JSON_H
 

@@ -579,7 +579,8 @@ pid_t h_worker_start(const char *const *opts)
 	argv[argc++] = H.brokers;
 	argv[argc++] = "-o";
 	argv[argc++] = port;
-	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md. */
+	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md.
+	 */
 	argv[argc++] = "-X";
 	argv[argc++] = "fetch.wait.max.ms=5";
 	argv[argc++] = "-X";

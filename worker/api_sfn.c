@@ -273,13 +273,16 @@ static int sfn_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, 
 			   &output_len, err);
 	if (rc < 0)
 		return -1;
-	/* SUCCEEDED carries an output; FAILED and TIMED_OUT carry an error and a cause, as their events do. */
+	/* SUCCEEDED carries an output; FAILED and TIMED_OUT carry an error and a cause, as their events do.
+	 */
 	succeeded = status_len == 9 && memcmp(status, "SUCCEEDED", 9) == 0;
 	if (rc == 1 && !succeeded)
-		return andon_apierr(err, "ValidationException", 400, "output is only valid with status SUCCEEDED");
-	if (succeeded &&
-	    (andon_codec_map_get(req->body, "error") != NULL || andon_codec_map_get(req->body, "cause") != NULL))
-		return andon_apierr(err, "ValidationException", 400, "error and cause are not valid with status SUCCEEDED");
+		return andon_apierr(err, "ValidationException", 400,
+				    "output is only valid with status SUCCEEDED");
+	if (succeeded && (andon_codec_map_get(req->body, "error") != NULL ||
+			  andon_codec_map_get(req->body, "cause") != NULL))
+		return andon_apierr(err, "ValidationException", 400,
+				    "error and cause are not valid with status SUCCEEDED");
 	if (rc == 1) {
 		if (!json_text_ok(output, output_len))
 			return andon_apierr(err, "ValidationException", 400, "output must be JSON text");

@@ -58,15 +58,16 @@ struct andon_worker {
 	redisReply **replies;
 	andon_arena_t arena;
 	msgpack_zone zone;
-	msgpack_sbuffer sb;      /* the reply or DLQ record being produced */
+	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
 	msgpack_sbuffer sb_dead; /* DLQ records of undeliverable messages (built while sb may be in use) */
 	rd_kafka_topic_partition_list_t *offsets;
 
 	redo_t *redo;
 	int fatal;
 	int zone_ok;
-	size_t stuck;            /* messages of a batch Redis never answered at shutdown: never acknowledged */
-	size_t dlq_original_max; /* bytes of an original a DLQ record keeps, so the record fits the producer */
+	size_t stuck; /* messages of a batch Redis never answered at shutdown: never acknowledged */
+	size_t
+	    dlq_original_max; /* bytes of an original a DLQ record keeps, so the record fits the producer */
 
 	/* Statistics since start. */
 	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches;
@@ -132,7 +133,8 @@ static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key,
 
 	if (r == NULL || (r->topic = strdup(topic)) == NULL || (r->key = malloc(key_len + 1)) == NULL ||
 	    (r->value = malloc(len + 1)) == NULL) {
-		/* The hold stays: the offset is never stored and the request is consumed again after a restart. */
+		/* The hold stays: the offset is never stored and the request is consumed again after a
+		 * restart. */
 		andon_err("out of memory keeping a failed delivery");
 		if (r != NULL) {
 			free(r->topic);
@@ -188,9 +190,10 @@ static void undeliverable(andon_worker_t *w, const char *topic, const void *key,
 		w->lost++;
 		return;
 	}
-	snprintf(reason, sizeof(reason), "could not deliver %zu bytes to %s: %s%s", len, topic, rd_kafka_err2str(err),
-		 keep < len ? " (original truncated)" : "");
-	andon_proto_dlq(&w->sb_dead, "UndeliverableMessage", reason, topic, -1, -1, key, key_len, value, keep);
+	snprintf(reason, sizeof(reason), "could not deliver %zu bytes to %s: %s%s", len, topic,
+		 rd_kafka_err2str(err), keep < len ? " (original truncated)" : "");
+	andon_proto_dlq(&w->sb_dead, "UndeliverableMessage", reason, topic, -1, -1, key, key_len, value,
+			keep);
 	produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
 	w->dlq++;
 }
@@ -232,7 +235,8 @@ static void redo_all(andon_worker_t *w)
 		redo_t *next = r->next;
 
 		if (permanent(r->err))
-			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq, r->err);
+			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq,
+				      r->err);
 		else
 			produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
 		w->redelivered++;
@@ -480,7 +484,8 @@ static void produce_dlq(andon_worker_t *w, job_t *j)
 	char reason[640];
 
 	/* An oversized request is kept only in part, so its DLQ record still fits in Kafka. */
-	snprintf(reason, sizeof(reason), "%s%s", j->err.message, keep < m->len ? " (original truncated)" : "");
+	snprintf(reason, sizeof(reason), "%s%s", j->err.message,
+		 keep < m->len ? " (original truncated)" : "");
 	andon_proto_dlq(&w->sb, j->err.code, reason, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
 			m->key, m->key_len, m->payload, keep);
 	produce(w, w->cfg->topic_dlq, m->key, m->key_len, w->sb.data, w->sb.size, j->seq);
@@ -561,8 +566,9 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 {
 	int rc = 0;
 
-	if (ncalls > 0 && andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
-					    andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
+	if (ncalls > 0 &&
+	    andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+			      andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
 		/* The offsets stay unstored, so these are consumed again by whoever runs next. */
 		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", to - from);
 		w->stuck += to - from;

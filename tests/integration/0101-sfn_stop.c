@@ -226,12 +226,14 @@ static void engine_op_errors(void **state)
 	    "ExecutionAlreadyExists", 400);
 	{
 		char *arn = h_sfn_start(sm, "finish-shape");
-		assert_error(h_call("StepFunctions.FinishExecution",
-				    json_pack("{s:s, s:s, s:s}", "executionArn", arn, "status", "FAILED", "output", "{}")),
-			     "ValidationException", 400);
-		assert_error(h_call("StepFunctions.FinishExecution",
-				    json_pack("{s:s, s:s, s:s}", "executionArn", arn, "status", "SUCCEEDED", "error", "E")),
-			     "ValidationException", 400);
+		assert_error(
+		    h_call("StepFunctions.FinishExecution", json_pack("{s:s, s:s, s:s}", "executionArn", arn,
+								      "status", "FAILED", "output", "{}")),
+		    "ValidationException", 400);
+		assert_error(
+		    h_call("StepFunctions.FinishExecution", json_pack("{s:s, s:s, s:s}", "executionArn", arn,
+								      "status", "SUCCEEDED", "error", "E")),
+		    "ValidationException", 400);
 		assert_error(h_call("StepFunctions.FinishExecution",
 				    json_pack("{s:s, s:s}", "executionArn", arn, "status", "DONE")),
 			     "ValidationException", 400);
@@ -241,9 +243,10 @@ static void engine_op_errors(void **state)
 		if (!json_is_true(json_object_get(fin, "ok")))
 			json_dumpf(fin, stderr, 0);
 		assert_true(json_is_true(json_object_get(fin, "ok")));
-		assert_string_equal(str(h_call("StepFunctions.DescribeExecution", json_pack("{s:s}", "executionArn", arn)),
-					"body", "output"),
-				    "{}");
+		assert_string_equal(
+		    str(h_call("StepFunctions.DescribeExecution", json_pack("{s:s}", "executionArn", arn)),
+			"body", "output"),
+		    "{}");
 		free(arn);
 	}
 	assert_error(

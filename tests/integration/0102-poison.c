@@ -120,8 +120,8 @@ static void wrong_shapes_get_error_replies(void **state)
 	     "ValidationException"},
 	    {json_pack("{s:i, s:i, s:s, s:{}}", "v", 1, "op", 12, "id", "p-opint", "body"),
 	     "ValidationException"},
-	    {json_pack("{s:i, s:s, s:s, s:s, s:{}}", "v", 1, "op", "StepFunctions.StopExecution", "id", "p-badtopic",
-		       "replyTo", "no/such topic", "body"),
+	    {json_pack("{s:i, s:s, s:s, s:s, s:{}}", "v", 1, "op", "StepFunctions.StopExecution", "id",
+		       "p-badtopic", "replyTo", "no/such topic", "body"),
 	     "ValidationException"},
 	    {json_pack("{s:i, s:s, s:s, s:{s:[i]}}", "v", 1, "op", "StepFunctions.StopExecution", "id",
 		       "p-arnarr", "body", "executionArn", 1),
@@ -234,7 +234,8 @@ static void undeliverable_reply_goes_to_dlq_and_traffic_flows(void **state)
 	long long deadline;
 
 	(void)state;
-	/* Input and output of 3.8 KB each fit the 4 KiB request limit; a describe carrying both does not fit. */
+	/* Input and output of 3.8 KB each fit the 4 KiB request limit; a describe carrying both does not fit.
+	 */
 	blob[0] = '"';
 	memset(blob + 1, 'b', 3799);
 	blob[3800] = '"';
@@ -245,8 +246,9 @@ static void undeliverable_reply_goes_to_dlq_and_traffic_flows(void **state)
 	    "ok")));
 	arn = strdup("arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:poison:big-io");
 	{
-		json_t *fin = h_call("StepFunctions.FinishExecution",
-				     json_pack("{s:s, s:s, s:s}", "executionArn", arn, "status", "SUCCEEDED", "output", blob));
+		json_t *fin =
+		    h_call("StepFunctions.FinishExecution", json_pack("{s:s, s:s, s:s}", "executionArn", arn,
+								      "status", "SUCCEEDED", "output", blob));
 		if (!json_is_true(json_object_get(fin, "ok")))
 			json_dumpf(fin, stderr, 0);
 		assert_true(json_is_true(json_object_get(fin, "ok")));
@@ -257,7 +259,8 @@ static void undeliverable_reply_goes_to_dlq_and_traffic_flows(void **state)
 		all = h_dlq();
 		for (size_t i = before; i < json_array_size(all); i++) {
 			json_t *v = json_object_get(json_array_get(all, i), "value");
-			if (strcmp(json_string_value(json_object_get(v, "code")), "UndeliverableMessage") == 0)
+			if (strcmp(json_string_value(json_object_get(v, "code")), "UndeliverableMessage") ==
+			    0)
 				rec = v;
 		}
 	}
@@ -272,7 +275,8 @@ static void undeliverable_reply_goes_to_dlq_and_traffic_flows(void **state)
 
 static int setup(void **state)
 {
-	static const char *const opts[] = {"worker.max_message_bytes=4096", "kafka.message.max.bytes=6000", NULL};
+	static const char *const opts[] = {"worker.max_message_bytes=4096", "kafka.message.max.bytes=6000",
+					   NULL};
 
 	(void)state;
 	h_group_setup(opts);

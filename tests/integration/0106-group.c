@@ -32,13 +32,16 @@ static void two_workers_share_the_load_and_survive_a_kill(void **state)
 	for (int i = 0; i < N; i++) {
 		json_t *r = h_reply(starts[i], 1, 60000);
 		assert_non_null(r);
-		arns[i] = strdup(json_string_value(json_object_get(json_object_get(r, "body"), "executionArn")));
+		arns[i] =
+		    strdup(json_string_value(json_object_get(json_object_get(r, "body"), "executionArn")));
 	}
 	for (int i = 0; i < N; i++) {
-		stops[i] = h_send("StepFunctions.StopExecution", NULL, NULL, json_pack("{s:s}", "executionArn", arns[i]));
+		stops[i] = h_send("StepFunctions.StopExecution", NULL, NULL,
+				  json_pack("{s:s}", "executionArn", arns[i]));
 		if (i == N / 2) {
 			h_flush();
-			h_worker_kill_pid(second); /* its partitions move to the survivor after the session timeout */
+			h_worker_kill_pid(
+			    second); /* its partitions move to the survivor after the session timeout */
 		}
 	}
 	h_flush();
@@ -48,7 +51,8 @@ static void two_workers_share_the_load_and_survive_a_kill(void **state)
 
 		assert_non_null(r);
 		assert_true(json_is_true(json_object_get(r, "ok")));
-		assert_string_equal(json_string_value(json_object_get(json_object_get(r, "body"), "status")), "ABORTED");
+		assert_string_equal(json_string_value(json_object_get(json_object_get(r, "body"), "status")),
+				    "ABORTED");
 		dups += h_reply_count(stops[i]) > 1;
 		len = h_redis("LLEN andon:{%s}:h", arns[i]);
 		assert_non_null(len);
@@ -78,7 +82,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(two_workers_share_the_load_and_survive_a_kill),
+	    cmocka_unit_test(two_workers_share_the_load_and_survive_a_kill),
 	};
 	return cmocka_run_group_tests_name("0106-group", tests, setup, teardown);
 }

@@ -549,8 +549,8 @@ static void test_other_shapes(void **state)
 		assert_int_equal(fx->call.argc, 8);
 	}
 	{
-		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "FAILED"), FSTR("error", "E"),
-					FSTR("cause", "C")};
+		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "FAILED"),
+					FSTR("error", "E"), FSTR("cause", "C")};
 		expect_ok(fx, "StepFunctions.FinishExecution", body, N(body));
 		assert_arg(&fx->call, 1, "sfn_finish");
 		assert_arg(&fx->call, 2, "3");
@@ -575,8 +575,10 @@ static void test_other_shapes(void **state)
 					      FSTR("output", "{}")};
 		const field_t cause_ok[] = {FSTR("executionArn", STD_ARN), FSTR("status", "SUCCEEDED"),
 					    FSTR("cause", "C")};
-		expect_err(fx, "StepFunctions.FinishExecution", out_failed, N(out_failed), "ValidationException", 1);
-		expect_err(fx, "StepFunctions.FinishExecution", cause_ok, N(cause_ok), "ValidationException", 1);
+		expect_err(fx, "StepFunctions.FinishExecution", out_failed, N(out_failed),
+			   "ValidationException", 1);
+		expect_err(fx, "StepFunctions.FinishExecution", cause_ok, N(cause_ok), "ValidationException",
+			   1);
 	}
 	{
 		const field_t body[] = {FSTR("executionArn", STD_ARN), FINT("maxResults", 25),
