@@ -40,7 +40,7 @@ BENCH_BIN  := $(B)/tests/bench
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-.PHONY: all test unit integration bench run install clean style style-check
+.PHONY: all test test-build unit integration bench run install clean style style-check
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -91,6 +91,7 @@ $(BENCH_BIN): $(call obj,tests/bench.c) $(HARNESS) $(WORKER_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test: unit integration
+test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BIN)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS)
