@@ -694,3 +694,15 @@ int h_group_teardown(void)
 		fprintf(stderr, "harness: worker exit status %d, expected 0\n", rc);
 	return rc == 0 ? 0 : -1;
 }
+
+int h_group_setup_cmocka(void **state)
+{
+	(void)state;
+	return h_group_setup(NULL);
+}
+
+int h_group_teardown_cmocka(void **state)
+{
+	(void)state;
+	return h_group_teardown();
+}

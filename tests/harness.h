@@ -29,6 +29,10 @@ int h_group_setup(const char *const *opts);
 /** A test group's teardown: stops the worker, requiring exit status 0, then h_stop(). 0 or -1. */
 int h_group_teardown(void);
 
+/** The same two with cmocka's group signature, for tests that need nothing more. */
+int h_group_setup_cmocka(void **state);
+int h_group_teardown_cmocka(void **state);
+
 /** Spawns a worker (up to H_MAX_WORKERS, one consumer group) with extra "-o key=value" settings
  * (NULL-terminated, may be NULL), waits until it owns partitions and a probe request is answered.
  * Returns its pid. */

@@ -75,22 +75,10 @@ static void thousand_mixed_requests(void **state)
 	free(sm);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return h_group_setup(NULL);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return h_group_teardown();
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(thousand_mixed_requests),
 	};
-	return cmocka_run_group_tests_name("0103-load", tests, setup, teardown);
+	return cmocka_run_group_tests_name("0103-load", tests, h_group_setup_cmocka, h_group_teardown_cmocka);
 }

@@ -67,22 +67,11 @@ static void two_workers_share_the_load_and_survive_a_kill(void **state)
 	free(sm);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return h_group_setup(NULL);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return h_group_teardown();
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(two_workers_share_the_load_and_survive_a_kill),
 	};
-	return cmocka_run_group_tests_name("0106-group", tests, setup, teardown);
+	return cmocka_run_group_tests_name("0106-group", tests, h_group_setup_cmocka,
+					   h_group_teardown_cmocka);
 }
