@@ -67,6 +67,23 @@ static int check_arn_common(const sfn_arn_t *a, const char *account)
 }
 
 /*
+ * Writes the execution's identity, the standard-form ARN of execution `name` of the state machine that
+ * a (an execution or state machine ARN) names, into buf. Returns its length, or -1 with InvalidArn when it
+ * does not fit (2048 characters of multibyte names can be longer than buf).
+ */
+static int execution_id(const sfn_arn_t *a, const char *name, size_t name_len, char *buf, size_t size,
+			andon_apierr_t *err)
+{
+	int n = snprintf(buf, size, "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a->len[1],
+			 a->part[1], (int)a->len[3], a->part[3], (int)a->len[4], a->part[4], (int)a->len[6],
+			 a->part[6], (int)name_len, name);
+
+	if (n < 0 || (size_t)n >= size)
+		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
+	return n;
+}
+
+/*
  * Reads body.field as an execution ARN (either the standard "execution" form or the EXPRESS
  * "express:SM:NAME:UUID" form) and adds the execution's keys for each suffix. The execution's identity
  * (its hash tag) is always the standard form, so both spellings reach the same keys.
@@ -89,11 +106,8 @@ static int exec_keys(const andon_ctx_t *ctx, const msgpack_object *body, andon_c
 	if (!check_arn_common(&a, ctx->account))
 		return andon_apierr_answer(err, "ExecutionDoesNotExist", 400,
 					   "Execution Does Not Exist: '%.*s'", (int)*arn_len, *arn);
-	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1],
-		     a.part[1], (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6],
-		     (int)a.len[7], a.part[7]);
-	if (n < 0 || (size_t)n >= sizeof(id)) /* multibyte names can make 2048 characters longer than id */
-		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
+	if ((n = execution_id(&a, a.part[7], a.len[7], id, sizeof(id), err)) < 0)
+		return -1;
 	for (const char *const *s = suffixes; *s != NULL; s++)
 		andon_call_key(call, ctx->arena, id, (size_t)n, *s);
 	return 0;
@@ -211,11 +225,8 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	if (rc == 1 && !json_text_ok(input, input_len))
 		return andon_apierr(err, "InvalidExecutionInput", 400,
 				    "Invalid State Machine Execution Input: not JSON");
-	n = snprintf(id, sizeof(id), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)a.len[1],
-		     a.part[1], (int)a.len[3], a.part[3], (int)a.len[4], a.part[4], (int)a.len[6], a.part[6],
-		     (int)name_len, name);
-	if (n < 0 || (size_t)n >= sizeof(id))
-		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
+	if ((n = execution_id(&a, name, name_len, id, sizeof(id), err)) < 0)
+		return -1;
 	andon_call_begin(call, "sfn_start");
 	andon_call_key(call, ctx->arena, sm, sm_len, "sm");
 	andon_call_key(call, ctx->arena, id, (size_t)n, "x");

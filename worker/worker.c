@@ -59,7 +59,7 @@ struct andon_worker {
 	andon_arena_t arena;
 	msgpack_zone zone;
 	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
-	msgpack_sbuffer sb_dead; /* DLQ records of undeliverable messages (built while sb may be in use) */
+	msgpack_sbuffer sb_dead; /* DLQ records (built while sb may hold the message being dead-lettered) */
 	rd_kafka_topic_partition_list_t *offsets;
 
 	redo_t *redo;
@@ -174,15 +174,31 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 		    size_t len, uint64_t seq);
 
 /*
- * A message that can never reach its topic goes to the DLQ with the reason (capped at max_message_bytes,
- * so the record itself fits). Only a DLQ record that cannot be delivered is given up, loudly: keeping its
- * hold would stop every partition's offsets for good.
+ * Produces a DLQ record for the message value[0..len) that came from (or was going to) topic. The original
+ * is cut to dlq_original_max so the record itself fits in Kafka; the reason then says so. The record is
+ * built in sb_dead, never in sb, because value may be sb's own content.
+ */
+static void dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
+			int32_t partition, int64_t offset, const void *key, size_t key_len, const void *value,
+			size_t len, uint64_t seq)
+{
+	size_t keep = len < w->dlq_original_max ? len : w->dlq_original_max;
+	char reason[640];
+
+	snprintf(reason, sizeof(reason), "%s%s", why, keep < len ? " (original truncated)" : "");
+	andon_proto_dlq(&w->sb_dead, code, reason, topic, partition, offset, key, key_len, value, keep);
+	produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
+	w->dlq++;
+}
+
+/*
+ * A message that can never reach its topic goes to the DLQ with the reason. Only a DLQ record that cannot
+ * be delivered is given up, loudly: keeping its hold would stop every partition's offsets for good.
  */
 static void undeliverable(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
 			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
 {
-	char reason[512];
-	size_t keep = len < w->dlq_original_max ? len : w->dlq_original_max;
+	char why[512];
 
 	if (strcmp(topic, w->cfg->topic_dlq) == 0) {
 		andon_err("dead-letter record of %zu bytes cannot be delivered (%s); giving it up", len,
@@ -190,12 +206,9 @@ static void undeliverable(andon_worker_t *w, const char *topic, const void *key,
 		w->lost++;
 		return;
 	}
-	snprintf(reason, sizeof(reason), "could not deliver %zu bytes to %s: %s%s", len, topic,
-		 rd_kafka_err2str(err), keep < len ? " (original truncated)" : "");
-	andon_proto_dlq(&w->sb_dead, "UndeliverableMessage", reason, topic, -1, -1, key, key_len, value,
-			keep);
-	produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
-	w->dlq++;
+	snprintf(why, sizeof(why), "could not deliver %zu bytes to %s: %s", len, topic,
+		 rd_kafka_err2str(err));
+	dead_letter(w, "UndeliverableMessage", why, topic, -1, -1, key, key_len, value, len, seq);
 }
 
 /* Produces a copy of value for consumed message seq; waits for queue space rather than dropping. */
@@ -480,16 +493,9 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 static void produce_dlq(andon_worker_t *w, job_t *j)
 {
 	const rd_kafka_message_t *m = j->msg;
-	size_t keep = m->len < w->dlq_original_max ? m->len : w->dlq_original_max;
-	char reason[640];
 
-	/* An oversized request is kept only in part, so its DLQ record still fits in Kafka. */
-	snprintf(reason, sizeof(reason), "%s%s", j->err.message,
-		 keep < m->len ? " (original truncated)" : "");
-	andon_proto_dlq(&w->sb, j->err.code, reason, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-			m->key, m->key_len, m->payload, keep);
-	produce(w, w->cfg->topic_dlq, m->key, m->key_len, w->sb.data, w->sb.size, j->seq);
-	w->dlq++;
+	dead_letter(w, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+		    m->key, m->key_len, m->payload, m->len, j->seq);
 	andon_info("dead-lettered %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
 		   (long long)m->offset, j->err.code, j->err.message);
 }
