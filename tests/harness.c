@@ -706,3 +706,30 @@ int h_group_teardown_cmocka(void **state)
 	(void)state;
 	return h_group_teardown();
 }
+
+char **h_sfn_start_many(const char *sm_arn, const char *prefix, int n)
+{
+	char **arns = calloc((size_t)n, sizeof(*arns));
+	const char **ids = calloc((size_t)n, sizeof(*ids));
+	char name[64];
+
+	if (arns == NULL || ids == NULL)
+		DIE("out of memory");
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s-%d", prefix, i);
+		ids[i] = h_send("StepFunctions.StartExecution", NULL, NULL,
+				json_pack("{s:s, s:s}", "stateMachineArn", sm_arn, "name", name));
+	}
+	h_flush();
+	for (int i = 0; i < n; i++) {
+		json_t *r = h_reply(ids[i], 1, 60000);
+		const char *arn =
+		    json_string_value(json_object_get(json_object_get(r, "body"), "executionArn"));
+
+		if (arn == NULL)
+			DIE("StartExecution %s-%d was not answered with an executionArn", prefix, i);
+		arns[i] = strdup(arn);
+	}
+	free(ids);
+	return arns;
+}

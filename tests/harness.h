@@ -87,8 +87,10 @@ void h_pump(int timeout_ms);
 
 /* Step Functions helpers over the harness. */
 char *h_sfn_machine(const char *name, const char *type); /* creates; returns the ARN (caller frees) */
-char *h_sfn_start(const char *sm_arn,
-		  const char *name); /* starts; returns the execution ARN (caller frees) */
+/** Starts execution name; returns its ARN (caller frees). */
+char *h_sfn_start(const char *sm_arn, const char *name);
+/** Starts n executions "<prefix>-<i>" in one burst; returns their ARNs (caller frees each and the array). */
+char **h_sfn_start_many(const char *sm_arn, const char *prefix, int n);
 
 /** Monotonic milliseconds. */
 long long h_now_ms(void);

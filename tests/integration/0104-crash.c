@@ -12,29 +12,6 @@
 
 static char *sm;
 
-/* Starts n executions named prefix-i in one burst; returns their ARNs. */
-static char **start_many(const char *prefix, int n)
-{
-	char **arns = calloc((size_t)n, sizeof(*arns));
-	const char **ids = calloc((size_t)n, sizeof(*ids));
-	char name[64];
-
-	for (int i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "%s-%d", prefix, i);
-		ids[i] = h_send("StepFunctions.StartExecution", NULL, NULL,
-				json_pack("{s:s, s:s}", "stateMachineArn", sm, "name", name));
-	}
-	h_flush();
-	for (int i = 0; i < n; i++) {
-		json_t *r = h_reply(ids[i], 1, 60000);
-		assert_non_null(r);
-		arns[i] =
-		    strdup(json_string_value(json_object_get(json_object_get(r, "body"), "executionArn")));
-	}
-	free(ids);
-	return arns;
-}
-
 static const char **stop_range(char **arns, int from, int to, const char **ids)
 {
 	for (int i = from; i < to; i++)
@@ -86,7 +63,7 @@ static void check_all_stopped(char **arns, const char **ids, int n)
 static void kill9_mid_stream_loses_nothing_applies_nothing_twice(void **state)
 {
 	enum { N = 3000 };
-	char **arns = start_many("k9", N);
+	char **arns = h_sfn_start_many(sm, "k9", N);
 	const char **ids = calloc(N, sizeof(*ids));
 	long long deadline;
 
@@ -110,7 +87,7 @@ static void kill9_mid_stream_loses_nothing_applies_nothing_twice(void **state)
 static void redis_restart_mid_stream(void **state)
 {
 	enum { N = 600 };
-	char **arns = start_many("rr", N);
+	char **arns = h_sfn_start_many(sm, "rr", N);
 	const char **ids = calloc(N, sizeof(*ids));
 
 	(void)state;
@@ -129,7 +106,7 @@ static void redis_restart_mid_stream(void **state)
 
 static void sigterm_exits_zero_and_commits(void **state)
 {
-	char **arns = start_many("term", 20);
+	char **arns = h_sfn_start_many(sm, "term", 20);
 	const char **ids = calloc(20, sizeof(*ids));
 	const char *probe;
 

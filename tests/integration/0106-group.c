@@ -15,26 +15,14 @@ enum { N = 2000 };
 static void two_workers_share_the_load_and_survive_a_kill(void **state)
 {
 	char *sm = h_sfn_machine("group", "STANDARD");
-	const char **starts = calloc(N, sizeof(*starts)), **stops = calloc(N, sizeof(*stops));
-	char **arns = calloc(N, sizeof(*arns));
-	char name[32];
+	const char **stops = calloc(N, sizeof(*stops));
+	char **arns;
 	pid_t second;
 	int dups = 0;
 
 	(void)state;
 	second = h_worker_start(NULL); /* joins the group of the one started by setup */
-	for (int i = 0; i < N; i++) {
-		snprintf(name, sizeof(name), "g-%d", i);
-		starts[i] = h_send("StepFunctions.StartExecution", NULL, NULL,
-				   json_pack("{s:s, s:s}", "stateMachineArn", sm, "name", name));
-	}
-	h_flush();
-	for (int i = 0; i < N; i++) {
-		json_t *r = h_reply(starts[i], 1, 60000);
-		assert_non_null(r);
-		arns[i] =
-		    strdup(json_string_value(json_object_get(json_object_get(r, "body"), "executionArn")));
-	}
+	arns = h_sfn_start_many(sm, "g", N);
 	for (int i = 0; i < N; i++) {
 		stops[i] = h_send("StepFunctions.StopExecution", NULL, NULL,
 				  json_pack("{s:s}", "executionArn", arns[i]));
@@ -62,7 +50,6 @@ static void two_workers_share_the_load_and_survive_a_kill(void **state)
 	}
 	fprintf(stderr, "%d stop(s) answered twice after the kill\n", dups);
 	free(arns);
-	free(starts);
 	free(stops);
 	free(sm);
 }
