@@ -61,11 +61,6 @@ static int sfn_name_ok(const char *s, size_t len)
 	return 1;
 }
 
-static int check_arn_common(const sfn_arn_t *a, const char *account)
-{
-	return a->n >= 7 && part_is(a, 0, "arn") && part_is(a, 2, "states") && part_is(a, 4, account) == 1;
-}
-
 /*
  * Writes the execution's identity, the standard-form ARN of execution `name` of the state machine that
  * a (an execution or state machine ARN) names, into buf. Returns its length, or -1 with InvalidArn when it
@@ -103,7 +98,7 @@ static int exec_keys(const andon_ctx_t *ctx, const msgpack_object *body, andon_c
 	    !sfn_name_ok(a.part[6], a.len[6]) || !sfn_name_ok(a.part[7], a.len[7]))
 		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)*arn_len, *arn);
 	/* Another account's execution is reported as missing: a request never learns what others own. */
-	if (!check_arn_common(&a, ctx->account))
+	if (!part_is(&a, 4, ctx->account))
 		return andon_apierr_answer(err, "ExecutionDoesNotExist", 400,
 					   "Execution Does Not Exist: '%.*s'", (int)*arn_len, *arn);
 	if ((n = execution_id(&a, a.part[7], a.len[7], id, sizeof(id), err)) < 0)
@@ -197,7 +192,7 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	if (split_arn(sm, sm_len, &a) != 0 || a.n != 7 || !part_is(&a, 0, "arn") ||
 	    !part_is(&a, 2, "states") || !part_is(&a, 5, "stateMachine") || !sfn_name_ok(a.part[6], a.len[6]))
 		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)sm_len, sm);
-	if (!check_arn_common(&a, ctx->account))
+	if (!part_is(&a, 4, ctx->account))
 		return andon_apierr_answer(err, "StateMachineDoesNotExist", 400,
 					   "State Machine Does Not Exist: '%.*s'", (int)sm_len, sm);
 	rc = andon_ops_str(req->body, "name", 0, 4096, "ValidationException", &name, &name_len, err);
