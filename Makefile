@@ -79,7 +79,7 @@ $(B)/bin/andon-devkafka: $(call obj,devkafka/andon-devkafka.c) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests: unit tests link the worker's modules (no main) and the library; integration tests add the harness.
-HARNESS := $(call obj,tests/harness.c)
+HARNESS := $(call obj,$(wildcard tests/harness*.c))
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

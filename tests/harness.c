@@ -3,6 +3,7 @@
 
 #include "codec.h"
 #include "json.h"
+#include "kafka.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -32,6 +33,7 @@ static struct {
 	json_t *replies; /* id -> [reply...] */
 	json_t *events;	 /* [event...] */
 	json_t *dlq;	 /* [{topic, partition, offset, key, value}...] */
+	json_t *watched; /* topic -> [{key, value}...] for topics added with h_watch */
 	json_t *ids;	 /* keeps request ids alive */
 	int started;
 } H;
@@ -292,6 +294,7 @@ void h_start(void)
 	H.replies = json_object();
 	H.events = json_array();
 	H.dlq = json_array();
+	H.watched = json_object();
 	H.ids = json_array();
 	H.started = 1;
 }
@@ -319,6 +322,7 @@ void h_stop(void)
 	json_decref(H.replies);
 	json_decref(H.events);
 	json_decref(H.dlq);
+	json_decref(H.watched);
 	json_decref(H.ids);
 	if (getenv("ANDON_KEEP_TMP") == NULL) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", H.dir);
@@ -327,6 +331,48 @@ void h_stop(void)
 	} else {
 		fprintf(stderr, "harness: kept %s\n", H.dir);
 	}
+}
+
+void h_watch(const char *topic)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_error_t *e;
+	int32_t *ids = NULL;
+	char err[512];
+	int n;
+
+	if (json_object_get(H.watched, topic) != NULL)
+		return;
+	/* The metadata request creates the topic (4 partitions) as the worker's first produce would. */
+	if (andon_kafka_warm_topic(H.producer, topic, NULL, 10000, err, sizeof(err)) != 0 ||
+	    (n = andon_kafka_partitions(H.producer, topic, NULL, 10000, &ids, err, sizeof(err))) <= 0)
+		DIE("watch %s: %s", topic, err);
+	l = rd_kafka_topic_partition_list_new(n);
+	for (int i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(l, topic, ids[i])->offset = RD_KAFKA_OFFSET_BEGINNING;
+	free(ids);
+	if ((e = rd_kafka_incremental_assign(H.consumer, l)) != NULL)
+		DIE("watch %s: %s", topic, rd_kafka_error_string(e));
+	rd_kafka_topic_partition_list_destroy(l);
+	json_object_set_new(H.watched, topic, json_array());
+}
+
+json_t *h_topic(const char *topic)
+{
+	h_pump(0);
+	return json_object_get(H.watched, topic);
+}
+
+int h_wait_topic(const char *topic, size_t n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	while (json_array_size(json_object_get(H.watched, topic)) < n) {
+		if (h_now_ms() >= deadline)
+			return -1;
+		h_pump(20);
+	}
+	return 0;
 }
 
 const char *h_brokers(void)
@@ -438,6 +484,10 @@ void h_pump(int timeout_ms)
 			json_array_append(list, v);
 		} else if (strcmp(topic, "andon.events") == 0) {
 			json_array_append(H.events, v);
+		} else if (json_object_get(H.watched, topic) != NULL) {
+			json_array_append_new(json_object_get(H.watched, topic),
+					      json_pack("{s:s%, s:O}", "key", m->key ? (char *)m->key : "",
+							m->key ? m->key_len : 0, "value", v));
 		} else {
 			json_array_append_new(H.dlq, json_pack("{s:s, s:i, s:I, s:O}", "topic", topic,
 							       "partition", (int)m->partition, "offset",

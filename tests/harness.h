@@ -82,6 +82,13 @@ json_t *h_dlq(void);
 /** Waits until at least n DLQ records were seen. Returns 0, or -1 on timeout. */
 int h_wait_dlq(size_t n, int timeout_ms);
 
+/** Starts reading topic from its beginning (creating it with 4 partitions if needed). */
+void h_watch(const char *topic);
+/** Messages seen so far on a watched topic: borrowed array of {key, value}. */
+json_t *h_topic(const char *topic);
+/** Waits until at least n messages were seen on a watched topic. Returns 0, or -1 on timeout. */
+int h_wait_topic(const char *topic, size_t n, int timeout_ms);
+
 /** Consumes what is waiting on the reply, event and DLQ topics for up to timeout_ms. */
 void h_pump(int timeout_ms);
 

@@ -25,16 +25,25 @@ void andon_arena_reset(andon_arena_t *a)
 	a->used = 0;
 }
 
-const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len)
+void *andon_arena_alloc(andon_arena_t *a, size_t len)
 {
 	char *p;
 
-	if (a->cap - a->used < len + 1)
+	if (a->cap - a->used < len)
 		return NULL;
 	p = a->buf + a->used;
+	a->used += len;
+	return p;
+}
+
+const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len)
+{
+	char *p = andon_arena_alloc(a, len + 1);
+
+	if (p == NULL)
+		return NULL;
 	memcpy(p, s, len);
 	p[len] = '\0';
-	a->used += len + 1;
 	return p;
 }
 
@@ -57,6 +66,14 @@ void andon_call_begin(andon_call_t *c, const char *fn)
 	push(c, "FCALL", 5);
 	push(c, fn, strlen(fn));
 	push(c, "0", 1); /* numkeys, fixed up as keys are added */
+}
+
+void andon_call_command(andon_call_t *c, const char *name)
+{
+	c->argc = 0;
+	c->nkeys = 0;
+	c->overflow = 0;
+	push(c, name, strlen(name));
 }
 
 void andon_call_key(andon_call_t *c, andon_arena_t *a, const char *id, size_t id_len, const char *suffix)

@@ -29,6 +29,9 @@ typedef struct andon_call {
 
 void andon_call_begin(andon_call_t *c, const char *fn);
 
+/** Starts a plain command (ZADD, SET...) instead of an FCALL; arguments follow with andon_call_arg. */
+void andon_call_command(andon_call_t *c, const char *name);
+
 /** Adds the key "andon:{<id>}:<suffix>" (id is the execution's identity: one hash slot per execution). */
 void andon_call_key(andon_call_t *c, andon_arena_t *a, const char *id, size_t id_len, const char *suffix);
 
@@ -38,6 +41,9 @@ void andon_call_arg(andon_call_t *c, const char *s, size_t len);
 /** Adds the pair name, value: the engine reads optional fields as name/value pairs after its fixed arguments.
  */
 void andon_call_field(andon_call_t *c, const char *name, const char *s, size_t len);
+
+/** len bytes of the arena, or NULL on overflow. */
+void *andon_arena_alloc(andon_arena_t *a, size_t len);
 
 /** Copies s into the arena (for values built by the adapter) and returns the copy, or NULL on overflow. */
 const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len);

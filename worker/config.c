@@ -50,6 +50,8 @@ static const opt_t opts[] = {
     INT_OPT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
     INT_OPT("worker.poll_ms", poll_ms, 1, 10000, "100"),
     INT_OPT("worker.tick_ms", tick_ms, 1, 10000, "100"),
+    INT_OPT("worker.timer_batch", timer_batch, 1, 10000, "200"),
+    INT_OPT("worker.timer_lease_ms", timer_lease_ms, 1000, 3600000, "30000"),
     INT_OPT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
     {"worker.log_level", OPT_LOGLEVEL, offsetof(andon_config_t, log_level), 0, 0, 0, "info"},
     INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),

@@ -29,6 +29,8 @@ typedef struct andon_config {
 	int max_depth;		 /* msgpack nesting limit */
 	int poll_ms;		 /* how long one poll waits for a batch */
 	int tick_ms;		 /* period of the worker's cron */
+	int timer_batch;	 /* durable deadlines fired per tick at most */
+	int timer_lease_ms;	 /* a claimed deadline is due again after this, unless acknowledged */
 	int shutdown_timeout_ms; /* how long a shutdown waits for Redis/Kafka before giving up */
 	int log_level;
 	int stats_interval_ms; /* 0 disables the periodic stats line */

@@ -63,6 +63,19 @@ struct andon_worker {
 	rd_kafka_topic_partition_list_t *offsets;
 
 	redo_t *redo;
+
+	/* Post-writes: the '@timer' and '@index' outputs of a chunk's calls, applied before producing. */
+	andon_call_t *post;
+	redisReply **post_replies;
+	size_t post_cap;
+
+	/* Timer sweep: what the last sweep fired, removed from the timer set once all of it is acknowledged.
+	 */
+	redisReply *fired;	/* the claim's reply: members */
+	const char **done_argv; /* ZREM andon:timers member... */
+	size_t *done_len, done_argc;
+	unsigned long timer_pending; /* messages produced by the sweep, not yet acknowledged */
+
 	int fatal;
 	int zone_ok;
 	size_t stuck; /* messages of a batch Redis never answered at shutdown: never acknowledged */
@@ -70,7 +83,7 @@ struct andon_worker {
 	    dlq_original_max; /* bytes of an original a DLQ record keeps, so the record fits the producer */
 
 	/* Statistics since start. */
-	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches;
+	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches, timers;
 	int64_t next_stats_us, next_tick_us;
 };
 
@@ -153,6 +166,29 @@ static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key,
 	w->redo = r;
 }
 
+/* The opaque of what the timer sweep produces: it belongs to no consumed message. (UINT64_MAX is the
+ * tracker's "full".) */
+#define TIMER_SEQ (UINT64_MAX - 1)
+
+#define TIMERS_KEY "andon:timers"
+
+/* One more acknowledgement to wait for, on a consumed message or on the timer sweep. */
+static void hold(andon_worker_t *w, uint64_t seq)
+{
+	if (seq == TIMER_SEQ)
+		w->timer_pending++;
+	else
+		andon_track_hold(w->track, seq, 1);
+}
+
+static void release(andon_worker_t *w, uint64_t seq)
+{
+	if (seq == TIMER_SEQ)
+		w->timer_pending--;
+	else
+		andon_track_release(w->track, seq);
+}
+
 /* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -161,7 +197,7 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_track_release(w->track, seq);
+		release(w, seq);
 		return;
 	}
 	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
@@ -227,14 +263,14 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 		rd_kafka_poll(w->producer, 10);
 	}
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_track_hold(w->track, seq, 1);
+		hold(w, seq);
 		return;
 	}
 	andon_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
 	if (permanent(err))
 		undeliverable(w, topic, key, key_len, value, len, seq, err);
 	else {
-		andon_track_hold(w->track, seq, 1); /* released when the kept copy is produced again */
+		hold(w, seq); /* released when the kept copy is produced again */
 		keep_for_redo(w, topic, key, key_len, value, len, seq, err);
 	}
 }
@@ -254,7 +290,7 @@ static void redo_all(andon_worker_t *w)
 			produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
 		w->redelivered++;
 		/* The failed attempt's hold is handed over to what was just produced. */
-		andon_track_release(w->track, r->seq);
+		release(w, r->seq);
 		free(r->topic);
 		free(r->key);
 		free(r->value);
@@ -282,7 +318,7 @@ static void settle(andon_worker_t *w, int timeout_ms)
 /* Waits until every message in flight is acknowledged; 0 when drained, -1 when the deadline passed. */
 static int drain(andon_worker_t *w, int64_t deadline_us)
 {
-	while (andon_track_count(w->track) > w->stuck) {
+	while (andon_track_count(w->track) > w->stuck || w->timer_pending > 0) {
 		if (andon_now_us() >= deadline_us)
 			return -1;
 		settle(w, 50);
@@ -389,10 +425,13 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->jobs = calloc(n, sizeof(*w->jobs));
 	w->calls = calloc(n, sizeof(*w->calls));
 	w->replies = calloc(n, sizeof(*w->replies));
+	w->done_argv = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_argv));
+	w->done_len = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_len));
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
+	    w->done_argv == NULL || w->done_len == NULL ||
 	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
 	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
@@ -400,6 +439,11 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 		andon_fail(errstr, errstr_size, "out of memory");
 		goto err;
 	}
+	w->done_argv[0] = "ZREM";
+	w->done_argv[1] = TIMERS_KEY;
+	w->done_len[0] = 4;
+	w->done_len[1] = strlen(TIMERS_KEY);
+	w->done_argc = 2;
 	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
 		goto err;
 
@@ -508,16 +552,120 @@ static const char *reply_topic(const andon_worker_t *w, const job_t *j, char *bu
 	return buf;
 }
 
-/* Checks the engine's {dup, ok, answer, key, event...} shape; a malformed one is treated as a script bug. */
+/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape; a malformed one is a script bug. */
 static int answer_ok(const redisReply *r)
 {
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 2 != 0 ||
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 3 != 0 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
 		return 0;
 	for (size_t i = 2; i < r->elements; i++)
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			return 0;
 	return 1;
+}
+
+static int out_is(const redisReply *to, const char *s)
+{
+	return to->len == strlen(s) && memcmp(to->str, s, to->len) == 0;
+}
+
+/* Produces the Kafka outputs of engine answer r (00-core.lua, OUT) on behalf of seq; the Redis ones were
+ * applied by post_write(). */
+static void emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
+{
+	for (size_t i = 3; i + 2 < r->elements; i += 3) {
+		const redisReply *to = r->element[i], *key = r->element[i + 1], *val = r->element[i + 2];
+		const char *topic;
+		char buf[256];
+
+		if (to->len == 0) {
+			topic = w->cfg->topic_events;
+			w->events++;
+		} else if (out_is(to, "@requests")) {
+			topic = w->cfg->topic_requests;
+		} else if (to->str[0] == '@') {
+			continue; /* a Redis output, already applied */
+		} else {
+			snprintf(buf, sizeof(buf), "%.*s", (int)to->len, to->str);
+			topic = buf;
+		}
+		produce(w, topic, key->str, key->len, val->str, val->len, seq);
+	}
+}
+
+/* Room for n post-write commands. */
+static int post_room(andon_worker_t *w, size_t n)
+{
+	andon_call_t *c;
+	redisReply **r;
+	size_t cap = w->post_cap;
+
+	if (n <= cap)
+		return 0;
+	while (cap < n)
+		cap = cap ? cap * 2 : 64;
+	if ((c = realloc(w->post, cap * sizeof(*c))) != NULL)
+		w->post = c;
+	if ((r = realloc(w->post_replies, cap * sizeof(*r))) != NULL)
+		w->post_replies = r;
+	if (c == NULL || r == NULL)
+		return -1;
+	w->post_cap = cap;
+	return 0;
+}
+
+/*
+ * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the timer set, '@index': SET) in one
+ * pipeline, before anything they relate to is produced. Returns 0, or -1 when Redis stayed away through
+ * a shutdown. Nothing is acknowledged before this is done, so a replay re-applies them after a crash.
+ */
+static int post_write(andon_worker_t *w, redisReply **answers, size_t n)
+{
+	size_t np = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *r = answers[i];
+
+		if (!answer_ok(r))
+			continue;
+		for (size_t k = 3; k + 2 < r->elements; k += 3) {
+			const redisReply *to = r->element[k], *key = r->element[k + 1],
+					 *val = r->element[k + 2];
+			andon_call_t *c;
+
+			if (to->len == 0 || to->str[0] != '@' || out_is(to, "@requests"))
+				continue;
+			if (post_room(w, np + 1) != 0) {
+				andon_err("out of memory for %zu post-writes", np + 1);
+				return -1;
+			}
+			c = &w->post[np++];
+			if (out_is(to, "@timer")) {
+				andon_call_command(c, "ZADD");
+				andon_call_arg(c, TIMERS_KEY, strlen(TIMERS_KEY));
+				andon_call_arg(c, "NX", 2);
+				andon_call_arg(c, val->str, val->len);
+				andon_call_arg(c, key->str, key->len);
+			} else {
+				andon_call_command(c, "SET");
+				andon_call_arg(c, key->str, key->len);
+				andon_call_arg(c, val->str, val->len);
+			}
+		}
+	}
+	if (np == 0)
+		return 0;
+	rc = andon_engine_exec(w->engine, w->post, np, w->post_replies, w->run,
+			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
+	for (size_t i = 0; i < np; i++) {
+		if (w->post_replies[i] != NULL && w->post_replies[i]->type == REDIS_REPLY_ERROR)
+			andon_err("post-write %.*s failed: %s", (int)w->post[i].argvlen[0],
+				  w->post[i].argv[0], w->post_replies[i]->str);
+		freeReplyObject(w->post_replies[i]);
+		w->post_replies[i] = NULL;
+	}
+	return rc;
 }
 
 /* Produces everything a message caused, then drops the worker's own hold on it. */
@@ -534,7 +682,7 @@ static void answer(andon_worker_t *w, job_t *j)
 	to = reply_topic(w, j, topic, sizeof(topic));
 	if (j->kind == JOB_CALL) {
 		r = w->replies[j->call];
-		if (r == NULL || !answer_ok(r)) {
+		if (!answer_ok(r)) {
 			andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
 				     r == NULL			    ? "no reply"
 				     : r->type == REDIS_REPLY_ERROR ? r->str
@@ -544,13 +692,9 @@ static void answer(andon_worker_t *w, job_t *j)
 			andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0,
 					      r->element[2]->str, r->element[2]->len);
 			produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
-			/* A duplicate re-sends its events too: the first attempt may have died before they
-			 * were acknowledged. Subscribers deduplicate by eventId. */
-			for (size_t i = 3; i + 1 < r->elements; i += 2) {
-				produce(w, w->cfg->topic_events, r->element[i]->str, r->element[i]->len,
-					r->element[i + 1]->str, r->element[i + 1]->len, j->seq);
-				w->events++;
-			}
+			/* A duplicate re-sends its outputs too: the first attempt may have died before they
+			 * were acknowledged. Subscribers deduplicate events by eventId. */
+			emit(w, r, j->seq);
 			w->answered++;
 			goto done;
 		}
@@ -561,7 +705,7 @@ static void answer(andon_worker_t *w, job_t *j)
 	if (j->err.bad_input || j->err.status >= 500)
 		produce_dlq(w, j);
 done:
-	andon_track_release(w->track, j->seq);
+	release(w, j->seq);
 }
 
 /*
@@ -573,8 +717,9 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 	int rc = 0;
 
 	if (ncalls > 0 &&
-	    andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
-			      andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
+	    (andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0 ||
+	     post_write(w, w->replies, ncalls) != 0)) {
 		/* The offsets stay unstored, so these are consumed again by whoever runs next. */
 		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", to - from);
 		w->stuck += to - from;
@@ -634,18 +779,129 @@ stuck:
 	return -1;
 }
 
+/*
+ * Removes from the timer set what the last sweep fired, once all it produced is acknowledged; a member
+ * that another worker claimed again meanwhile (our lease ran out) fires there once more and is answered
+ * from the engine's stored answer. Returns 1 while the last sweep is still unacknowledged.
+ */
+static int timers_settle(andon_worker_t *w)
+{
+	redisReply *r;
+
+	if (w->timer_pending > 0)
+		return 1;
+	if (w->done_argc > 2) {
+		r = andon_engine_command(w->engine, (int)w->done_argc, w->done_argv, w->done_len);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR)
+			andon_warn("removing fired timers: %s; they fire again after their lease",
+				   r != NULL ? r->str : "redis unavailable");
+		freeReplyObject(r);
+	}
+	w->done_argc = 2;
+	freeReplyObject(w->fired);
+	w->fired = NULL;
+	return 0;
+}
+
+/*
+ * Fires the due deadlines, at most timer_batch per tick: claims them (00-core.lua, timers_claim), calls
+ * each one's engine function in one pipeline, applies and produces what they caused. A member is
+ * "fn\ntag\nrest"; fn runs on the keys x, h, r of andon:{tag}, with request id "timer\n<member>".
+ */
+static void timers_sweep(andon_worker_t *w)
+{
+	char lease[16], max[16];
+	const char *argv[] = {"FCALL", "andon_timers_claim", "1", TIMERS_KEY, lease, max};
+	size_t argvlen[6], n, ncalls = 0;
+	size_t batch =
+	    (size_t)(w->cfg->timer_batch < w->cfg->batch_size ? w->cfg->timer_batch : w->cfg->batch_size);
+	redisReply *r;
+
+	if (timers_settle(w))
+		return;
+	snprintf(lease, sizeof(lease), "%d", w->cfg->timer_lease_ms);
+	snprintf(max, sizeof(max), "%zu", batch);
+	for (int i = 0; i < 6; i++)
+		argvlen[i] = strlen(argv[i]);
+	r = andon_engine_command(w->engine, 6, argv, argvlen);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		if (r != NULL && r->type == REDIS_REPLY_ERROR)
+			andon_warn("timer sweep: %s", r->str);
+		freeReplyObject(r);
+		return;
+	}
+	w->fired = r;
+	n = r->elements;
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *m = r->element[i];
+		const char *fn_end, *tag_end;
+		char *id;
+		andon_call_t *c = &w->calls[ncalls];
+		char fn[64];
+
+		if (m->type != REDIS_REPLY_STRING || (fn_end = memchr(m->str, '\n', m->len)) == NULL ||
+		    (tag_end = memchr(fn_end + 1, '\n', m->len - (size_t)(fn_end + 1 - m->str))) == NULL ||
+		    (size_t)(fn_end - m->str) >= sizeof(fn)) {
+			andon_err("timer set holds a malformed member; leaving it");
+			continue;
+		}
+		snprintf(fn, sizeof(fn), "%.*s", (int)(fn_end - m->str), m->str);
+		andon_call_begin(c, andon_arena_strndup(&w->arena, fn, strlen(fn)));
+		for (const char *suffix = "x\0h\0r\0"; *suffix; suffix += 2)
+			andon_call_key(c, &w->arena, fn_end + 1, (size_t)(tag_end - fn_end - 1), suffix);
+		if ((id = andon_arena_alloc(&w->arena, 6 + m->len)) != NULL) {
+			memcpy(id, "timer\n", 6);
+			memcpy(id + 6, m->str, m->len);
+		}
+		andon_call_arg(c, id, 6 + m->len);
+		andon_call_arg(c, "Andon.Timer", 11);
+		andon_call_field(c, "timer", m->str, m->len);
+		if (c->overflow) {
+			andon_err("timer member of %zu bytes does not fit a call; leaving it", m->len);
+			continue;
+		}
+		ncalls++;
+	}
+	if (ncalls > 0 &&
+	    (andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0 ||
+	     post_write(w, w->replies, ncalls) != 0)) {
+		andon_warn("timer sweep: redis unavailable; the claimed timers fire again after their lease");
+		ncalls = 0;
+	}
+	for (size_t i = 0; i < ncalls; i++) {
+		redisReply *a = w->replies[i];
+
+		if (answer_ok(a)) {
+			emit(w, a, TIMER_SEQ);
+			/* The member is the call's "timer" field, the last argument. */
+			w->done_argv[w->done_argc] = w->calls[i].argv[w->calls[i].argc - 1];
+			w->done_len[w->done_argc++] = w->calls[i].argvlen[w->calls[i].argc - 1];
+			w->timers++;
+		} else {
+			andon_err("timer %.*s failed: %s", (int)w->calls[i].argvlen[w->calls[i].argc - 1],
+				  w->calls[i].argv[w->calls[i].argc - 1],
+				  a != NULL && a->type == REDIS_REPLY_ERROR ? a->str : "malformed reply");
+		}
+		freeReplyObject(a);
+		w->replies[i] = NULL;
+	}
+	andon_arena_reset(&w->arena);
+}
+
 /* The periodic hook: everything time-driven happens here, each with its own period. */
 static void cron(andon_worker_t *w)
 {
 	int64_t now = andon_now_us();
 
+	timers_sweep(w);
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
 		andon_info(
-		    "stats: consumed %llu answered %llu events %llu dlq %llu redelivered %llu lost %llu "
-		    "batches %llu inflight %zu redis-reconnects %lu",
-		    w->consumed, w->answered, w->events, w->dlq, w->redelivered, w->lost, w->batches,
-		    andon_track_count(w->track), andon_engine_reconnects(w->engine));
+		    "stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
+		    "lost %llu batches %llu inflight %zu redis-reconnects %lu",
+		    w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost,
+		    w->batches, andon_track_count(w->track), andon_engine_reconnects(w->engine));
 	}
 }
 
@@ -735,5 +991,10 @@ void andon_worker_destroy(andon_worker_t *w)
 	free(w->jobs);
 	free(w->calls);
 	free(w->replies);
+	free(w->post);
+	free(w->post_replies);
+	freeReplyObject(w->fired);
+	free(w->done_argv);
+	free(w->done_len);
 	free(w);
 }

@@ -4,10 +4,9 @@
 -- answer happen atomically. Keys and fields: docs/REDIS.md. Files of worker/lua/ are joined in name order.
 --
 -- Calling convention: KEYS as each function says; ARGV[1] request id, ARGV[2] op, then the request's
--- fields as name/value pairs. Every function returns {dup, ok, answer, key, event, key, event...}: dup is
--- 1 when the request id was already answered (nothing changed, the stored answer comes back), ok 1 or 0,
--- answer the msgpack reply body or error {code, status, message}, then for each event for andon.events
--- its Kafka key (the execution it is about) and its msgpack bytes.
+-- fields as name/value pairs. Every function returns {dup, ok, answer, [to, key, value]...}: dup is 1
+-- when the request id was already answered (nothing changed, the stored answer comes back), ok 1 or 0,
+-- answer the msgpack reply body or error {code, status, message}, then one triple per output (OUT below).
 -- Functions validate everything before their first write: Redis does not roll a function back.
 
 -- cmsgpack is reachable only while a function runs, not while the library loads.
@@ -46,17 +45,44 @@ local function seen(req)
 	return out
 end
 
-local function answer(req, ok, body, events)
-	local out = {ok and 1 or 0, mp_pack(body)}
-	if events then
-		for i = 1, #events do
-			out[#out + 1] = events[i].resource
-			out[#out + 1] = mp_pack(events[i])
+-- What a change causes besides its reply, as {to, key, value} triples. `to` says where it goes:
+--   ''           an event for andon.events (value: the event), key the resource it is about
+--   '@requests'  a request for the worker's own request topic (value: the request), key its execution
+--   '@timer'     a durable deadline: key the timer member (see timer()), value its due time, epoch ms
+--   '@index'     a lookup key the worker SETs: key the Redis key, value the string it holds
+--   any other    a message for that Kafka topic (value: the message)
+-- The worker applies '@timer' and '@index' in Redis before producing anything, and stores the request's
+-- offset only once all of it is done; a replay re-applies them all (each is idempotent).
+local OUT = {EVENT = '', REQUEST = '@requests', TIMER = '@timer', INDEX = '@index'}
+
+-- An output for answer(): value is a table (packed here) or a string (taken as it is).
+local function out(to, key, value)
+	return {to = to, key = key, value = value}
+end
+
+-- A durable deadline firing function fn on the keys x, h, r of andon:{tag}: at ms (epoch), the worker
+-- calls fn with request id 'timer\n' .. member (so a deadline fires once however often it is swept) and
+-- field 'timer' = member. Members are 'fn\ntag\nrest'; tag and rest never contain a newline.
+local function timer(fn, tag, rest, ms)
+	return out(OUT.TIMER, fn .. '\n' .. tag .. '\n' .. rest, tostring(ms))
+end
+
+-- Stores and returns the answer; outs mixes events (tables with eventId, from create/transition) and
+-- out() triples.
+local function answer(req, ok, body, outs)
+	local o = {ok and 1 or 0, mp_pack(body)}
+	if outs then
+		for i = 1, #outs do
+			local m = outs[i]
+			if m.eventId then m = out(OUT.EVENT, m.resource, m) end
+			o[#o + 1] = m.to
+			o[#o + 1] = m.key
+			o[#o + 1] = type(m.value) == 'string' and m.value or mp_pack(m.value)
 		end
 	end
-	redis.call('HSET', req.r, req.id, mp_pack(out))
-	table.insert(out, 1, 0)
-	return out
+	redis.call('HSET', req.r, req.id, mp_pack(o))
+	table.insert(o, 1, 0)
+	return o
 end
 
 local function fail(req, code, status, message)
@@ -154,3 +180,17 @@ local function details(t)
 	if next(t) == nil then return nil end
 	return t
 end
+
+-- The worker's timer sweep. KEYS: the timer set (sorted set: member -> due time, epoch ms).
+-- ARGV: lease (ms), max. Returns up to max due members and pushes each one's due time lease ms into the
+-- future, so several workers never fire the same deadline at once; the sweeper removes a member once what
+-- it fired is acknowledged, and a sweeper that died leaves it due again when the lease ends.
+local function timers_claim(keys, args)
+	local lease, max = tonumber(args[1]), tonumber(args[2])
+	local now = now_ms()
+	local due = redis.call('ZRANGE', keys[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, max)
+	for i = 1, #due do redis.call('ZADD', keys[1], 'XX', now + lease, due[i]) end
+	return due
+end
+
+redis.register_function('andon_timers_claim', timers_claim)
