@@ -347,11 +347,11 @@ static int sfn_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *
 }
 
 const andon_op_t andon_sfn_ops[] = {
-    {"StepFunctions.CreateStateMachine", sfn_create_state_machine},
-    {"StepFunctions.StartExecution", sfn_start_execution},
-    {"StepFunctions.StopExecution", sfn_stop_execution},
-    {"StepFunctions.FinishExecution", sfn_finish_execution},
-    {"StepFunctions.DescribeExecution", sfn_describe_execution},
-    {"StepFunctions.GetExecutionHistory", sfn_get_execution_history},
-    {NULL, NULL},
+    {"StepFunctions.CreateStateMachine", sfn_create_state_machine, 413},
+    {"StepFunctions.StartExecution", sfn_start_execution, 413},
+    {"StepFunctions.StopExecution", sfn_stop_execution, 413},
+    {"StepFunctions.FinishExecution", sfn_finish_execution, 413},
+    {"StepFunctions.DescribeExecution", sfn_describe_execution, 413},
+    {"StepFunctions.GetExecutionHistory", sfn_get_execution_history, 413},
+    {NULL, NULL, 0},
 };

@@ -3,10 +3,12 @@
 #define ANDON_OPS_H
 
 #include "call.h"
+#include "config.h"
 #include "proto.h"
 
 /** What an adapter sees of the worker: settings it needs to turn a request into an engine call. */
 typedef struct andon_ctx {
+	const andon_config_t *cfg; /* the worker's settings (API-specific limits live there too) */
 	const char *region;
 	const char *account; /* the request's account, or the configured default; NUL-terminated */
 	andon_arena_t *arena;
@@ -22,6 +24,7 @@ typedef int(andon_prepare_fn)(const andon_ctx_t *ctx, const andon_req_t *req, an
 typedef struct andon_op {
 	const char *name; /* "StepFunctions.StopExecution" */
 	andon_prepare_fn *prepare;
+	int too_large_status; /* status of EntityTooLarge for this op (413 for AWS APIs, 400 for CloudFlow) */
 } andon_op_t;
 
 /** The op named name[0..len), or NULL. */

@@ -503,15 +503,15 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 			j->kind = JOB_DLQ;
 		return;
 	}
-	if (m->len > (size_t)w->cfg->max_message_bytes) {
-		andon_apierr(&j->err, "EntityTooLarge", 413,
-			     "request of %zu bytes exceeds the limit of %d bytes", m->len,
-			     w->cfg->max_message_bytes);
-		return;
-	}
 	if ((op = andon_ops_find(j->req.op, j->req.op_len)) == NULL) {
 		andon_apierr(&j->err, "ActionNotSupported", 400,
 			     "the action %.*s is not valid for this endpoint", (int)j->req.op_len, j->req.op);
+		return;
+	}
+	if (m->len > (size_t)w->cfg->max_message_bytes) {
+		andon_apierr(&j->err, "EntityTooLarge", op->too_large_status,
+			     "request of %zu bytes exceeds the limit of %d bytes", m->len,
+			     w->cfg->max_message_bytes);
 		return;
 	}
 	if (j->req.account != NULL) {
@@ -520,6 +520,7 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	} else {
 		snprintf(j->account, sizeof(j->account), "%s", w->cfg->default_account);
 	}
+	ctx.cfg = w->cfg;
 	ctx.region = w->cfg->region;
 	ctx.account = j->account;
 	ctx.arena = &w->arena;
