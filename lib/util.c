@@ -88,3 +88,12 @@ int andon_fail(char *errstr, size_t errstr_size, const char *fmt, ...)
 	}
 	return -1;
 }
+
+uint64_t andon_hash64(uint64_t h, const void *s, size_t len)
+{
+	const unsigned char *p = s;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}

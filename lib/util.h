@@ -20,6 +20,11 @@ int64_t andon_wall_ms(void);
 /** Writes a random RFC 4122 version-4 UUID (36 chars + NUL) into out[37]. */
 void andon_uuid4(char out[37]);
 
+/** FNV-1a 64 of s[0..len), continuing from h (start with ANDON_HASH64_INIT): stable names derived from
+ * request ids, not security. */
+#define ANDON_HASH64_INIT 14695981039346656037ULL
+uint64_t andon_hash64(uint64_t h, const void *s, size_t len);
+
 /** snprintf into errstr, safe with errstr == NULL or errstr_size == 0; always returns -1. */
 int andon_fail(char *errstr, size_t errstr_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -2,6 +2,7 @@
  */
 #include "codec.h"
 #include "ops.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -204,9 +205,7 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 			name = req->id;
 			name_len = req->id_len;
 		} else {
-			uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 */
-			for (size_t i = 0; i < req->id_len; i++)
-				h = (h ^ (unsigned char)req->id[i]) * 1099511628211ULL;
+			uint64_t h = andon_hash64(ANDON_HASH64_INIT, req->id, req->id_len);
 			name_len = (size_t)snprintf(gen, sizeof(gen), "exec-%016llx", (unsigned long long)h);
 			name = gen;
 		}

@@ -63,6 +63,7 @@ void andon_call_begin(andon_call_t *c, const char *fn)
 	c->argc = 0;
 	c->nkeys = 0;
 	c->overflow = 0;
+	c->resolve = NULL;
 	push(c, "FCALL", 5);
 	push(c, fn, strlen(fn));
 	push(c, "0", 1); /* numkeys, fixed up as keys are added */
@@ -73,6 +74,7 @@ void andon_call_command(andon_call_t *c, const char *name)
 	c->argc = 0;
 	c->nkeys = 0;
 	c->overflow = 0;
+	c->resolve = NULL;
 	push(c, name, strlen(name));
 }
 

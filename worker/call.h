@@ -20,8 +20,22 @@ void andon_arena_reset(andon_arena_t *a);
  * FCALL fn numkeys key... arg...: argv entries point at the arena, at static strings or into the request
  * message, all of which outlive the pipelined send. Keys must all be added before any argument.
  */
+struct andon_call;
+struct andon_ctx;
+struct andon_req;
+struct andon_apierr;
+
+/**
+ * The second step of a call that starts with a lookup: the worker runs the lookup (a GET), then hands
+ * its value (NULL when the key does not exist) to this function, which builds the real call into call or
+ * sets err; returns 0 or -1. Lookups and their calls run as two pipelines of the same chunk.
+ */
+typedef int(andon_resolve_fn)(const struct andon_ctx *ctx, const struct andon_req *req, const char *value,
+			      size_t len, struct andon_call *call, struct andon_apierr *err);
+
 typedef struct andon_call {
 	int argc, nkeys;
+	andon_resolve_fn *resolve; /* set on a lookup call by the adapter; NULL for an ordinary call */
 	int overflow; /* set when the arena or argv ran out: the caller answers InternalFailure */
 	const char *argv[ANDON_CALL_MAX_ARGS];
 	size_t argvlen[ANDON_CALL_MAX_ARGS];

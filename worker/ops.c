@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-static const andon_op_t *const tables[] = {andon_sfn_ops};
+static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops};
 
 const andon_op_t *andon_ops_find(const char *name, size_t len)
 {
@@ -58,4 +58,28 @@ int andon_ops_required(const msgpack_object *body, const char *field, size_t min
 		    "Member must not be null",
 		    field);
 	return rc < 0 ? -1 : 0;
+}
+
+/* msgpack-c write callback: appends to the arena, so successive writes stay contiguous. */
+static int arena_write(void *data, const char *buf, size_t len)
+{
+	char *p = andon_arena_alloc(data, len);
+
+	if (p == NULL)
+		return -1;
+	memcpy(p, buf, len);
+	return 0;
+}
+
+int andon_ops_pack(andon_arena_t *arena, const msgpack_object *o, const char **s, size_t *len)
+{
+	msgpack_packer pk;
+	size_t start = arena->used;
+
+	msgpack_packer_init(&pk, arena, arena_write);
+	if (msgpack_pack_object(&pk, *o) != 0)
+		return -1;
+	*s = arena->buf + start;
+	*len = arena->used - start;
+	return 0;
 }

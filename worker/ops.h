@@ -16,7 +16,10 @@ typedef struct andon_ctx {
 
 /**
  * An adapter validates req->body with the API's own limits and error names and builds the engine call.
- * Returns 0 with call ready, or -1 with err set (the request never reaches Redis).
+ * Returns 0 with call ready, or -1 with err set (the request never reaches Redis). A request that names
+ * its execution only indirectly (a callback token) builds a lookup instead: andon_call_command(call,
+ * "GET") of the index key, with call->resolve set to the function that builds the real call from the
+ * value (call.h, andon_resolve_fn).
  */
 typedef int(andon_prepare_fn)(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			      andon_apierr_t *err);
@@ -30,8 +33,9 @@ typedef struct andon_op {
 /** The op named name[0..len), or NULL. */
 const andon_op_t *andon_ops_find(const char *name, size_t len);
 
-/* Per-API tables, each ending with {NULL, NULL}. */
+/* Per-API tables, each ending with {NULL, NULL, 0}. */
 extern const andon_op_t andon_sfn_ops[];
+extern const andon_op_t andon_sm_ops[];
 
 /*
  * Helpers for adapters: read an optional string field of body with length bounds (in characters, UTF-8
@@ -43,6 +47,12 @@ int andon_ops_str(const msgpack_object *body, const char *field, size_t min, siz
 /** Like andon_ops_str with ValidationException, but absence is an error too: 0, or -1 with err set. */
 int andon_ops_required(const msgpack_object *body, const char *field, size_t min, size_t max, const char **s,
 		       size_t *len, andon_apierr_t *err);
+
+/**
+ * Packs o (a part of the request) as msgpack into the arena, for the engine to unpack: 0 with *s, *len
+ * set, or -1 when the arena is full.
+ */
+int andon_ops_pack(andon_arena_t *arena, const msgpack_object *o, const char **s, size_t *len);
 
 /** Number of UTF-8 characters in s[0..len) (bytes that are not continuation bytes). */
 size_t andon_utf8_len(const char *s, size_t len);

@@ -56,6 +56,10 @@ struct andon_worker {
 	job_t *jobs;
 	andon_call_t *calls;
 	redisReply **replies;
+	/* Second pipeline of a chunk: the calls built from lookups (andon_resolve_fn). */
+	andon_call_t *rcalls;
+	redisReply **rreplies, **rkeep; /* rkeep: the lookups' replies, which rcalls point into */
+	int *rcall;			/* index into calls/replies the resolved call replaces */
 	andon_arena_t arena;
 	msgpack_zone zone;
 	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
@@ -425,14 +429,18 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->jobs = calloc(n, sizeof(*w->jobs));
 	w->calls = calloc(n, sizeof(*w->calls));
 	w->replies = calloc(n, sizeof(*w->replies));
+	w->rcalls = calloc(n, sizeof(*w->rcalls));
+	w->rreplies = calloc(n, sizeof(*w->rreplies));
+	w->rkeep = calloc(n, sizeof(*w->rkeep));
+	w->rcall = calloc(n, sizeof(*w->rcall));
 	w->done_argv = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_argv));
 	w->done_len = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_len));
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
-	    w->done_argv == NULL || w->done_len == NULL ||
-	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
+	    w->done_argv == NULL || w->done_len == NULL || w->rcalls == NULL || w->rreplies == NULL ||
+	    w->rkeep == NULL || w->rcall == NULL || andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
 	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
 	    (w->engine = andon_engine_new(cfg)) == NULL) {
@@ -482,6 +490,14 @@ err:
 }
 
 /* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
+static void job_ctx(andon_worker_t *w, const job_t *j, andon_ctx_t *ctx)
+{
+	ctx->cfg = w->cfg;
+	ctx->region = w->cfg->region;
+	ctx->account = j->account;
+	ctx->arena = &w->arena;
+}
+
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
 	const rd_kafka_message_t *m = j->msg;
@@ -520,10 +536,7 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	} else {
 		snprintf(j->account, sizeof(j->account), "%s", w->cfg->default_account);
 	}
-	ctx.cfg = w->cfg;
-	ctx.region = w->cfg->region;
-	ctx.account = j->account;
-	ctx.arena = &w->arena;
+	job_ctx(w, j, &ctx);
 	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
 		return;
 	if (w->calls[*ncalls].overflow) {
@@ -710,6 +723,51 @@ done:
 }
 
 /*
+ * Turns the answered lookups among jobs [from, to) into their real calls and runs those in a second
+ * pipeline; each reply takes the place of its lookup's. Returns 0, or -1 when Redis stayed away through a
+ * shutdown.
+ */
+static int resolve(andon_worker_t *w, size_t from, size_t to)
+{
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = from; i < to; i++) {
+		job_t *j = &w->jobs[i];
+		andon_call_t *c = &w->calls[j->call];
+		redisReply *r = w->replies[j->call];
+		andon_ctx_t ctx;
+
+		if (j->kind != JOB_CALL || c->resolve == NULL || r == NULL ||
+		    (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
+			continue; /* a Redis error stays the reply: answered InternalFailure */
+		job_ctx(w, j, &ctx);
+		w->replies[j->call] = NULL;
+		if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len,
+			       &w->rcalls[n], &j->err) != 0 ||
+		    w->rcalls[n].overflow) {
+			if (w->rcalls[n].overflow)
+				andon_apierr(&j->err, "InternalFailure", 500,
+					     "request has too many fields or too long names");
+			j->kind = JOB_ERROR;
+			freeReplyObject(r);
+			continue;
+		}
+		w->rkeep[n] = r;
+		w->rcall[n++] = j->call;
+	}
+	if (n > 0)
+		rc = andon_engine_exec(w->engine, w->rcalls, n, w->rreplies, w->run,
+				       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
+	for (size_t k = 0; k < n; k++) {
+		w->replies[w->rcall[k]] = w->rreplies[k];
+		w->rreplies[k] = NULL;
+		freeReplyObject(w->rkeep[k]);
+	}
+	return rc;
+}
+
+/*
  * Runs jobs [from, to) whose calls are w->calls[0..ncalls): one Redis pipeline, then every answer.
  * Returns 0, or -1 when Redis stayed away through a shutdown (nothing answered, nothing acknowledged).
  */
@@ -720,7 +778,7 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 	if (ncalls > 0 &&
 	    (andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
 			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0 ||
-	     post_write(w, w->replies, ncalls) != 0)) {
+	     resolve(w, from, to) != 0 || post_write(w, w->replies, ncalls) != 0)) {
 		/* The offsets stay unstored, so these are consumed again by whoever runs next. */
 		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", to - from);
 		w->stuck += to - from;
@@ -992,6 +1050,10 @@ void andon_worker_destroy(andon_worker_t *w)
 	free(w->jobs);
 	free(w->calls);
 	free(w->replies);
+	free(w->rcalls);
+	free(w->rreplies);
+	free(w->rkeep);
+	free(w->rcall);
 	free(w->post);
 	free(w->post_replies);
 	freeReplyObject(w->fired);

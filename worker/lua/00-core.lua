@@ -31,14 +31,15 @@ local function fields(args)
 	return f
 end
 
--- The request as the functions see it: r is the hash of stored answers (field: request id).
+-- The request as the functions see it: r is the hash of stored answers, dedup the field its answer is
+-- stored under (the request id, unless an API has its own idempotency token).
 local function request(rkey, args)
-	return {r = rkey, id = args[1], op = args[2], f = fields(args)}
+	return {r = rkey, id = args[1], dedup = args[1], op = args[2], f = fields(args)}
 end
 
--- The stored answer when this request id was answered before, marked as a duplicate.
+-- The stored answer when this request was answered before, marked as a duplicate.
 local function seen(req)
-	local s = redis.call('HGET', req.r, req.id)
+	local s = redis.call('HGET', req.r, req.dedup)
 	if not s then return nil end
 	local out = mp_unpack(s)
 	table.insert(out, 1, 1)
@@ -80,7 +81,7 @@ local function answer(req, ok, body, outs)
 			o[#o + 1] = type(m.value) == 'string' and m.value or mp_pack(m.value)
 		end
 	end
-	redis.call('HSET', req.r, req.id, mp_pack(o))
+	redis.call('HSET', req.r, req.dedup, mp_pack(o))
 	table.insert(o, 1, 0)
 	return o
 end
@@ -131,7 +132,7 @@ local function create(x, h, req, svc, arn, st, ms, entry, names, extra)
 end
 
 -- Moves execution e to status st: appends the history entry, bumps the version, sets the extra
--- fields (a flat name, value list) and returns the event for subscribers.
+-- fields (a flat name, value list), updates e and returns the event for subscribers.
 local function transition(e, req, st, ms, entry, names, extra)
 	local hid = e.hseq + 1
 	entry.id, entry.previousEventId = hid, e.hseq
@@ -145,8 +146,26 @@ local function transition(e, req, st, ms, entry, names, extra)
 		for i = 1, #extra do set[#set + 1] = extra[i] end
 	end
 	redis.call('HSET', e.x, unpack(set))
-	return {v = 1, eventId = e.arn .. '#' .. hid, service = e.svc, resource = e.arn, status = names[st],
+	local ev = {v = 1, eventId = e.arn .. '#' .. hid, service = e.svc, resource = e.arn, status = names[st],
 		previousStatus = names[e.st], time = ms, requestId = req.id, historyEventId = hid}
+	-- e follows the change, so a function can make several in one call.
+	e.st, e.ver, e.hseq = st, e.ver + 1, hid
+	if TERMINAL[st] then e.t1 = ms end
+	return ev
+end
+
+-- Records something that happened to execution e without changing its status (a step's progress, a
+-- cancel request): appends the history entry, bumps the version, and returns the event for subscribers
+-- with the fields of ev added.
+local function note(e, req, ms, entry, names, ev)
+	local hid = e.hseq + 1
+	entry.id, entry.previousEventId = hid, e.hseq
+	redis.call('RPUSH', e.h, mp_pack(entry))
+	redis.call('HSET', e.x, 'ver', e.ver + 1, 'hseq', hid)
+	e.ver, e.hseq = e.ver + 1, hid
+	ev.v, ev.eventId, ev.service, ev.resource = 1, e.arn .. '#' .. hid, e.svc, e.arn
+	ev.status, ev.time, ev.requestId, ev.historyEventId = names[e.st], ms, req.id, hid
+	return ev
 end
 
 -- History entries of list h as a page: {events, nextToken?}; the token is the next index as text.

@@ -1,0 +1,345 @@
+-- SageMaker pipelines: executions, callback and Lambda steps, and the stop that waits for running steps
+-- (adapter: worker/api_sagemaker.c). Steps live in the execution hash (field 'step:<name>'), so every call,
+-- the timers' included, touches one execution's keys x, h, r only.
+do
+
+local SM = {RUNNING = 'Executing', STOPPING = 'Stopping', STOPPED = 'Stopped', FAILED = 'Failed',
+	SUCCEEDED = 'Succeeded'}
+local MAX_STEPS = 200
+local TOPIC_MAX = 249 -- Kafka's limit on topic names
+local B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+-- Step statuses during which a step counts as running (a stop waits for it).
+local RUNNING_STEP = {Executing = true, Stopping = true}
+
+local function sm_date(ms) return ms / 1000 end
+
+local function not_found(arn)
+	return 'ResourceNotFound', 400, 'Pipeline execution \'' .. arn .. '\' does not exist'
+end
+
+-- SageMaker's ClientRequestToken is its idempotency key: when given, the answer is stored under it (per
+-- op), so a retry with a new request id but the same token gets the first answer.
+local function sm_request(rkey, args)
+	local req = request(rkey, args)
+	local crt = req.f.ClientRequestToken
+	if crt then req.dedup = 'crt\n' .. req.op .. '\n' .. crt end
+	return req
+end
+
+local function sm_load(keys)
+	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto')
+end
+
+local function get_step(e, name)
+	local s = redis.call('HGET', e.x, 'step:' .. name)
+	return s and mp_unpack(s)
+end
+
+-- Moves a step to status, storing it, and records the change; returns the event.
+local function step_change(e, req, ms, name, step, status, reason)
+	local prev = step.st
+	step.st = status
+	if not RUNNING_STEP[status] then step.t1 = ms end
+	if reason then step.reason = reason end
+	redis.call('HSET', e.x, 'step:' .. name, mp_pack(step))
+	return note(e, req, ms, {timestamp = sm_date(ms), type = 'StepStatusChanged', stepName = name,
+		stepType = step.type, stepStatus = status, previousStepStatus = prev, failureReason = reason},
+		SM, {step = name, stepType = step.type, stepStatus = status, previousStepStatus = prev})
+end
+
+local function exec_change(e, req, ms, st, reason)
+	return transition(e, req, st, ms, {timestamp = sm_date(ms), type = 'PipelineExecutionStatusChanged',
+		status = SM[st], previousStatus = SM[e.st], failureReason = reason}, SM,
+		reason and {'reason', reason} or nil)
+end
+
+-- The message a callback step's handler gets on its topic (Kafka key: the execution ARN, so the
+-- Executing and Stopping messages of one execution stay in order).
+local function callback_message(e, name, step, status)
+	return out(step.topic, e.arn, {token = step.token, pipelineExecutionArn = e.arn, stepName = name,
+		arguments = step.args, status = status})
+end
+
+-- A stop ends once no step runs: Stopped, or Failed when a Lambda step of the execution hit its timeout.
+local function settle(e, req, ms, outs)
+	if e.st ~= 'STOPPING' or tonumber(e.run) > 0 then return end
+	if e.lto == '1' then
+		outs[#outs + 1] = exec_change(e, req, ms, 'FAILED', 'A Lambda step timed out')
+	else
+		outs[#outs + 1] = exec_change(e, req, ms, 'STOPPED')
+	end
+end
+
+-- A running step ends (its result, its Lambda function's report, or its deadline).
+local function finish_step(e, req, ms, name, step, status, reason, outputs, outs)
+	if outputs then step.outputs = outputs end
+	outs[#outs + 1] = step_change(e, req, ms, name, step, status, reason)
+	e.run = tonumber(e.run) - 1
+	redis.call('HSET', e.x, 'run', e.run)
+	settle(e, req, ms, outs)
+end
+
+-- A callback token: 10 characters of [A-Za-z0-9] from a hash of what is unique to this step start.
+-- Tokens are lookup handles, not secrets (producers are trusted, docs/sagemaker.md).
+local function new_token(seed)
+	local hex = redis.sha1hex(seed)
+	local t = {}
+	for i = 1, 10 do
+		local b = tonumber(hex:sub(2 * i - 1, 2 * i), 16) % 62
+		t[i] = B62:sub(b + 1, b + 1)
+	end
+	return table.concat(t)
+end
+
+-- KEYS: x, h, r. Fields: arn, pipeline, pipelineArn, account, params? (msgpack list), ClientRequestToken?
+local function sm_start(keys, args)
+	local req = sm_request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local f = req.f
+	if redis.call('EXISTS', keys[1]) == 1 then
+		return fail(req, 'ConflictException', 400, 'Pipeline execution \'' .. f.arn .. '\' already exists')
+	end
+	local ms = now_ms()
+	local ev = create(keys[1], keys[2], req, 'SageMaker', f.arn, 'RUNNING', ms,
+		{timestamp = sm_date(ms), type = 'PipelineExecutionStatusChanged', status = SM.RUNNING},
+		SM, {'pipe', f.pipeline, 'parr', f.pipelineArn, 'acct', f.account, 'params', f.params or '',
+			'nsteps', 0, 'run', 0, 'lto', 0})
+	return answer(req, true, {PipelineExecutionArn = f.arn}, {ev})
+end
+
+-- The engine reports that a step started. KEYS: x, h, r. Fields: arn, step, type (Callback|Lambda),
+-- timeout? (seconds), topic?, args? (msgpack map).
+local function sm_step_start(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local f = req.f
+	local e = sm_load(keys)
+	if not e then return fail_missing(req, not_found(f.arn)) end
+	if e.st ~= 'RUNNING' then
+		return fail(req, 'ConflictException', 400, 'Pipeline execution is ' .. SM[e.st] .. ': no step can start')
+	end
+	if redis.call('HEXISTS', e.x, 'step:' .. f.step) == 1 then
+		return fail(req, 'ConflictException', 400, 'Step \'' .. f.step .. '\' was already started')
+	end
+	local n = tonumber(e.nsteps) + 1
+	if n > MAX_STEPS then
+		return fail(req, 'ResourceLimitExceeded', 400, 'An execution runs at most ' .. MAX_STEPS .. ' steps')
+	end
+	local ms = now_ms()
+	local step = {type = f.type, t0 = ms, n = n, timeout = tonumber(f.timeout)}
+	local outs = {}
+	local set = {'nsteps', n, 'run', tonumber(e.run) + 1}
+	if f.type == 'Callback' then
+		step.topic = f.topic or ('andon.pipeline.' .. e.pipe .. '.callbacks')
+		if #step.topic > TOPIC_MAX then
+			return fail(req, 'ValidationException', 400, 'The default callback topic of pipeline \'' .. e.pipe ..
+				'\' is longer than ' .. TOPIC_MAX .. ' characters: give Topic')
+		end
+		local seed = e.arn .. '\n' .. f.step .. '\n' .. req.id .. '\n' .. ms
+		step.token = new_token(seed)
+		while redis.call('HEXISTS', e.x, 'tok:' .. step.token) == 1 do
+			seed = seed .. '+'
+			step.token = new_token(seed)
+		end
+		step.args = f.args and details(mp_unpack(f.args)) or nil
+		set[#set + 1] = 'tok:' .. step.token
+		set[#set + 1] = f.step
+	end
+	redis.call('HSET', e.x, unpack(set))
+	e.run = tonumber(e.run) + 1
+	outs[1] = step_change(e, req, ms, f.step, step, 'Executing')
+	if step.token then
+		-- The index comes first: the worker writes it before the handler can see the message.
+		outs[#outs + 1] = out(OUT.INDEX, 'andon:{sm-token:' .. step.token .. '}:exec', e.arn)
+		outs[#outs + 1] = callback_message(e, f.step, step, 'Executing')
+	end
+	if step.timeout then
+		local kind = f.type == 'Lambda' and 'L' or 'C'
+		outs[#outs + 1] = timer('sm_timer', e.arn, kind .. ':' .. f.step, ms + step.timeout * 1000)
+	end
+	return answer(req, true, {PipelineExecutionArn = e.arn, StepName = f.step, CallbackToken = step.token}, outs)
+end
+
+-- SendPipelineExecutionStepSuccess/Failure, once the worker has found the token's execution.
+-- KEYS: x, h, r. Fields: arn, token, result (Success|Failure), outputs? (msgpack list), reason?,
+-- ClientRequestToken?
+local function sm_callback(keys, args)
+	local req = sm_request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local f = req.f
+	local e = sm_load(keys)
+	local name = e and redis.call('HGET', e.x, 'tok:' .. f.token)
+	local step = name and get_step(e, name)
+	if not step or not RUNNING_STEP[step.st] then
+		return fail(req, 'ResourceNotFound', 400, 'Callback token \'' .. f.token .. '\' is unknown or was already used')
+	end
+	local status = 'Failed'
+	if f.result == 'Success' then
+		-- A step that was asked to stop and reports success has stopped cleanly.
+		status = step.st == 'Stopping' and 'Stopped' or 'Succeeded'
+	end
+	local outs = {}
+	finish_step(e, req, now_ms(), name, step, status, f.FailureReason, f.outputs and mp_unpack(f.outputs), outs)
+	return answer(req, true, {PipelineExecutionArn = e.arn}, outs)
+end
+
+-- The engine reports that a Lambda step's function finished. KEYS: x, h, r. Fields: arn, step,
+-- status (Succeeded|Failed), reason?, outputs? (msgpack list).
+local function sm_step_finish(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local f = req.f
+	local e = sm_load(keys)
+	if not e then return fail_missing(req, not_found(f.arn)) end
+	local step = get_step(e, f.step)
+	if not step then
+		return fail(req, 'ResourceNotFound', 400, 'Step \'' .. f.step .. '\' does not exist')
+	end
+	if step.type ~= 'Lambda' then
+		return fail(req, 'ValidationException', 400, 'Step \'' .. f.step .. '\' is a ' .. step.type ..
+			' step: it finishes with its callback token')
+	end
+	if not RUNNING_STEP[step.st] then
+		return fail(req, 'ConflictException', 400, 'Step \'' .. f.step .. '\' is already ' .. step.st)
+	end
+	local outs = {}
+	finish_step(e, req, now_ms(), f.step, step, f.status, f.FailureReason, f.outputs and mp_unpack(f.outputs), outs)
+	return answer(req, true, {PipelineExecutionArn = e.arn, StepName = f.step, StepStatus = f.status}, outs)
+end
+
+-- A step's deadline (00-core.lua, timer): member 'sm_timer\n<arn>\n<L|C>:<step>', L for a Lambda
+-- step's timeout, C for a callback step's. A step that already ended makes it a no-op.
+local function sm_timer(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local kind, name = string.match(req.f.timer, '\n([LC]):([^\n]+)$')
+	local e = sm_load(keys)
+	local step = e and name and get_step(e, name)
+	if not step or not RUNNING_STEP[step.st] then return answer(req, true, {fired = false}) end
+	local reason
+	if kind == 'L' then
+		reason = 'Lambda function did not finish within ' .. step.timeout .. ' seconds'
+		e.lto = '1'
+		redis.call('HSET', e.x, 'lto', 1)
+	else
+		reason = 'No callback within ' .. step.timeout .. ' seconds'
+	end
+	local outs = {}
+	finish_step(e, req, now_ms(), name, step, 'Failed', reason, nil, outs)
+	return answer(req, true, {fired = true, StepName = name}, outs)
+end
+
+-- KEYS: x, h, r. Fields: arn, ClientRequestToken?
+local function sm_stop(keys, args)
+	local req = sm_request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local f = req.f
+	local e = sm_load(keys)
+	if not e then return fail_missing(req, not_found(f.arn)) end
+	local body = {PipelineExecutionArn = e.arn}
+	-- A stop in progress or done absorbs another stop; an execution that ended otherwise refuses it.
+	if e.st == 'STOPPING' or e.st == 'STOPPED' then return answer(req, true, body) end
+	if e.st ~= 'RUNNING' then
+		return fail(req, 'ConflictException', 400, 'Pipeline execution \'' .. e.arn .. '\' already ended: ' .. SM[e.st])
+	end
+	local ms = now_ms()
+	local outs = {exec_change(e, req, ms, 'STOPPING')}
+	if tonumber(e.run) > 0 then
+		local all = redis.call('HGETALL', e.x)
+		local steps = {}
+		for i = 1, #all, 2 do
+			if string.sub(all[i], 1, 5) == 'step:' then
+				local s = mp_unpack(all[i + 1])
+				if s.type == 'Callback' and s.st == 'Executing' then
+					s.name = string.sub(all[i], 6)
+					steps[#steps + 1] = s
+				end
+			end
+		end
+		table.sort(steps, function(a, b) return a.n < b.n end)
+		for _, s in ipairs(steps) do
+			local name = s.name
+			s.name = nil
+			outs[#outs + 1] = step_change(e, req, ms, name, s, 'Stopping')
+			outs[#outs + 1] = callback_message(e, name, s, 'Stopping')
+		end
+	end
+	settle(e, req, ms, outs)
+	return answer(req, true, body, outs)
+end
+
+-- The engine reports that the execution ended. KEYS: x, h, r. Fields: arn, status (Succeeded|Failed),
+-- reason?
+local function sm_finish(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local f = req.f
+	local e = sm_load(keys)
+	if not e then return fail_missing(req, not_found(f.arn)) end
+	if e.st ~= 'RUNNING' then
+		return fail(req, 'ConflictException', 400, 'Pipeline execution is ' .. SM[e.st] .. ': it cannot finish')
+	end
+	if tonumber(e.run) > 0 then
+		return fail(req, 'ConflictException', 400, e.run .. ' step(s) still running')
+	end
+	local st = f.status == 'Succeeded' and 'SUCCEEDED' or 'FAILED'
+	local ev = exec_change(e, req, now_ms(), st, f.FailureReason)
+	return answer(req, true, {PipelineExecutionArn = e.arn, PipelineExecutionStatus = SM[st]}, {ev})
+end
+
+-- KEYS: x. Fields: arn. The execution with its steps in start order.
+local function sm_describe(keys, args)
+	local f = fields(args)
+	local all = redis.call('HGETALL', keys[1])
+	if #all == 0 then return read_fail(not_found(f.arn)) end
+	local x, steps = {}, {}
+	for i = 1, #all, 2 do
+		if string.sub(all[i], 1, 5) == 'step:' then
+			local s = mp_unpack(all[i + 1])
+			s.name = string.sub(all[i], 6)
+			steps[#steps + 1] = s
+		else
+			x[all[i]] = all[i + 1]
+		end
+	end
+	table.sort(steps, function(a, b) return a.n < b.n end)
+	local last = tonumber(x.t1 or x.t0)
+	local list = {}
+	for i, s in ipairs(steps) do
+		local meta = {CallbackToken = s.token, OutputParameters = s.outputs, TimeoutSeconds = s.timeout}
+		list[i] = {StepName = s.name, StepType = s.type, StepStatus = s.st, StartTime = sm_date(s.t0),
+			EndTime = s.t1 and sm_date(s.t1), FailureReason = s.reason, Metadata = details({[s.type] = details(meta)})}
+		last = math.max(last, s.t1 or s.t0)
+	end
+	return read(true, {PipelineExecutionArn = x.arn, PipelineArn = x.parr, PipelineExecutionStatus = SM[x.st],
+		CreationTime = sm_date(tonumber(x.t0)), LastModifiedTime = sm_date(last), FailureReason = x.reason,
+		PipelineParameters = x.params ~= '' and mp_unpack(x.params) or nil, PipelineExecutionSteps = list,
+		Version = tonumber(x.ver)})
+end
+
+-- KEYS: x, h. Fields: arn, max (1-100), token?
+local function sm_history(keys, args)
+	local f = fields(args)
+	if redis.call('EXISTS', keys[1]) == 0 then return read_fail(not_found(f.arn)) end
+	local page = history_page(keys[2], tonumber(f.max), false, f.token)
+	if not page then return read_fail('ValidationException', 400, 'Invalid NextToken') end
+	return read(true, {PipelineExecutionHistory = page.events, NextToken = page.nextToken})
+end
+
+redis.register_function('sm_start', sm_start)
+redis.register_function('sm_step_start', sm_step_start)
+redis.register_function('sm_step_finish', sm_step_finish)
+redis.register_function('sm_callback', sm_callback)
+redis.register_function('sm_timer', sm_timer)
+redis.register_function('sm_stop', sm_stop)
+redis.register_function('sm_finish', sm_finish)
+redis.register_function{function_name = 'sm_describe', callback = sm_describe, flags = {'no-writes'}}
+redis.register_function{function_name = 'sm_history', callback = sm_history, flags = {'no-writes'}}
+end
