@@ -33,7 +33,7 @@ INTEG_SRC  := $(wildcard tests/integration/*.c)
 LIB        := $(B)/libandon.a
 WORKER_LIB := $(B)/libandon-worker.a
 BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(B)/bin/andon-tail \
-              $(B)/bin/andon-devkafka
+              $(B)/bin/andon-callback $(B)/bin/andon-devkafka
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 BENCH_BIN  := $(B)/tests/bench
@@ -72,6 +72,9 @@ $(B)/bin/andon-replay: $(call obj,producers/andon-replay.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/andon-tail: $(call obj,consumers/andon-tail.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/andon-callback: $(call obj,consumers/andon-callback.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/andon-devkafka: $(call obj,devkafka/andon-devkafka.c) $(LIB)

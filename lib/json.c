@@ -296,3 +296,19 @@ json_t *andon_json_from_msgpack(const msgpack_object *o)
 	/* Not reachable with msgpack-c 4.0's types; null keeps "NULL means out of memory" true regardless. */
 	return json_null();
 }
+
+int andon_json_pack(const json_t *j, char **buf, size_t *len, char *errstr, size_t errstr_size)
+{
+	msgpack_sbuffer sbuf;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sbuf);
+	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+	if (andon_json_to_msgpack(j, &pk, errstr, errstr_size) != 0) {
+		msgpack_sbuffer_destroy(&sbuf);
+		return -1;
+	}
+	*len = sbuf.size;
+	*buf = msgpack_sbuffer_release(&sbuf); /* now owned by the caller */
+	return 0;
+}

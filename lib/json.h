@@ -21,4 +21,8 @@ int andon_json_to_msgpack(const json_t *j, msgpack_packer *pk, char *errstr, siz
  */
 json_t *andon_json_from_msgpack(const msgpack_object *o);
 
+/** Serializes j as msgpack into *buf (malloc'd, the caller frees it) of *len bytes. 0, or -1 with a reason.
+ */
+int andon_json_pack(const json_t *j, char **buf, size_t *len, char *errstr, size_t errstr_size);
+
 #endif

@@ -11,11 +11,17 @@
 
 void andon_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	/* Syslog levels. Each andon_log_write call prints one whole line, even from librdkafka's threads. */
-	int lvl = level <= 3 ? ANDON_LOG_ERROR : level == 4 ? ANDON_LOG_WARN : ANDON_LOG_INFO;
-
-	(void)rk;
-	andon_log(lvl, "rdkafka %s: %s", fac, buf);
+	/* Programs give their -X settings to both clients, so a producer ignoring consumer properties is
+	 * expected, not a warning. */
+	if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
+		level = 7;
+	/* Syslog levels: 0-3 errors, 4 warnings, 5-6 info, 7 debug. Each andon_log_write call prints one
+	 * whole line, even from librdkafka's threads. */
+	andon_log(level <= 3   ? ANDON_LOG_ERROR
+		  : level == 4 ? ANDON_LOG_WARN
+		  : level <= 6 ? ANDON_LOG_INFO
+			       : ANDON_LOG_DEBUG,
+		  "rdkafka %s: %s", fac, buf);
 }
 
 int andon_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,

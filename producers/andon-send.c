@@ -256,23 +256,6 @@ static int await_reply(rd_kafka_t *rk, const char *id, int64_t deadline_us)
 	return status;
 }
 
-/* Serializes the envelope; *buf is malloc'd by msgpack's sbuffer (free with free()). */
-static int pack_request(const json_t *env, char **buf, size_t *len, char *errstr, size_t errstr_size)
-{
-	msgpack_sbuffer sbuf;
-	msgpack_packer pk;
-
-	msgpack_sbuffer_init(&sbuf);
-	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-	if (andon_json_to_msgpack(env, &pk, errstr, errstr_size) != 0) {
-		msgpack_sbuffer_destroy(&sbuf);
-		return -1;
-	}
-	*len = sbuf.size;
-	*buf = msgpack_sbuffer_release(&sbuf); /* now owned by the caller */
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -412,7 +395,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-send: out of memory\n");
 		goto out;
 	}
-	if (pack_request(env, &buf, &len, errstr, sizeof(errstr)) != 0) {
+	if (andon_json_pack(env, &buf, &len, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "andon-send: encoding the request: %s\n", errstr);
 		goto out;
 	}

@@ -27,6 +27,8 @@ static struct {
 	int redis_port;
 	pid_t redis, broker;
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
+	pid_t tools[H_MAX_TOOLS];     /* h_tool_start; 0: free slot */
+	int tool_seq;
 	int worker_seq;
 	redisContext *rc;
 	rd_kafka_t *producer, *consumer;
@@ -308,6 +310,8 @@ void h_stop(void)
 	H.started = 0;
 	for (int i = 0; i < H_MAX_WORKERS; i++)
 		kill_reap(&H.workers[i], SIGTERM);
+	for (int i = 0; i < H_MAX_TOOLS; i++)
+		kill_reap(&H.tools[i], SIGKILL);
 	if (H.consumer != NULL) {
 		rd_kafka_consumer_close(H.consumer);
 		rd_kafka_destroy(H.consumer);
@@ -373,6 +377,44 @@ int h_wait_topic(const char *topic, size_t n, int timeout_ms)
 		h_pump(20);
 	}
 	return 0;
+}
+
+pid_t h_tool_start(const char *name, const char *const *args)
+{
+	char path[600], log[400];
+	char *argv[32];
+	int n = 0, slot = 0;
+
+	while (slot < H_MAX_TOOLS && H.tools[slot] != 0)
+		slot++;
+	if (slot == H_MAX_TOOLS)
+		DIE("more than %d tools at once", H_MAX_TOOLS);
+	snprintf(path, sizeof(path), "%s/%s", H.bin, name);
+	snprintf(log, sizeof(log), "%s/%s-%d.log", H.dir, name, ++H.tool_seq);
+	argv[n++] = path;
+	for (; args != NULL && *args != NULL && n < 31; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	return H.tools[slot] = spawn(argv, log, -1);
+}
+
+int h_tool_stop(pid_t pid)
+{
+	int status;
+
+	for (int i = 0; i < H_MAX_TOOLS; i++) {
+		if (H.tools[i] != pid)
+			continue;
+		kill(pid, SIGTERM);
+		status = reap(pid, 20000);
+		if (status == -1) {
+			kill(pid, SIGKILL);
+			reap(pid, 5000);
+		}
+		H.tools[i] = 0;
+		return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	}
+	return -1;
 }
 
 const char *h_brokers(void)

@@ -15,6 +15,7 @@
 #define H_REGION  "us-east-1"
 
 #define H_MAX_WORKERS 4
+#define H_MAX_TOOLS   8
 
 /** Starts redis-server and andon-devkafka and the harness's own Kafka clients. Aborts on failure. */
 void h_start(void);
@@ -42,6 +43,12 @@ int h_worker_stop(void);
 /** SIGKILL every worker, or one, and reap. */
 void h_worker_kill(void);
 void h_worker_kill_pid(pid_t pid);
+
+/** Spawns the project's program name (from ANDON_BIN) with args (NULL-terminated), its output in the temp
+ * dir's <name>-<n>.log; killed by h_stop. Returns its pid. */
+pid_t h_tool_start(const char *name, const char *const *args);
+/** SIGTERM to a tool and reap it: its exit status, or -1 when it had to be killed. */
+int h_tool_stop(pid_t pid);
 
 /** Shuts Redis down (AOF flushed) and starts it again on the same port and directory. */
 void h_redis_stop(void);

@@ -91,19 +91,6 @@ struct andon_worker {
 	int64_t next_stats_us, next_tick_us;
 };
 
-static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	/* kafka.* settings go to both clients, so the producer ignoring consumer properties is expected. */
-	if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
-		level = 7;
-	/* syslog levels: 0-3 errors, 4 warnings, 5-6 info, 7 debug */
-	andon_log(level <= 3   ? ANDON_LOG_ERROR
-		  : level == 4 ? ANDON_LOG_WARN
-		  : level <= 6 ? ANDON_LOG_INFO
-			       : ANDON_LOG_DEBUG,
-		  "kafka %s: %s", fac, buf);
-}
-
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	andon_worker_t *w = opaque;
@@ -375,7 +362,7 @@ static rd_kafka_conf_t *kafka_conf(andon_worker_t *w, const char *const *default
 		if (andon_kafka_conf_kv(conf, w->cfg->kafka[i], errstr, errstr_size) != 0)
 			goto err;
 	rd_kafka_conf_set_opaque(conf, w);
-	rd_kafka_conf_set_log_cb(conf, kafka_log);
+	rd_kafka_conf_set_log_cb(conf, andon_kafka_log_cb);
 	rd_kafka_conf_set_error_cb(conf, kafka_error);
 	return conf;
 err:
