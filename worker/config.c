@@ -57,6 +57,8 @@ static const opt_t opts[] = {
     INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
     STR_OPT("worker.region", region, "us-east-1"),
     STR_OPT("worker.default_account", default_account, "123456789012"),
+    INT_OPT("cloudflow.rate", cloudflow_rate, 0, 1000000, "0"),
+    INT_OPT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
 };
 
 static const opt_t *find(const char *name)

@@ -37,6 +37,10 @@ typedef struct andon_config {
 	char region[64];
 	char default_account[64]; /* account of requests that carry none */
 
+	/* CloudFlow: token bucket per (caller account, flow) for StopExecution (docs/cloudflow.md). */
+	int cloudflow_rate;  /* requests per second refilled; 0 = unlimited */
+	int cloudflow_burst; /* bucket size in requests; 0 = cloudflow_rate (one second's worth) */
+
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];
 	size_t kafka_count;

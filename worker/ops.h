@@ -36,6 +36,7 @@ const andon_op_t *andon_ops_find(const char *name, size_t len);
 /* Per-API tables, each ending with {NULL, NULL, 0}. */
 extern const andon_op_t andon_sfn_ops[];
 extern const andon_op_t andon_sm_ops[];
+extern const andon_op_t andon_cflow_ops[];
 
 /*
  * Helpers for adapters: read an optional string field of body with length bounds (in characters, UTF-8
