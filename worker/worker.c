@@ -935,6 +935,14 @@ static void timers_sweep(andon_worker_t *w)
 	andon_arena_reset(&w->arena);
 }
 
+static void stats(const andon_worker_t *w)
+{
+	andon_info("stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
+		   "lost %llu batches %llu inflight %zu redis-reconnects %lu",
+		   w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost, w->batches,
+		   andon_track_count(w->track), andon_engine_reconnects(w->engine));
+}
+
 /* The periodic hook: everything time-driven happens here, each with its own period. */
 static void cron(andon_worker_t *w)
 {
@@ -943,11 +951,7 @@ static void cron(andon_worker_t *w)
 	timers_sweep(w);
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
-		andon_info(
-		    "stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
-		    "lost %llu batches %llu inflight %zu redis-reconnects %lu",
-		    w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost,
-		    w->batches, andon_track_count(w->track), andon_engine_reconnects(w->engine));
+		stats(w);
 	}
 }
 
@@ -994,11 +998,12 @@ int andon_worker_run(andon_worker_t *w)
 			  andon_track_count(w->track));
 		rc = -1;
 	}
+	timers_settle(w); /* what the last sweep fired is acknowledged now: remove it */
 	rd_kafka_commit(w->consumer, NULL, 0);
 	rd_kafka_consumer_close(w->consumer);
 	if (w->fatal)
 		rc = -1;
-	cron(w);
+	stats(w);
 	return rc;
 }
 
