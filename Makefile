@@ -36,7 +36,7 @@ BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(
               $(B)/bin/andon-callback $(B)/bin/andon-devkafka
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
-BENCH_BIN  := $(B)/tests/bench
+BENCH_BINS := $(B)/tests/bench $(B)/tests/bench-handshake
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -89,18 +89,18 @@ $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(WORKER_LIB) $(LIB)
 $(B)/tests/integration/%: $(call obj,tests/integration/%.c) $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
-$(BENCH_BIN): $(call obj,tests/bench.c) $(HARNESS) $(WORKER_LIB) $(LIB)
+$(B)/tests/bench%: $(call obj,tests/bench%.c) $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test: unit integration
-test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BIN)
+test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS)
 	sh tests/run-integration.sh $(B) $(INTEG_BINS)
-bench: $(BINS) $(BENCH_BIN)
-	sh tests/run-integration.sh $(B) $(BENCH_BIN)
+bench: $(BINS) $(BENCH_BINS)
+	sh tests/run-integration.sh $(B) $(BENCH_BINS)
 run: $(BINS)
 	sh scripts/run-dev.sh $(B)
 

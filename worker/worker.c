@@ -939,8 +939,8 @@ static void stats(const andon_worker_t *w)
 {
 	andon_info("stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
 		   "lost %llu batches %llu inflight %zu redis-reconnects %lu",
-		   w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost, w->batches,
-		   andon_track_count(w->track), andon_engine_reconnects(w->engine));
+		   w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost,
+		   w->batches, andon_track_count(w->track), andon_engine_reconnects(w->engine));
 }
 
 /* The periodic hook: everything time-driven happens here, each with its own period. */
