@@ -28,9 +28,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OUTPUT_MAX (1 << 20) /* bytes of a command's stdout or stderr kept */
-#define REASON_MAX 256	     /* SageMaker's FailureReason limit, in characters */
-#define VALUE_MAX  1024	     /* an output parameter's value */
+#define OUTPUT_MAX  (1 << 20) /* bytes of a command's stdout or stderr kept */
+#define REASON_MAX  256	      /* SageMaker's FailureReason limit, in characters */
+#define VALUE_MAX   1024      /* an output parameter's value, in characters */
+#define NAME_MAX_   256	      /* an output parameter's name, in characters */
+#define OUTPUTS_MAX 50	      /* output parameters of one step */
 
 extern char **environ;
 
@@ -198,7 +200,20 @@ static json_t *reason_of(const char *what, const result_t *r)
 	return j != NULL ? j : json_string("command failed (its stderr is not UTF-8)");
 }
 
-/* stdout's JSON object as OutputParameters [{Name, Value}]; strings as they are, other values as JSON. */
+static size_t chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/*
+ * stdout's JSON object as OutputParameters [{Name, Value}]; strings as they are, other values as compact
+ * JSON. What SageMaker's limits would refuse (more than 50, names over 256 or values over 1024
+ * characters) is left out with a warning, so the report is always accepted.
+ */
 static json_t *outputs_of(const result_t *r)
 {
 	json_t *obj, *list, *v;
@@ -215,8 +230,11 @@ static json_t *outputs_of(const result_t *r)
 	{
 		char *text = json_is_string(v) ? strdup(json_string_value(v))
 					       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (text != NULL && strlen(text) <= VALUE_MAX)
+		if (text != NULL && json_array_size(list) < OUTPUTS_MAX && chars(k) >= 1 &&
+		    chars(k) <= NAME_MAX_ && chars(text) <= VALUE_MAX)
 			json_array_append_new(list, json_pack("{s:s, s:s}", "Name", k, "Value", text));
+		else
+			andon_warn("output parameter \"%.64s\" left out: over SageMaker's limits", k);
 		free(text);
 	}
 	json_decref(obj);
@@ -320,7 +338,8 @@ static int handle(handler_t *h, const rd_kafka_message_t *m)
 		run_command(cmd, input ? input : "{}", &r);
 		free(input);
 		json_decref(detail);
-		if (r.status == 0 && (detail = outputs_of(&r)) != NULL) {
+		/* A cleanup reports no outputs: only whether it worked. */
+		if (r.status == 0 && (detail = stopping ? json_array() : outputs_of(&r)) != NULL) {
 			success = 1;
 		} else {
 			success = 0;

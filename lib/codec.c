@@ -238,8 +238,7 @@ const msgpack_object *andon_codec_map_get(const msgpack_object *map, const char 
 	return NULL;
 }
 
-/* The value of key, or NULL when absent or nil: both mean "not given" to every getter. */
-static const msgpack_object *get_present(const msgpack_object *map, const char *key)
+const msgpack_object *andon_codec_get(const msgpack_object *map, const char *key)
 {
 	const msgpack_object *v = andon_codec_map_get(map, key);
 
@@ -248,7 +247,7 @@ static const msgpack_object *get_present(const msgpack_object *map, const char *
 
 int andon_codec_get_str(const msgpack_object *map, const char *key, const char **s, size_t *len)
 {
-	const msgpack_object *v = get_present(map, key);
+	const msgpack_object *v = andon_codec_get(map, key);
 
 	if (v == NULL)
 		return 0;
@@ -268,7 +267,7 @@ int andon_codec_get_str(const msgpack_object *map, const char *key, const char *
 
 int andon_codec_get_int(const msgpack_object *map, const char *key, int64_t *v)
 {
-	const msgpack_object *o = get_present(map, key);
+	const msgpack_object *o = andon_codec_get(map, key);
 
 	if (o == NULL)
 		return 0;
@@ -285,7 +284,7 @@ int andon_codec_get_int(const msgpack_object *map, const char *key, int64_t *v)
 
 int andon_codec_get_bool(const msgpack_object *map, const char *key, int *v)
 {
-	const msgpack_object *o = get_present(map, key);
+	const msgpack_object *o = andon_codec_get(map, key);
 
 	if (o == NULL)
 		return 0;

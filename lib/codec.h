@@ -32,6 +32,9 @@ const msgpack_object *andon_codec_map_get(const msgpack_object *map, const char 
  * out arguments), 0 when the key is absent or nil (outs untouched), -1 when present with another type.
  * Strings are not NUL-terminated: they point into the unpacked object. BIN is accepted as a string.
  */
+/** The value of key, or NULL when absent or nil: both mean "not given" to every getter. */
+const msgpack_object *andon_codec_get(const msgpack_object *map, const char *key);
+
 int andon_codec_get_str(const msgpack_object *map, const char *key, const char **s, size_t *len);
 int andon_codec_get_int(const msgpack_object *map, const char *key, int64_t *v);
 int andon_codec_get_bool(const msgpack_object *map, const char *key, int *v);

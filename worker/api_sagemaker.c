@@ -160,7 +160,7 @@ static int client_token(const andon_req_t *req, andon_call_t *call, andon_apierr
  * to 1024 characters). 0 or -1 with err set. */
 static int check_name_values(const andon_req_t *req, const char *field, size_t max, andon_apierr_t *err)
 {
-	const msgpack_object *o = andon_codec_map_get(req->body, field);
+	const msgpack_object *o = andon_codec_get(req->body, field);
 
 	if (o == NULL)
 		return 0;
@@ -186,7 +186,7 @@ static int check_name_values(const andon_req_t *req, const char *field, size_t m
 static int name_values(const andon_ctx_t *ctx, const andon_req_t *req, const char *field, size_t max,
 		       andon_call_t *call, const char *name, andon_apierr_t *err)
 {
-	const msgpack_object *o = andon_codec_map_get(req->body, field);
+	const msgpack_object *o = andon_codec_get(req->body, field);
 	const char *packed;
 	size_t len;
 
@@ -298,7 +298,7 @@ static int sm_start_step(const andon_ctx_t *ctx, const andon_req_t *req, andon_c
 	rc = andon_ops_str(req->body, "Topic", 1, 249, "ValidationException", &topic, &topic_len, err);
 	if (rc < 0)
 		return -1;
-	args = andon_codec_map_get(req->body, "Arguments");
+	args = andon_codec_get(req->body, "Arguments");
 	if (!callback && (rc == 1 || args != NULL))
 		return andon_apierr(err, "ValidationException", 400,
 				    "Topic and Arguments are for Callback steps");
@@ -343,10 +343,10 @@ static int sm_finish_step(const andon_ctx_t *ctx, const andon_req_t *req, andon_
 	if (!ok && !is(status, status_len, "Failed"))
 		return andon_apierr(err, "ValidationException", 400,
 				    "StepStatus must be Succeeded or Failed");
-	if (ok && andon_codec_map_get(req->body, "FailureReason") != NULL)
+	if (ok && andon_codec_get(req->body, "FailureReason") != NULL)
 		return andon_apierr(err, "ValidationException", 400,
 				    "FailureReason is for StepStatus Failed");
-	if (!ok && andon_codec_map_get(req->body, "OutputParameters") != NULL)
+	if (!ok && andon_codec_get(req->body, "OutputParameters") != NULL)
 		return andon_apierr(err, "ValidationException", 400,
 				    "OutputParameters are for StepStatus Succeeded");
 	andon_call_field(call, "step", step, step_len);
@@ -377,6 +377,9 @@ static int sm_finish_pipeline_execution(const andon_ctx_t *ctx, const andon_req_
 	if (!is(status, len, "Succeeded") && !is(status, len, "Failed"))
 		return andon_apierr(err, "ValidationException", 400,
 				    "PipelineExecutionStatus must be Succeeded or Failed");
+	if (is(status, len, "Succeeded") && andon_codec_get(req->body, "FailureReason") != NULL)
+		return andon_apierr(err, "ValidationException", 400,
+				    "FailureReason is for PipelineExecutionStatus Failed");
 	andon_call_field(call, "status", status, len);
 	return opt_field(req, call, "FailureReason", 0, SM_EXEC_REASON_MAX, err);
 }
@@ -495,7 +498,7 @@ static int failure_call(const andon_ctx_t *ctx, const andon_req_t *req, const ch
 static int sm_send_step_success(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				andon_apierr_t *err)
 {
-	if (andon_codec_map_get(req->body, "FailureReason") != NULL)
+	if (andon_codec_get(req->body, "FailureReason") != NULL)
 		return andon_apierr(err, "ValidationException", 400,
 				    "FailureReason is not a field of this action");
 	/* Validate the outputs now, so bad input never waits for the lookup. */
@@ -510,7 +513,7 @@ static int sm_send_step_failure(const andon_ctx_t *ctx, const andon_req_t *req, 
 	const char *s;
 	size_t len;
 
-	if (andon_codec_map_get(req->body, "OutputParameters") != NULL)
+	if (andon_codec_get(req->body, "OutputParameters") != NULL)
 		return andon_apierr(err, "ValidationException", 400,
 				    "OutputParameters is not a field of this action");
 	if (andon_ops_str(req->body, "FailureReason", 0, SM_REASON_MAX, "ValidationException", &s, &len,

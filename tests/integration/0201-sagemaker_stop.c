@@ -270,6 +270,61 @@ static void client_request_token_dedups(void **state)
 	assert_true(is_ok(hs_result(token, 1, NULL)));
 	free(token);
 	free(arn);
+
+	/* One idempotency token reused for the results of two steps: two results. */
+	arn = hs_start(P);
+	char *a = hs_step(arn, "a", "Callback", NULL, 0), *b = hs_step(arn, "b", "Callback", NULL, 0);
+	r1 = h_call("SageMaker.SendPipelineExecutionStepSuccess",
+		    json_pack("{s:s, s:s}", "CallbackToken", a, "ClientRequestToken", crt));
+	r2 = h_call("SageMaker.SendPipelineExecutionStepSuccess",
+		    json_pack("{s:s, s:s}", "CallbackToken", b, "ClientRequestToken", crt));
+	assert_true(is_ok(r1));
+	assert_true(is_ok(r2));
+	assert_string_equal(hs_step_status(arn, "a"), "Succeeded");
+	assert_string_equal(hs_step_status(arn, "b"), "Succeeded");
+	free(a);
+	free(b);
+	free(arn);
+}
+
+/* History pages of 100; a nil field counts as absent. */
+static void history_pages_and_nil_fields(void **state)
+{
+	enum { STEPS = 60 };
+	char *arn = hs_start(P), name[16];
+	const char *ids[STEPS];
+	json_t *r;
+
+	(void)state;
+	r = h_call("SageMaker.StartPipelineExecutionStep",
+		   json_pack("{s:s, s:s, s:s, s:n, s:n}", "PipelineExecutionArn", arn, "StepName", "nil-args",
+			     "StepType", "Callback", "Arguments", "TimeoutSeconds"));
+	assert_true(is_ok(r));
+	for (int i = 0; i < STEPS; i++) {
+		snprintf(name, sizeof(name), "fn-%d", i);
+		ids[i] = h_send("SageMaker.StartPipelineExecutionStep", NULL, NULL,
+				json_pack("{s:s, s:s, s:s}", "PipelineExecutionArn", arn, "StepName", name,
+					  "StepType", "Lambda"));
+	}
+	h_flush();
+	for (int i = 0; i < STEPS; i++)
+		assert_true(is_ok(h_reply(ids[i], 1, 20000)));
+	for (int i = 0; i < STEPS; i++) {
+		snprintf(name, sizeof(name), "fn-%d", i);
+		ids[i] = h_send("SageMaker.FinishPipelineExecutionStep", NULL, NULL,
+				json_pack("{s:s, s:s, s:s}", "PipelineExecutionArn", arn, "StepName", name,
+					  "StepStatus", "Succeeded"));
+	}
+	h_flush();
+	for (int i = 0; i < STEPS; i++)
+		assert_true(is_ok(h_reply(ids[i], 1, 20000)));
+	/* 1 + 1 + 60 + 60 entries: two pages. */
+	assert_int_equal(hs_history_count(arn, "fn-59", "Succeeded"), 1);
+	assert_int_equal(hs_history_count(arn, "fn-0", "Executing"), 1);
+	r = h_call("SageMaker.ListPipelineExecutionHistory",
+		   json_pack("{s:s, s:s}", "PipelineExecutionArn", arn, "NextToken", "x"));
+	assert_string_equal(code(r), "ValidationException");
+	free(arn);
 }
 
 /* Forged, malformed, late and foreign tokens. */
@@ -460,8 +515,6 @@ static void result_racing_its_timeout(void **state)
 	}
 	printf("%d of %d results beat their deadline\n", won, N);
 	fflush(stdout);
-	printf("%d of %d results beat their deadline\n", won, N);
-	fflush(stdout);
 }
 
 int main(void)
@@ -474,6 +527,7 @@ int main(void)
 	    cmocka_unit_test(two_callbacks_and_a_lambda),
 	    cmocka_unit_test(stop_rules),
 	    cmocka_unit_test(client_request_token_dedups),
+	    cmocka_unit_test(history_pages_and_nil_fields),
 	    cmocka_unit_test(late_or_forged_tokens),
 	    cmocka_unit_test(callback_result_limits),
 	    cmocka_unit_test(success_racing_stop),

@@ -22,7 +22,9 @@ end
 local function sm_request(rkey, args)
 	local req = request(rkey, args)
 	local crt = req.f.ClientRequestToken
-	if crt then req.dedup = 'crt\n' .. req.op .. '\n' .. crt end
+	-- A step result's token is part of what the request is about: one idempotency token may be reused
+	-- for the results of two steps.
+	if crt then req.dedup = 'crt\n' .. req.op .. '\n' .. (req.f.token or '') .. '\n' .. crt end
 	return req
 end
 
@@ -50,7 +52,7 @@ end
 local function exec_change(e, req, ms, st, reason)
 	return transition(e, req, st, ms, {timestamp = sm_date(ms), type = 'PipelineExecutionStatusChanged',
 		status = SM[st], previousStatus = SM[e.st], failureReason = reason}, SM,
-		reason and {'reason', reason} or nil)
+		reason and {'tm', ms, 'reason', reason} or {'tm', ms})
 end
 
 -- The message a callback step's handler gets on its topic (Kafka key: the execution ARN, so the
@@ -163,7 +165,7 @@ local function sm_step_start(keys, args)
 end
 
 -- SendPipelineExecutionStepSuccess/Failure, once the worker has found the token's execution.
--- KEYS: x, h, r. Fields: arn, token, result (Success|Failure), outputs? (msgpack list), reason?,
+-- KEYS: x, h, r. Fields: arn, token, result (Success|Failure), outputs? (msgpack list), FailureReason?,
 -- ClientRequestToken?
 local function sm_callback(keys, args)
 	local req = sm_request(keys[3], args)
@@ -187,7 +189,7 @@ local function sm_callback(keys, args)
 end
 
 -- The engine reports that a Lambda step's function finished. KEYS: x, h, r. Fields: arn, step,
--- status (Succeeded|Failed), reason?, outputs? (msgpack list).
+-- status (Succeeded|Failed), FailureReason?, outputs? (msgpack list).
 local function sm_step_finish(keys, args)
 	local req = request(keys[3], args)
 	local dup = seen(req)
@@ -275,7 +277,7 @@ local function sm_stop(keys, args)
 end
 
 -- The engine reports that the execution ended. KEYS: x, h, r. Fields: arn, status (Succeeded|Failed),
--- reason?
+-- FailureReason?
 local function sm_finish(keys, args)
 	local req = request(keys[3], args)
 	local dup = seen(req)
@@ -310,7 +312,7 @@ local function sm_describe(keys, args)
 		end
 	end
 	table.sort(steps, function(a, b) return a.n < b.n end)
-	local last = tonumber(x.t1 or x.t0)
+	local last = tonumber(x.tm or x.t0)
 	local list = {}
 	for i, s in ipairs(steps) do
 		local meta = {CallbackToken = s.token, OutputParameters = s.outputs, TimeoutSeconds = s.timeout}
@@ -324,11 +326,11 @@ local function sm_describe(keys, args)
 		Version = tonumber(x.ver)})
 end
 
--- KEYS: x, h. Fields: arn, max (1-100), token?
+-- KEYS: x, h. Fields: arn, max (1-100), NextToken?
 local function sm_history(keys, args)
 	local f = fields(args)
 	if redis.call('EXISTS', keys[1]) == 0 then return read_fail(not_found(f.arn)) end
-	local page = history_page(keys[2], tonumber(f.max), false, f.token)
+	local page = history_page(keys[2], tonumber(f.max), false, f.NextToken)
 	if not page then return read_fail('ValidationException', 400, 'Invalid NextToken') end
 	return read(true, {PipelineExecutionHistory = page.events, NextToken = page.nextToken})
 end
