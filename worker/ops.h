@@ -32,6 +32,7 @@ const andon_op_t *andon_ops_find(const char *name, size_t len);
 
 /* Per-API tables, each ending with {NULL, NULL}. */
 extern const andon_op_t andon_sfn_ops[];
+extern const andon_op_t andon_swf_ops[];
 
 /*
  * Helpers for adapters: read an optional string field of body with length bounds (in characters, UTF-8
