@@ -319,7 +319,7 @@ static char *repeat(char c, size_t n)
 
 static void terminate_limits_unknown_and_replays(void **state)
 {
-	hs_run_t r = hs_start(DOM, "t-limits", "flow", "1", NULL), gone;
+	hs_run_t r = hs_start(DOM, "t-limits", "flow", "1", NULL);
 	char *r257 = repeat('r', 257), *d32769 = repeat('d', 32769), *w257 = repeat('w', 257);
 	const char *op = "SWF.TerminateWorkflowExecution";
 	json_t *b, *first, *hist;
@@ -376,8 +376,7 @@ static void terminate_limits_unknown_and_replays(void **state)
 	/* A closed run: unknown, with or without runId; a new request changes nothing. */
 	assert_error(h_call(op, terminate_body(&r, NULL)), "UnknownResourceFault");
 	assert_error(h_call(op, hs_exec(&r, 0)), "UnknownResourceFault");
-	gone = r;
-	hist = hs_history(&gone);
+	hist = hs_history(&r);
 	assert_int_equal(json_array_size(hist), 2);
 	json_decref(hist);
 	json_decref(first);
