@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops};
+static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops};
 
 const andon_op_t *andon_ops_find(const char *name, size_t len)
 {

@@ -37,6 +37,7 @@ const andon_op_t *andon_ops_find(const char *name, size_t len);
 extern const andon_op_t andon_sfn_ops[];
 extern const andon_op_t andon_sm_ops[];
 extern const andon_op_t andon_cflow_ops[];
+extern const andon_op_t andon_swf_ops[];
 
 /*
  * Helpers for adapters: read an optional string field of body with length bounds (in characters, UTF-8

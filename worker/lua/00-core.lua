@@ -68,10 +68,11 @@ local function timer(fn, tag, rest, ms)
 	return out(OUT.TIMER, fn .. '\n' .. tag .. '\n' .. rest, tostring(ms))
 end
 
--- Stores and returns the answer; outs mixes events (tables with eventId, from create/transition) and
+-- Stores and returns the answer; body is a table, or a string already packed (an empty map, which
+-- cmsgpack would pack as an array); outs mixes events (tables with eventId, from create/transition) and
 -- out() triples.
 local function answer(req, ok, body, outs)
-	local o = {ok and 1 or 0, mp_pack(body)}
+	local o = {ok and 1 or 0, type(body) == 'string' and body or mp_pack(body)}
 	if outs then
 		for i = 1, #outs do
 			local m = outs[i]
