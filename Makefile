@@ -89,7 +89,7 @@ $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(WORKER_LIB) $(LIB)
 $(B)/tests/integration/%: $(call obj,tests/integration/%.c) $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
-$(B)/tests/bench%: $(call obj,tests/bench%.c) $(HARNESS) $(WORKER_LIB) $(LIB)
+$(BENCH_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
