@@ -157,7 +157,7 @@ static void lambda_timeout_fails_the_stopped_execution(void **state)
 	json_t *d, *step;
 
 	(void)state;
-	hs_step(arn, "slow", "Lambda", NULL, 1);
+	free(hs_step(arn, "slow", "Lambda", NULL, 1));
 	assert_true(is_ok(stop(arn)));
 	assert_string_equal(hs_status(arn), "Stopping");
 	assert_int_equal(hs_wait_status(arn, "Failed", 20000), 0);
@@ -182,7 +182,7 @@ static void two_callbacks_and_a_lambda(void **state)
 	h_watch(hs_topic(P));
 	t1 = hs_step(arn, "cb-1", "Callback", NULL, 0);
 	t2 = hs_step(arn, "cb-2", "Callback", NULL, 0);
-	hs_step(arn, "fn", "Lambda", NULL, 60);
+	free(hs_step(arn, "fn", "Lambda", NULL, 60));
 	assert_true(is_ok(stop(arn)));
 	assert_int_equal(hs_wait_message(hs_topic(P), t1, "Stopping", 20000), 0);
 	assert_int_equal(hs_wait_message(hs_topic(P), t2, "Stopping", 20000), 0);

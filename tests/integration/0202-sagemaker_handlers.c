@@ -72,7 +72,7 @@ static void handler_runs_the_step_command(void **state)
 	int found = 0;
 
 	(void)state;
-	hs_step(arn, "prep", "Callback", NULL, 0);
+	free(hs_step(arn, "prep", "Callback", NULL, 0));
 	d = wait_step_end(arn, 30000);
 	assert_non_null(d);
 	assert_string_equal(json_string_value(json_object_get(step_of(d, 0), "StepStatus")), "Succeeded");
@@ -104,7 +104,7 @@ static void handler_reports_a_failing_command(void **state)
 	json_t *d;
 
 	(void)state;
-	hs_step(arn, "prep", "Callback", NULL, 0);
+	free(hs_step(arn, "prep", "Callback", NULL, 0));
 	d = wait_step_end(arn, 30000);
 	assert_non_null(d);
 	assert_string_equal(json_string_value(json_object_get(step_of(d, 0), "StepStatus")), "Failed");
@@ -123,7 +123,7 @@ static void handler_cleans_up_on_stop(void **state)
 	json_t *d;
 
 	(void)state;
-	hs_step(ok_arn, "train", "Callback", NULL, 0);
+	free(hs_step(ok_arn, "train", "Callback", NULL, 0));
 	assert_true(json_is_true(json_object_get(
 	    h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", ok_arn)),
 	    "ok")));
@@ -134,7 +134,7 @@ static void handler_cleans_up_on_stop(void **state)
 	/* A cleanup that fails: the step fails, the execution still stops. */
 	h = handler("cb-stop2", NULL, "exit 4");
 	bad_arn = hs_start("cb-stop2");
-	hs_step(bad_arn, "train", "Callback", NULL, 0);
+	free(hs_step(bad_arn, "train", "Callback", NULL, 0));
 	h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", bad_arn));
 	assert_int_equal(hs_wait_status(bad_arn, "Stopped", 30000), 0);
 	d = hs_describe(bad_arn);

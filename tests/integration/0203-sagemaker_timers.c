@@ -42,7 +42,7 @@ static void each_deadline_fires_once(void **state)
 	(void)state;
 	for (int i = 0; i < N; i++) {
 		arns[i] = hs_start("timers");
-		hs_step(arns[i], "fn", "Lambda", NULL, 1);
+		free(hs_step(arns[i], "fn", "Lambda", NULL, 1));
 		h_call("SageMaker.StopPipelineExecution",
 		       json_pack("{s:s}", "PipelineExecutionArn", arns[i]));
 	}
@@ -90,7 +90,7 @@ static void deadline_survives_a_stop_of_every_worker(void **state)
 	redisReply *r;
 
 	(void)state;
-	hs_step(arn, "fn", "Lambda", NULL, 2);
+	free(hs_step(arn, "fn", "Lambda", NULL, 2));
 	h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", arn));
 	assert_int_equal(h_worker_stop(), 0);
 	assert_int_equal(timers_left(), 1);
@@ -113,7 +113,7 @@ static void claimed_deadline_fires_after_its_lease(void **state)
 	long long claimed_at;
 
 	(void)state;
-	hs_step(arn, "cb", "Callback", NULL, 2);
+	free(hs_step(arn, "cb", "Callback", NULL, 2));
 	assert_int_equal(h_worker_stop(), 0);
 	wait_due();
 	r = h_redis("FCALL andon_timers_claim 1 andon:timers 8000 10");
