@@ -38,12 +38,6 @@ extern char **environ;
 
 static volatile sig_atomic_t run = 1;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	run = 0;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(
@@ -370,7 +364,6 @@ int main(int argc, char **argv)
 	rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
 	rd_kafka_t *consumer = NULL;
 	rd_kafka_topic_partition_list_t *topics;
-	struct sigaction sa;
 
 	while (kargs != NULL &&
 	       (opt = getopt_long(argc, argv, "b:X:F:p:t:e:s:g:r:a:c:qh", longopts, NULL)) != -1) {
@@ -441,11 +434,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-callback: -b brokers (or -X bootstrap.servers=...) is required\n");
 		goto usage;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	andon_catch_stop(&run);
 	signal(SIGPIPE, SIG_IGN);
 
 	h.producer = andon_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));

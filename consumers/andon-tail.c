@@ -17,12 +17,6 @@
 
 static volatile sig_atomic_t run = 1;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	run = 0;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(
@@ -229,7 +223,6 @@ int main(int argc, char **argv)
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	rd_kafka_resp_err_t err;
 	msgpack_zone zone;
-	struct sigaction sa;
 
 	if ((topics = calloc((size_t)argc, sizeof(*topics))) == NULL) {
 		fprintf(stderr, "andon-tail: out of memory\n");
@@ -299,11 +292,7 @@ int main(int argc, char **argv)
 		goto usage;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	andon_catch_stop(&run);
 	/* A closed pipe (| head) shows up as a write error, so the handles are still shut down in order. */
 	signal(SIGPIPE, SIG_IGN);
 

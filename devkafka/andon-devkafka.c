@@ -35,13 +35,7 @@ static const struct topic_spec default_topics[] = {
     {"andon.dlq", 1},
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
+static volatile sig_atomic_t run = 1;
 
 static void usage(FILE *out)
 {
@@ -200,7 +194,6 @@ int main(int argc, char **argv)
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk = NULL;
 	rd_kafka_mock_cluster_t *mcluster = NULL;
-	struct sigaction sa;
 
 	/* At most one topic per argument, so argc bounds the list. */
 	if ((topics = calloc((size_t)argc, sizeof(*topics))) == NULL) {
@@ -244,11 +237,7 @@ int main(int argc, char **argv)
 	create = ntopics > 0 ? topics : default_topics;
 	ncreate = ntopics > 0 ? ntopics : sizeof(default_topics) / sizeof(default_topics[0]);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	andon_catch_stop(&run);
 
 	/* The mock cluster needs a client handle to hang off; this producer never connects anywhere. */
 	conf = rd_kafka_conf_new();
@@ -295,7 +284,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	andon_info("mock cluster up: %d broker(s) at %s, %zu topic(s)", (int)nbrokers, bootstraps, ncreate);
 
-	while (!stop) {
+	while (run) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}

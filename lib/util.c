@@ -97,3 +97,23 @@ uint64_t andon_hash64(uint64_t h, const void *s, size_t len)
 		h = (h ^ p[i]) * 1099511628211ULL;
 	return h;
 }
+
+static volatile sig_atomic_t *stop_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	*stop_flag = 0;
+}
+
+void andon_catch_stop(volatile sig_atomic_t *run)
+{
+	struct sigaction sa;
+
+	stop_flag = run;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}

@@ -2,6 +2,7 @@
 #ifndef ANDON_UTIL_H
 #define ANDON_UTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@ int64_t andon_wall_ms(void);
 
 /** Writes a random RFC 4122 version-4 UUID (36 chars + NUL) into out[37]. */
 void andon_uuid4(char out[37]);
+
+/** Makes SIGINT and SIGTERM set *run to 0 (a program's "finish what is in hand, then exit"). */
+void andon_catch_stop(volatile sig_atomic_t *run);
 
 /** FNV-1a 64 of s[0..len), continuing from h (start with ANDON_HASH64_INIT): stable names derived from
  * request ids, not security. */

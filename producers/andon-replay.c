@@ -18,12 +18,6 @@
 
 static volatile sig_atomic_t run = 1;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	run = 0;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(
@@ -270,7 +264,6 @@ int main(int argc, char **argv)
 	struct range *ranges = NULL;
 	struct counts counts = {0, 0};
 	msgpack_zone zone;
-	struct sigaction sa;
 
 	if ((cargs = calloc((size_t)argc, sizeof(*cargs))) == NULL) {
 		fprintf(stderr, "andon-replay: out of memory\n");
@@ -355,11 +348,7 @@ int main(int argc, char **argv)
 		goto usage;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	andon_catch_stop(&run);
 
 	consumer = andon_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
 	cconf = NULL; /* now owned by consumer (or gone) */

@@ -19,12 +19,6 @@ enum { SEND_REPLY_OK = 0, SEND_REPLY_ERROR = 1, SEND_NO_REPLY = 2, SEND_FAILED =
 
 static volatile sig_atomic_t run = 1;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	run = 0;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(
@@ -278,7 +272,6 @@ int main(int argc, char **argv)
 	rd_kafka_resp_err_t err;
 	struct delivery dr = {0, RD_KAFKA_RESP_ERR_NO_ERROR, -1, -1};
 	int64_t start_us, deadline_us;
-	struct sigaction sa;
 
 	if ((cargs = calloc((size_t)argc, sizeof(*cargs))) == NULL) {
 		fprintf(stderr, "andon-send: out of memory\n");
@@ -417,11 +410,7 @@ int main(int argc, char **argv)
 		goto usage;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	andon_catch_stop(&run);
 
 	start_us = andon_now_us();
 	deadline_us = start_us + timeout_ms * 1000;

@@ -1,6 +1,7 @@
 /* andon-worker: consumes stop/cancel/terminate requests from Kafka and applies them in Redis. */
 #include "config.h"
 #include "log.h"
+#include "util.h"
 #include "worker.h"
 
 #include <signal.h>
@@ -10,12 +11,6 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t run = 1;
-
-static void stop(int sig)
-{
-	(void)sig;
-	run = 0;
-}
 
 static void usage(const char *argv0)
 {
@@ -34,7 +29,6 @@ int main(int argc, char **argv)
 	char errstr[512], kv[4096];
 	andon_config_t *cfg = andon_config_new();
 	andon_worker_t *w;
-	struct sigaction sa;
 	int opt, rc;
 
 	if (cfg == NULL) {
@@ -91,10 +85,7 @@ int main(int argc, char **argv)
 	}
 	andon_log_level = cfg->log_level;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = stop;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	andon_catch_stop(&run);
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((w = andon_worker_new(cfg, &run, errstr, sizeof(errstr))) == NULL) {
