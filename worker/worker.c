@@ -893,7 +893,8 @@ static void timers_sweep(andon_worker_t *w)
 		}
 		snprintf(fn, sizeof(fn), "%.*s", (int)(fn_end - m->str), m->str);
 		andon_call_begin(c, fn);
-		c->argv[1] = andon_arena_strndup(&w->arena, fn, strlen(fn)); /* fn[] is gone after this turn */
+		c->argv[1] =
+		    andon_arena_strndup(&w->arena, fn, strlen(fn)); /* fn[] is gone after this turn */
 		c->overflow |= c->argv[1] == NULL;
 		for (const char *suffix = "x\0h\0r\0"; *suffix; suffix += 2)
 			andon_call_key(c, &w->arena, fn_end + 1, (size_t)(tag_end - fn_end - 1), suffix);
