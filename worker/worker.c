@@ -916,6 +916,10 @@ static void timers_sweep(andon_worker_t *w)
 			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0 ||
 	     post_write(w, w->replies, ncalls) != 0)) {
 		andon_warn("timer sweep: redis unavailable; the claimed timers fire again after their lease");
+		for (size_t i = 0; i < ncalls; i++) {
+			freeReplyObject(w->replies[i]);
+			w->replies[i] = NULL;
+		}
 		ncalls = 0;
 	}
 	for (size_t i = 0; i < ncalls; i++) {
