@@ -37,6 +37,23 @@ local function get_step(e, name)
 	return s and mp_unpack(s)
 end
 
+-- The execution hash x as a table of its plain fields, and its steps (each with its name) in start order.
+local function read_all(x)
+	local all = redis.call('HGETALL', x)
+	local plain, steps = {}, {}
+	for i = 1, #all, 2 do
+		if string.sub(all[i], 1, 5) == 'step:' then
+			local s = mp_unpack(all[i + 1])
+			s.name = string.sub(all[i], 6)
+			steps[#steps + 1] = s
+		else
+			plain[all[i]] = all[i + 1]
+		end
+	end
+	table.sort(steps, function(a, b) return a.n < b.n end)
+	return plain, steps
+end
+
 -- Moves a step to status, storing it, and records the change; returns the event.
 local function step_change(e, req, ms, name, step, status, reason)
 	local prev = step.st
@@ -253,23 +270,14 @@ local function sm_stop(keys, args)
 	local ms = now_ms()
 	local outs = {exec_change(e, req, ms, 'STOPPING')}
 	if tonumber(e.run) > 0 then
-		local all = redis.call('HGETALL', e.x)
-		local steps = {}
-		for i = 1, #all, 2 do
-			if string.sub(all[i], 1, 5) == 'step:' then
-				local s = mp_unpack(all[i + 1])
-				if s.type == 'Callback' and s.st == 'Executing' then
-					s.name = string.sub(all[i], 6)
-					steps[#steps + 1] = s
-				end
-			end
-		end
-		table.sort(steps, function(a, b) return a.n < b.n end)
+		local _, steps = read_all(e.x)
 		for _, s in ipairs(steps) do
-			local name = s.name
-			s.name = nil
-			outs[#outs + 1] = step_change(e, req, ms, name, s, 'Stopping')
-			outs[#outs + 1] = callback_message(e, name, s, 'Stopping')
+			if s.type == 'Callback' and s.st == 'Executing' then
+				local name = s.name
+				s.name = nil
+				outs[#outs + 1] = step_change(e, req, ms, name, s, 'Stopping')
+				outs[#outs + 1] = callback_message(e, name, s, 'Stopping')
+			end
 		end
 	end
 	settle(e, req, ms, outs)
@@ -299,19 +307,8 @@ end
 -- KEYS: x. Fields: arn. The execution with its steps in start order.
 local function sm_describe(keys, args)
 	local f = fields(args)
-	local all = redis.call('HGETALL', keys[1])
-	if #all == 0 then return read_fail(not_found(f.arn)) end
-	local x, steps = {}, {}
-	for i = 1, #all, 2 do
-		if string.sub(all[i], 1, 5) == 'step:' then
-			local s = mp_unpack(all[i + 1])
-			s.name = string.sub(all[i], 6)
-			steps[#steps + 1] = s
-		else
-			x[all[i]] = all[i + 1]
-		end
-	end
-	table.sort(steps, function(a, b) return a.n < b.n end)
+	local x, steps = read_all(keys[1])
+	if not x.st then return read_fail(not_found(f.arn)) end
 	local last = tonumber(x.tm or x.t0)
 	local list = {}
 	for i, s in ipairs(steps) do
