@@ -261,9 +261,15 @@ static int report(handler_t *h, const char *token, const char *status, int succe
 	json_t *body = json_pack("{s:s, s:o}", "CallbackToken", token,
 				 success ? "OutputParameters" : "FailureReason", detail);
 	json_t *req;
-	int rc;
+	int rc, n;
 
-	snprintf(id, sizeof(id), "callback-%s-%s", token, status);
+	n = snprintf(id, sizeof(id), "callback-%s-%s", token, status);
+	if (n < 0 || (size_t)n >= sizeof(id)) {
+		/* A cut id could make two reports one; tokens are 10 characters, so this one is not real. */
+		andon_err("token of %zu bytes is too long to report on; ignoring it", strlen(token));
+		json_decref(body);
+		return -1;
+	}
 	req = json_pack("{s:i, s:s, s:s, s:o}", "v", 1, "id", id, "op",
 			success ? "SageMaker.SendPipelineExecutionStepSuccess"
 				: "SageMaker.SendPipelineExecutionStepFailure",
@@ -360,7 +366,7 @@ int main(int argc, char **argv)
 	char topic[300], group_buf[400], errstr[512];
 	long long count = -1, handled = 0;
 	andon_kafka_arg_t *kargs = calloc((size_t)argc, sizeof(*kargs));
-	int nkargs = 0, opt, status = 1;
+	int nkargs = 0, opt, status = 1, n;
 	rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
 	rd_kafka_t *consumer = NULL;
 	rd_kafka_topic_partition_list_t *topics;
@@ -412,8 +418,13 @@ int main(int argc, char **argv)
 	}
 	if (kargs == NULL || optind != argc || (pipeline == NULL) == (topic_arg == NULL))
 		goto usage;
-	snprintf(topic, sizeof(topic), pipeline ? "andon.pipeline.%s.callbacks" : "%s",
-		 pipeline ? pipeline : topic_arg);
+	n = snprintf(topic, sizeof(topic), pipeline ? "andon.pipeline.%s.callbacks" : "%s",
+		     pipeline ? pipeline : topic_arg);
+	if (n < 0 || (size_t)n >= sizeof(topic)) {
+		fprintf(stderr, "andon-callback: the topic name is too long\n");
+		free(kargs);
+		return 2;
+	}
 	snprintf(group_buf, sizeof(group_buf), "andon-callback.%s", topic);
 
 	pconf = rd_kafka_conf_new();

@@ -1,9 +1,11 @@
 /* codec: bounded msgpack decoding and typed map access (wire format: docs/PROTOCOL.md). */
 #include "codec.h"
 
+#include "utf8.h"
 #include "util.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -303,4 +305,67 @@ void andon_codec_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 {
 	msgpack_pack_str(pk, len);
 	msgpack_pack_str_body(pk, s, len);
+}
+
+void andon_codec_pack_text(msgpack_packer *pk, const char *s, size_t len)
+{
+	char stack[2048], *buf;
+	size_t n;
+
+	if (andon_utf8_valid(s, len)) {
+		andon_codec_pack_strn(pk, s, len);
+		return;
+	}
+	n = andon_utf8_escape(s, len, NULL);
+	/* Only error echoes of bad input come here; they are short, so the heap is the rare case. */
+	buf = n <= sizeof(stack) ? stack : malloc(n);
+	if (buf == NULL) {
+		andon_codec_pack_cstr(pk, "(text not shown: out of memory)");
+		return;
+	}
+	andon_utf8_escape(s, len, buf);
+	andon_codec_pack_strn(pk, buf, n);
+	if (buf != stack)
+		free(buf);
+}
+
+/* 1 when o or anything inside it is a str (or a map key) that is not well-formed UTF-8. */
+static int has_bad_text(const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		return !andon_utf8_valid(o->via.str.ptr, o->via.str.size);
+	case MSGPACK_OBJECT_ARRAY:
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (has_bad_text(&o->via.array.ptr[i]))
+				return 1;
+		return 0;
+	case MSGPACK_OBJECT_MAP:
+		for (uint32_t i = 0; i < o->via.map.size; i++)
+			if (has_bad_text(&o->via.map.ptr[i].key) || has_bad_text(&o->via.map.ptr[i].val))
+				return 1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int andon_codec_check_text(const msgpack_object *map, const char **field, size_t *field_len)
+{
+	*field = NULL;
+	*field_len = 0;
+	if (map->type != MSGPACK_OBJECT_MAP)
+		return has_bad_text(map) ? -1 : 0;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+
+		if (!has_bad_text(&kv->key) && !has_bad_text(&kv->val))
+			continue;
+		if (kv->key.type == MSGPACK_OBJECT_STR) {
+			*field = kv->key.via.str.ptr;
+			*field_len = kv->key.via.str.size;
+		}
+		return -1;
+	}
+	return 0;
 }

@@ -45,4 +45,15 @@ void andon_codec_pack_cstr(msgpack_packer *pk, const char *s);
 /** Packs len bytes of s as a msgpack string. */
 void andon_codec_pack_strn(msgpack_packer *pk, const char *s, size_t len);
 
+/** Packs s[0..len) as a msgpack string that is always valid UTF-8: bytes that are not part of a
+ * well-formed sequence are written as \xNN. For echoing untrusted bytes (an unknown op, a message). */
+void andon_codec_pack_text(msgpack_packer *pk, const char *s, size_t len);
+
+/**
+ * Checks that every str inside map (values at any depth, and map keys) is well-formed UTF-8. Returns 0, or
+ * -1 with *field, *field_len naming the top-level key under which the first bad text was found (NULL when
+ * that key is not a str). Recursion is bounded by the depth andon_codec_check() allowed.
+ */
+int andon_codec_check_text(const msgpack_object *map, const char **field, size_t *field_len);
+
 #endif

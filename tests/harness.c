@@ -33,6 +33,8 @@ static struct {
 	redisContext *rc;
 	rd_kafka_t *producer, *consumer;
 	json_t *replies; /* id -> [reply...] */
+	size_t
+	    bad_text; /* messages read holding a str that is not valid UTF-8 (strict decoders refuse them) */
 	json_t *events;	 /* [event...] */
 	json_t *dlq;	 /* [{topic, partition, offset, key, value}...] */
 	json_t *watched; /* topic -> [{key, value}...] for topics added with h_watch */
@@ -492,9 +494,22 @@ static json_t *decode(const rd_kafka_message_t *m)
 	json_t *j = NULL;
 	char err[128];
 
+	const char *field;
+	size_t field_len;
+
 	msgpack_zone_init(&zone, 4096);
-	if (andon_codec_unpack(m->payload, m->len, 64, &zone, &o, err, sizeof(err)) == 0)
+	if (andon_codec_unpack(m->payload, m->len, 64, &zone, &o, err, sizeof(err)) == 0) {
 		j = andon_json_from_msgpack(&o);
+		/* Everything Andon writes as a str must be UTF-8: count what a strict decoder would refuse.
+		 */
+		if (andon_codec_check_text(&o, &field, &field_len) != 0) {
+			H.bad_text++;
+			fprintf(stderr,
+				"harness: a message on %s holds a str that is not valid UTF-8 (in %.*s)\n",
+				rd_kafka_topic_name(m->rkt), field != NULL ? (int)field_len : 1,
+				field != NULL ? field : "?");
+		}
+	}
 	msgpack_zone_destroy(&zone);
 	return j;
 }
@@ -777,14 +792,23 @@ int h_group_setup(const char *const *opts)
 	return 0;
 }
 
+size_t h_bad_text(void)
+{
+	return H.bad_text;
+}
+
 int h_group_teardown(void)
 {
 	int rc = h_worker_stop();
 
+	size_t bad = H.bad_text;
+
 	h_stop();
 	if (rc != 0)
 		fprintf(stderr, "harness: worker exit status %d, expected 0\n", rc);
-	return rc == 0 ? 0 : -1;
+	if (bad != 0)
+		fprintf(stderr, "harness: %zu message(s) held text that is not valid UTF-8\n", bad);
+	return rc == 0 && bad == 0 ? 0 : -1;
 }
 
 int h_group_setup_cmocka(void **state)

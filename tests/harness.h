@@ -96,6 +96,9 @@ json_t *h_topic(const char *topic);
 /** Waits until at least n messages were seen on a watched topic. Returns 0, or -1 on timeout. */
 int h_wait_topic(const char *topic, size_t n, int timeout_ms);
 
+/** Messages read so far (any topic) holding a str that is not valid UTF-8; h_group_teardown fails on any. */
+size_t h_bad_text(void);
+
 /** Consumes what is waiting on the reply, event and DLQ topics for up to timeout_ms. */
 void h_pump(int timeout_ms);
 

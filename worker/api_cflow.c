@@ -2,8 +2,8 @@
  * lua/30-cflow.lua. */
 #include "codec.h"
 #include "ops.h"
+#include "utf8.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,7 +66,8 @@ static int cf_str(const msgpack_object *body, const char *field, size_t min, siz
 		return andon_apierr(err, "InvalidArgument", 400, "%s must be a string", field);
 	if (rc == 0)
 		return 0;
-	chars = andon_utf8_len(*s, *len);
+	if (andon_utf8_count(*s, *len, &chars, NULL) != 0)
+		return andon_apierr(err, "InvalidArgument", 400, "%s must be valid UTF-8 text", field);
 	if (chars < min || chars > max)
 		return andon_apierr(err, "InvalidArgument", 400,
 				    "%s must be %zu to %zu characters long, not %zu", field, min, max, chars);
@@ -90,6 +91,18 @@ static int cf_name(const msgpack_object *body, const char *field, const char **s
 		    "%s '%.*s' is invalid: 1 to 128 letters, digits, '_' or '-', starting with "
 		    "a letter or '_'",
 		    field, (int)(*len > CF_NAME_MAX ? CF_NAME_MAX : *len), *s);
+	return 0;
+}
+
+/* Writes t's hash tag "cf:OWNER:FLOW"; one that does not fit is an error, never a cut tag. */
+static int cf_tag(cf_target_t *t, andon_apierr_t *err)
+{
+	int n = snprintf(t->tag, sizeof(t->tag), "cf:%.*s:%.*s", (int)t->owner_len, t->owner,
+			 (int)t->flow_len, t->flow);
+
+	if (n < 0 || (size_t)n >= sizeof(t->tag))
+		return andon_apierr(err, "InvalidArgument", 400, "FlowOwner and FlowName are too long");
+	t->tag_len = (size_t)n;
 	return 0;
 }
 
@@ -136,9 +149,7 @@ static int cf_resolve(const andon_ctx_t *ctx, const andon_req_t *req, const char
 			return -1;
 		}
 	}
-	t->tag_len = (size_t)snprintf(t->tag, sizeof(t->tag), "cf:%.*s:%.*s", (int)t->owner_len, t->owner,
-				      (int)t->flow_len, t->flow);
-	return 0;
+	return cf_tag(t, err);
 }
 
 /* Adds the key andon:{TAG}:<kind>[:<name>]. */
@@ -146,11 +157,14 @@ static void cf_key(const andon_ctx_t *ctx, andon_call_t *call, const cf_target_t
 		   const char *name, size_t name_len)
 {
 	char suffix[8 + CF_NAME_MAX + 1];
+	int n = snprintf(suffix, sizeof(suffix), "%s:%.*s", kind, (int)name_len, name != NULL ? name : "");
 
-	if (name != NULL)
-		snprintf(suffix, sizeof(suffix), "%s:%.*s", kind, (int)name_len, name);
-	else
-		snprintf(suffix, sizeof(suffix), "%s", kind);
+	if (n < 0 || (size_t)n >= sizeof(suffix)) {
+		call->overflow = 1; /* answered InternalFailure; never a key cut short */
+		return;
+	}
+	if (name == NULL)
+		suffix[strlen(kind)] = '\0';
 	andon_call_key(call, ctx->arena, t->tag, t->tag_len, suffix);
 }
 
@@ -201,17 +215,13 @@ static int cf_json(const msgpack_object *body, andon_call_t *call, const char *f
 {
 	const char *s;
 	size_t len;
-	json_error_t jerr;
-	json_t *j;
-	int rc = cf_str(body, field, 0, CF_PAYLOAD_MAX, &s, &len, err), obj;
+	char why[256];
+	int rc = cf_str(body, field, 0, CF_PAYLOAD_MAX, &s, &len, err);
 
 	if (rc <= 0)
 		return rc;
-	j = json_loadb(s, len, JSON_DECODE_ANY, &jerr);
-	obj = json_is_object(j);
-	json_decref(j);
-	if (!obj)
-		return andon_apierr(err, "InvalidArgument", 400, "%s must be a JSON object", field);
+	if (andon_ops_json(s, len, 1, why, sizeof(why)) != 0)
+		return andon_apierr(err, "InvalidArgument", 400, "%s must be a JSON object: %s", field, why);
 	andon_call_field(call, as, s, len);
 	return 0;
 }
@@ -252,8 +262,8 @@ static int cf_create_flow(const andon_ctx_t *ctx, const andon_req_t *req, andon_
 				    "Definition is mandatory for this action");
 	t.owner = ctx->account;
 	t.owner_len = strlen(ctx->account);
-	t.tag_len =
-	    (size_t)snprintf(t.tag, sizeof(t.tag), "cf:%s:%.*s", ctx->account, (int)t.flow_len, t.flow);
+	if (cf_tag(&t, err) != 0)
+		return -1;
 	andon_call_begin(call, "cf_create");
 	cf_key(ctx, call, &t, "flow", NULL, 0);
 	cf_key(ctx, call, &t, "fr", NULL, 0);
@@ -268,17 +278,17 @@ static int cf_create_flow(const andon_ctx_t *ctx, const andon_req_t *req, andon_
 static int cf_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			      andon_apierr_t *err)
 {
-	char arn[256 + 2 * CF_NAME_MAX + CF_ACCOUNT_MAX];
+	const char *arn;
 	cf_target_t t;
-	int n;
+	size_t n = 0;
 
 	if (cf_resolve(ctx, req, "ExecutionName", 1, &t, err) != 0)
 		return -1;
 	cf_exec_call(ctx, req, call, &t, "cf_start", 0);
 	/* The execution's public identity: events carry it as their resource. */
-	n = snprintf(arn, sizeof(arn), "acs:fnf:%s:%.*s:flow/%.*s/execution/%.*s", ctx->region,
-		     (int)t.owner_len, t.owner, (int)t.flow_len, t.flow, (int)t.exec_len, t.exec);
-	andon_call_field(call, "arn", andon_arena_strndup(ctx->arena, arn, (size_t)n), (size_t)n);
+	arn = andon_arena_printf(ctx->arena, &n, "acs:fnf:%s:%.*s:flow/%.*s/execution/%.*s", ctx->region,
+				 (int)t.owner_len, t.owner, (int)t.flow_len, t.flow, (int)t.exec_len, t.exec);
+	andon_call_field(call, "arn", arn, n); /* NULL (arena full) marks the call overflowed */
 	return cf_json(req->body, call, "Input", "input", err) < 0 ? -1 : 0;
 }
 

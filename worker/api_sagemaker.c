@@ -206,10 +206,11 @@ static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t
 	static const char base36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 	const char *name, *token;
 	size_t name_len, token_len;
-	char lower[SM_PIPELINE_MAX + 1], id[SM_EXEC_ID_LEN + 1], buf[512];
+	char lower[SM_PIPELINE_MAX + 1], id[SM_EXEC_ID_LEN + 1];
 	const char *arn, *parr;
+	size_t n, parr_len;
 	uint64_t h;
-	int rc, n;
+	int rc;
 
 	if (andon_ops_required(req->body, "PipelineName", 1, SM_PIPELINE_MAX, &name, &name_len, err) != 0)
 		return -1;
@@ -236,19 +237,16 @@ static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t
 	for (int i = SM_EXEC_ID_LEN - 1; i >= 0; i--, h /= 36)
 		id[i] = base36[h % 36];
 	id[SM_EXEC_ID_LEN] = '\0';
-	n = snprintf(buf, sizeof(buf), "arn:aws:sagemaker:%s:%s:pipeline/%.*s", ctx->region, ctx->account,
-		     (int)name_len, lower);
-	parr = andon_arena_strndup(ctx->arena, buf, (size_t)n);
-	n = snprintf(buf, sizeof(buf), "%s/execution/%s", parr != NULL ? parr : "", id);
-	arn = andon_arena_strndup(ctx->arena, buf, (size_t)n);
-	if (parr == NULL || arn == NULL)
+	if ((parr = andon_arena_printf(ctx->arena, &parr_len, "arn:aws:sagemaker:%s:%s:pipeline/%.*s",
+				       ctx->region, ctx->account, (int)name_len, lower)) == NULL ||
+	    (arn = andon_arena_printf(ctx->arena, &n, "%s/execution/%s", parr, id)) == NULL)
 		return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
 	andon_call_begin(call, "sm_start");
-	add_keys(call, ctx, arn, (size_t)n);
+	add_keys(call, ctx, arn, n);
 	args_head(call, req);
-	andon_call_field(call, "arn", arn, (size_t)n);
+	andon_call_field(call, "arn", arn, n);
 	andon_call_field(call, "pipeline", name, name_len);
-	andon_call_field(call, "pipelineArn", parr, strlen(parr));
+	andon_call_field(call, "pipelineArn", parr, parr_len);
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	if (rc == 1)
 		andon_call_field(call, "ClientRequestToken", token, token_len);
@@ -444,18 +442,16 @@ static int callback_lookup(const andon_ctx_t *ctx, const andon_req_t *req, andon
 			   andon_resolve_fn *resolve, andon_apierr_t *err)
 {
 	const char *token, *key, *crt;
-	size_t crt_len;
-	char buf[64];
-	int n;
+	size_t crt_len, n;
 
 	if (token_ok(req, &token, err) != 0 || andon_ops_str(req->body, "ClientRequestToken", 32, 128,
 							     "ValidationException", &crt, &crt_len, err) < 0)
 		return -1;
-	n = snprintf(buf, sizeof(buf), "andon:{sm-token:%.*s}:exec", SM_TOKEN_LEN, token);
-	if ((key = andon_arena_strndup(ctx->arena, buf, (size_t)n)) == NULL)
+	if ((key = andon_arena_printf(ctx->arena, &n, "andon:{sm-token:%.*s}:exec", SM_TOKEN_LEN, token)) ==
+	    NULL)
 		return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
 	andon_call_command(call, "GET");
-	andon_call_arg(call, key, (size_t)n);
+	andon_call_arg(call, key, n);
 	call->resolve = resolve;
 	return 0;
 }

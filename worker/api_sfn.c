@@ -2,9 +2,9 @@
  */
 #include "codec.h"
 #include "ops.h"
+#include "utf8.h"
 #include "util.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,9 +50,9 @@ static int part_is(const sfn_arn_t *a, int i, const char *s)
  */
 static int sfn_name_ok(const char *s, size_t len)
 {
-	size_t chars = andon_utf8_len(s, len);
+	size_t chars;
 
-	if (chars < 1 || chars > SFN_NAME_MAX)
+	if (andon_utf8_count(s, len, &chars, NULL) != 0 || chars < 1 || chars > SFN_NAME_MAX)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -124,15 +124,6 @@ static int opt_field(const msgpack_object *body, andon_call_t *call, const char 
 	return rc < 0 ? -1 : 0;
 }
 
-static int json_text_ok(const char *s, size_t len)
-{
-	json_error_t jerr;
-	json_t *j = json_loadb(s, len, JSON_DECODE_ANY, &jerr);
-
-	json_decref(j);
-	return j != NULL;
-}
-
 static void args_head(andon_call_t *call, const andon_req_t *req)
 {
 	andon_call_arg(call, req->id, req->id_len);
@@ -143,9 +134,8 @@ static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *r
 				    andon_apierr_t *err)
 {
 	const char *name, *type = "STANDARD", *arn;
-	size_t name_len, type_len = 8;
-	char buf[512];
-	int rc, n;
+	size_t name_len, type_len = 8, n;
+	int rc;
 
 	if (andon_ops_required(req->body, "name", 0, 4096, &name, &name_len, err) != 0)
 		return -1;
@@ -161,15 +151,14 @@ static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *r
 	if (!((type_len == 8 && memcmp(type, "STANDARD", 8) == 0) ||
 	      (type_len == 7 && memcmp(type, "EXPRESS", 7) == 0)))
 		return andon_apierr(err, "ValidationException", 400, "type must be STANDARD or EXPRESS");
-	n = snprintf(buf, sizeof(buf), "arn:aws:states:%s:%s:stateMachine:%.*s", ctx->region, ctx->account,
-		     (int)name_len, name);
-	if ((arn = andon_arena_strndup(ctx->arena, buf, (size_t)n)) == NULL)
+	if ((arn = andon_arena_printf(ctx->arena, &n, "arn:aws:states:%s:%s:stateMachine:%.*s", ctx->region,
+				      ctx->account, (int)name_len, name)) == NULL)
 		return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
 	andon_call_begin(call, "sfn_create");
-	andon_call_key(call, ctx->arena, arn, (size_t)n, "sm");
-	andon_call_key(call, ctx->arena, arn, (size_t)n, "r");
+	andon_call_key(call, ctx->arena, arn, n, "sm");
+	andon_call_key(call, ctx->arena, arn, n, "r");
 	args_head(call, req);
-	andon_call_field(call, "arn", arn, (size_t)n);
+	andon_call_field(call, "arn", arn, n);
 	andon_call_field(call, "name", name, name_len);
 	andon_call_field(call, "type", type, type_len);
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
@@ -184,7 +173,7 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 {
 	const char *sm, *name, *input;
 	size_t sm_len, name_len, input_len;
-	char id[SFN_ARN_MAX * 4 + 4 * SFN_NAME_MAX + 32], gen[SFN_NAME_MAX + 1];
+	char id[SFN_ARN_MAX * 4 + 4 * SFN_NAME_MAX + 32], gen[SFN_NAME_MAX + 1], why[256];
 	sfn_arn_t a;
 	int rc, n;
 
@@ -216,9 +205,9 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 			   &input_len, err);
 	if (rc < 0)
 		return -1;
-	if (rc == 1 && !json_text_ok(input, input_len))
+	if (rc == 1 && andon_ops_json(input, input_len, 0, why, sizeof(why)) != 0)
 		return andon_apierr(err, "InvalidExecutionInput", 400,
-				    "Invalid State Machine Execution Input: not JSON");
+				    "Invalid State Machine Execution Input: %s", why);
 	if ((n = execution_id(&a, name, name_len, id, sizeof(id), err)) < 0)
 		return -1;
 	andon_call_begin(call, "sfn_start");
@@ -260,6 +249,7 @@ static int sfn_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, 
 	const char *arn, *status, *output;
 	size_t arn_len, status_len, output_len;
 	int rc, known = 0, succeeded;
+	char why[256];
 
 	andon_call_begin(call, "sfn_finish");
 	if (exec_keys(ctx, req->body, call, exec_xhr, err, &arn, &arn_len) != 0)
@@ -289,8 +279,9 @@ static int sfn_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, 
 		return andon_apierr(err, "ValidationException", 400,
 				    "error and cause are not valid with status SUCCEEDED");
 	if (rc == 1) {
-		if (!json_text_ok(output, output_len))
-			return andon_apierr(err, "ValidationException", 400, "output must be JSON text");
+		if (andon_ops_json(output, output_len, 0, why, sizeof(why)) != 0)
+			return andon_apierr(err, "ValidationException", 400, "output must be JSON text: %s",
+					    why);
 		andon_call_field(call, "output", output, output_len);
 	}
 	if (opt_field(req->body, call, "error", SFN_ERROR_MAX, err) != 0 ||

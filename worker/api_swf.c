@@ -1,6 +1,7 @@
 /* api_swf: the Amazon SWF adapter (validation, keys, fault names); the engine side is lua/40-swf.lua. */
 #include "codec.h"
 #include "ops.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,7 +74,12 @@ static int get_str(const msgpack_object *map, const char *field, const char *sho
 			    shown);
 		return 0;
 	}
-	chars = andon_utf8_len(v->s, v->len);
+	if (andon_utf8_count(v->s, v->len, &chars, NULL) != 0)
+		return andon_apierr(
+		    err, "ValidationException", 400,
+		    "1 validation error detected: Value at '%s' failed to satisfy constraint: "
+		    "Member must be valid UTF-8 text",
+		    shown);
 	if (chars < min || chars > max)
 		return andon_apierr(
 		    err, "ValidationException", 400,
@@ -225,9 +231,13 @@ static int get_exec(const msgpack_object *body, const msgpack_object *src, const
 	return 0;
 }
 
-/* Writes the hash tag "swf<kind>:DOMAIN[:WORKFLOWID]:ACCOUNT" into buf; returns its length. */
-static size_t swf_tag(char *buf, size_t size, const andon_ctx_t *ctx, const swf_str_t *domain,
-		      const swf_str_t *wid)
+/*
+ * Writes the hash tag "swf<kind>:DOMAIN[:WORKFLOWID]:ACCOUNT" into buf. Returns its length, or -1 with
+ * ValidationException when it does not fit: a cut tag would drop the account and land on another
+ * account's keys.
+ */
+static int swf_tag(char *buf, size_t size, const andon_ctx_t *ctx, const swf_str_t *domain,
+		   const swf_str_t *wid, size_t *len, andon_apierr_t *err)
 {
 	int n;
 
@@ -236,7 +246,11 @@ static size_t swf_tag(char *buf, size_t size, const andon_ctx_t *ctx, const swf_
 			     wid->s, ctx->account);
 	else
 		n = snprintf(buf, size, "swfd:%.*s:%s", (int)domain->len, domain->s, ctx->account);
-	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+	if (n < 0 || (size_t)n >= size)
+		return andon_apierr(err, "ValidationException", 400,
+				    "domain and workflowId are too long together (%d bytes)", n);
+	*len = (size_t)n;
+	return 0;
 }
 
 static void args_head(andon_call_t *call, const andon_req_t *req)
@@ -252,12 +266,14 @@ static void field(andon_call_t *call, const char *name, const swf_str_t *v)
 }
 
 /* Begins call fn on the workflow slot of x (keys w and, for writes, r) with domain, workflowId, runId?. */
-static void exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, const char *fn,
-		      const swf_exec_t *x, int write)
+static int exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, const char *fn,
+		     const swf_exec_t *x, int write, andon_apierr_t *err)
 {
 	char tag[SWF_TAG_MAX];
-	size_t n = swf_tag(tag, sizeof(tag), ctx, &x->domain, &x->wid);
+	size_t n = 0;
 
+	if (swf_tag(tag, sizeof(tag), ctx, &x->domain, &x->wid, &n, err) != 0)
+		return -1;
 	andon_call_begin(call, fn);
 	andon_call_key(call, ctx->arena, tag, n, "w");
 	if (write)
@@ -266,6 +282,7 @@ static void exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call
 	field(call, "domain", &x->domain);
 	field(call, "workflowId", &x->wid);
 	field(call, "runId", &x->rid);
+	return 0;
 }
 
 static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
@@ -273,7 +290,7 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 {
 	swf_str_t name, desc, topic;
 	char tag[SWF_TAG_MAX], deftopic[320];
-	size_t n;
+	size_t n = 0;
 
 	if (get_str(req->body, "name", "name", 1, SWF_NAME_MAX, 1, &name, err) != 0 ||
 	    get_str(req->body, "description", "description", 0, SWF_DESC_MAX, 0, &desc, err) != 0 ||
@@ -296,7 +313,8 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 		topic.s = andon_arena_strndup(ctx->arena, deftopic, (size_t)k);
 		topic.len = (size_t)k;
 	}
-	n = swf_tag(tag, sizeof(tag), ctx, &name, NULL);
+	if (swf_tag(tag, sizeof(tag), ctx, &name, NULL, &n, err) != 0)
+		return -1;
 	andon_call_begin(call, "swf_register_domain");
 	andon_call_key(call, ctx->arena, tag, n, "d");
 	andon_call_key(call, ctx->arena, tag, n, "r");
@@ -313,7 +331,7 @@ static int swf_register_workflow_type(const andon_ctx_t *ctx, const andon_req_t 
 {
 	swf_str_t domain, name, version, policy, tl, desc;
 	char tag[SWF_TAG_MAX];
-	size_t n;
+	size_t n = 0;
 
 	if (get_str(req->body, "domain", "domain", 1, SWF_NAME_MAX, 1, &domain, err) != 0 ||
 	    get_str(req->body, "name", "name", 1, SWF_NAME_MAX, 1, &name, err) != 0 ||
@@ -326,7 +344,8 @@ static int swf_register_workflow_type(const andon_ctx_t *ctx, const andon_req_t 
 	if (!swf_name_ok(domain.s, domain.len))
 		return andon_apierr_answer(err, "UnknownResourceFault", 400, "Unknown domain: %.*s",
 					   (int)domain.len, domain.s);
-	n = swf_tag(tag, sizeof(tag), ctx, &domain, NULL);
+	if (swf_tag(tag, sizeof(tag), ctx, &domain, NULL, &n, err) != 0)
+		return -1;
 	andon_call_begin(call, "swf_register_type");
 	andon_call_key(call, ctx->arena, tag, n, "d");
 	andon_call_key(call, ctx->arena, tag, n, "t");
@@ -404,7 +423,7 @@ static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call
 	swf_start_t s;
 	char dtag[SWF_TAG_MAX], wtag[SWF_TAG_MAX], num[24];
 	int64_t initiated = 0;
-	size_t dn, wn;
+	size_t dn = 0, wn = 0;
 
 	if (get_exec(req->body, req->body, "", child ? RUN_REQUIRED : RUN_NONE, &x, err) != 0 ||
 	    get_start(req->body, "", 1, &s, err) != 0)
@@ -431,8 +450,9 @@ static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call
 					   (int)x.domain.len, x.domain.s);
 	if (check_type(&s, err) != 0)
 		return -1;
-	dn = swf_tag(dtag, sizeof(dtag), ctx, &x.domain, NULL);
-	wn = swf_tag(wtag, sizeof(wtag), ctx, &x.domain, &x.wid);
+	if (swf_tag(dtag, sizeof(dtag), ctx, &x.domain, NULL, &dn, err) != 0 ||
+	    swf_tag(wtag, sizeof(wtag), ctx, &x.domain, &x.wid, &wn, err) != 0)
+		return -1;
 	andon_call_begin(call, "swf_start");
 	andon_call_key(call, ctx->arena, dtag, dn, "d");
 	andon_call_key(call, ctx->arena, dtag, dn, "t");
@@ -488,7 +508,8 @@ static int swf_start_child_workflow_execution(const andon_ctx_t *ctx, const ando
 	    check_new_name(&cwid, "child.workflowId", err) != 0 || check_names(&x, err) != 0 ||
 	    check_type(&s, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_start_child", &x, 1);
+	if (exec_call(ctx, req, call, "swf_start_child", &x, 1, err) != 0)
+		return -1;
 	field(call, "childWorkflowId", &cwid);
 	field(call, "childTypeName", &s.type_name);
 	field(call, "childTypeVersion", &s.type_version);
@@ -506,7 +527,8 @@ static int swf_request_cancel_workflow_execution(const andon_ctx_t *ctx, const a
 
 	if (get_exec(req->body, req->body, "", RUN_OPTIONAL, &x, err) != 0 || check_names(&x, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_request_cancel", &x, 1);
+	if (exec_call(ctx, req, call, "swf_request_cancel", &x, 1, err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -522,7 +544,8 @@ static int swf_terminate_workflow_execution(const andon_ctx_t *ctx, const andon_
 	    get_policy(req->body, "childPolicy", "childPolicy", &policy, err) != 0 ||
 	    check_names(&x, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_terminate", &x, 1);
+	if (exec_call(ctx, req, call, "swf_terminate", &x, 1, err) != 0)
+		return -1;
 	field(call, "reason", &reason);
 	field(call, "details", &details);
 	field(call, "childPolicy", &policy);
@@ -553,7 +576,8 @@ static int swf_apply_child_policy(const andon_ctx_t *ctx, const andon_req_t *req
 				    "parentEventId must be a non-negative integer");
 	if (check_names(&x, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_apply", &x, 1);
+	if (exec_call(ctx, req, call, "swf_apply", &x, 1, err) != 0)
+		return -1;
 	field(call, "childPolicy", &policy);
 	field(call, "parentWorkflowId", &pwid);
 	field(call, "parentRunId", &prid);
@@ -578,7 +602,8 @@ static int close_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call
 	     get_str(req->body, "details", "details", 0, SWF_DETAILS_MAX, 0, &details, err) != 0) ||
 	    check_names(&x, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_close", &x, 1);
+	if (exec_call(ctx, req, call, "swf_close", &x, 1, err) != 0)
+		return -1;
 	andon_call_field(call, "decision", decision, strlen(decision));
 	field(call, "result", &result);
 	field(call, "reason", &reason);
@@ -623,7 +648,8 @@ static int swf_describe_workflow_execution(const andon_ctx_t *ctx, const andon_r
 
 	if (read_exec(req, &x, err) != 0 || check_names(&x, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_describe", &x, 0);
+	if (exec_call(ctx, req, call, "swf_describe", &x, 0, err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -646,7 +672,8 @@ static int swf_get_workflow_execution_history(const andon_ctx_t *ctx, const ando
 		return andon_apierr(err, "ValidationException", 400, "reverseOrder must be a boolean");
 	if (check_names(&x, err) != 0)
 		return -1;
-	exec_call(ctx, req, call, "swf_history", &x, 0);
+	if (exec_call(ctx, req, call, "swf_history", &x, 0, err) != 0)
+		return -1;
 	snprintf(num, sizeof(num), "%lld", (long long)max);
 	andon_call_field(call, "maxPageSize", andon_arena_strndup(ctx->arena, num, strlen(num)), strlen(num));
 	andon_call_field(call, "reverseOrder", reverse ? "1" : "0", 1);

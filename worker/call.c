@@ -1,6 +1,7 @@
 /* call: builds one Redis function call (FCALL) per request, its strings in a per-batch arena. */
 #include "call.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,25 @@ const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len)
 		return NULL;
 	memcpy(p, s, len);
 	p[len] = '\0';
+	return p;
+}
+
+const char *andon_arena_printf(andon_arena_t *a, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	char *p = a->buf + a->used;
+	size_t room = a->cap - a->used;
+	int n;
+
+	/* Formats straight into the arena: no fixed buffer to outgrow, and a result that does not fit is
+	 * an overflow (NULL), never a cut string. */
+	va_start(ap, fmt);
+	n = vsnprintf(p, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room)
+		return NULL;
+	a->used += (size_t)n + 1;
+	*len = (size_t)n;
 	return p;
 }
 

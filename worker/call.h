@@ -62,4 +62,11 @@ void *andon_arena_alloc(andon_arena_t *a, size_t len);
 /** Copies s into the arena (for values built by the adapter) and returns the copy, or NULL on overflow. */
 const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len);
 
+/**
+ * Formats into the arena (NUL-terminated) and returns the string with its length in *len, or NULL when the
+ * arena has no room for all of it: a result is never truncated.
+ */
+const char *andon_arena_printf(andon_arena_t *a, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -45,7 +45,11 @@ int main(int argc, char **argv)
 			rc = andon_config_load(cfg, optarg, errstr, sizeof(errstr));
 			break;
 		case 'b':
-			snprintf(kv, sizeof(kv), "bootstrap.servers=%s", optarg);
+			if ((size_t)snprintf(kv, sizeof(kv), "bootstrap.servers=%s", optarg) >= sizeof(kv)) {
+				snprintf(errstr, sizeof(errstr), "-b: broker list too long");
+				rc = -1;
+				break;
+			}
 			rc = andon_config_kafka(cfg, kv, errstr, sizeof(errstr));
 			break;
 		case 'X':
@@ -55,6 +59,11 @@ int main(int argc, char **argv)
 			if ((eq = strchr(optarg, '=')) == NULL || eq == optarg) {
 				snprintf(errstr, sizeof(errstr), "-o expects option=value, got \"%s\"",
 					 optarg);
+				rc = -1;
+				break;
+			}
+			if ((size_t)(eq - optarg) >= sizeof(kv)) {
+				snprintf(errstr, sizeof(errstr), "-o: option name too long");
 				rc = -1;
 				break;
 			}

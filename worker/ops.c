@@ -2,7 +2,10 @@
 #include "ops.h"
 
 #include "codec.h"
+#include "utf8.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops};
@@ -16,14 +19,9 @@ const andon_op_t *andon_ops_find(const char *name, size_t len)
 	return NULL;
 }
 
-size_t andon_utf8_len(const char *s, size_t len)
+const char *andon_ops_invalid_code(const andon_op_t *op)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			n++;
-	return n;
+	return strncmp(op->name, "CloudFlow.", 10) == 0 ? "InvalidArgument" : "ValidationException";
 }
 
 int andon_ops_str(const msgpack_object *body, const char *field, size_t min, size_t max, const char *errcode,
@@ -36,7 +34,12 @@ int andon_ops_str(const msgpack_object *body, const char *field, size_t min, siz
 		return andon_apierr(err, errcode, 400, "%s must be a string", field);
 	if (rc == 0)
 		return 0;
-	chars = andon_utf8_len(*s, *len);
+	if (andon_utf8_count(*s, *len, &chars, NULL) != 0)
+		return andon_apierr(
+		    err, errcode, 400,
+		    "1 validation error detected: Value at '%s' failed to satisfy constraint: "
+		    "Member must be valid UTF-8 text",
+		    field);
 	if (chars < min || chars > max)
 		return andon_apierr(
 		    err, errcode, 400,
@@ -81,5 +84,27 @@ int andon_ops_pack(andon_arena_t *arena, const msgpack_object *o, const char **s
 		return -1;
 	*s = arena->buf + start;
 	*len = arena->used - start;
+	return 0;
+}
+
+int andon_ops_json(const char *s, size_t len, int object, char *why, size_t why_size)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(s, len, JSON_DECODE_ANY, &jerr);
+	int is_object = json_is_object(j);
+
+	json_decref(j);
+	if (j == NULL) {
+		if (json_error_code(&jerr) == json_error_stack_overflow)
+			snprintf(why, why_size, "JSON nested deeper than %d levels", JSON_PARSER_MAX_DEPTH);
+		else
+			snprintf(why, why_size, "not JSON: %s at line %d, column %d", jerr.text, jerr.line,
+				 jerr.column);
+		return -1;
+	}
+	if (object && !is_object) {
+		snprintf(why, why_size, "not a JSON object");
+		return -1;
+	}
 	return 0;
 }

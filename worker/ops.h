@@ -33,6 +33,10 @@ typedef struct andon_op {
 /** The op named name[0..len), or NULL. */
 const andon_op_t *andon_ops_find(const char *name, size_t len);
 
+/** The API's code for a field that breaks its rules: InvalidArgument (CloudFlow), ValidationException (AWS).
+ */
+const char *andon_ops_invalid_code(const andon_op_t *op);
+
 /* Per-API tables, each ending with {NULL, NULL, 0}. */
 extern const andon_op_t andon_sfn_ops[];
 extern const andon_op_t andon_sm_ops[];
@@ -40,8 +44,9 @@ extern const andon_op_t andon_cflow_ops[];
 extern const andon_op_t andon_swf_ops[];
 
 /*
- * Helpers for adapters: read an optional string field of body with length bounds (in characters, UTF-8
- * aware). Return 1 found, 0 absent, -1 with err set (wrong type or length out of [min, max]).
+ * Helpers for adapters: read an optional string field of body with length bounds in characters of
+ * well-formed UTF-8 (lib/utf8.h). Return 1 found, 0 absent, -1 with err set (wrong type, not valid UTF-8,
+ * or length out of [min, max]).
  */
 int andon_ops_str(const msgpack_object *body, const char *field, size_t min, size_t max, const char *errcode,
 		  const char **s, size_t *len, andon_apierr_t *err);
@@ -56,7 +61,11 @@ int andon_ops_required(const msgpack_object *body, const char *field, size_t min
  */
 int andon_ops_pack(andon_arena_t *arena, const msgpack_object *o, const char **s, size_t *len);
 
-/** Number of UTF-8 characters in s[0..len) (bytes that are not continuation bytes). */
-size_t andon_utf8_len(const char *s, size_t len);
+/**
+ * Checks that s[0..len) is JSON text (an object when object is 1). Returns 0, or -1 with what is wrong in
+ * why: nested deeper than jansson's parser allows, not JSON (jansson's reason and position), or not an
+ * object. why is plain text for an error message.
+ */
+int andon_ops_json(const char *s, size_t len, int object, char *why, size_t why_size);
 
 #endif

@@ -2,6 +2,7 @@
 #include "proto.h"
 
 #include "codec.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -15,7 +16,11 @@ static void apierr_set(andon_apierr_t *err, const char *code, int status, int ba
 	err->code = code;
 	err->status = status;
 	err->bad_input = bad_input;
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
+
+	/* A message cut at the buffer's end must not end inside a character. */
+	if (n >= (int)sizeof(err->message))
+		err->message[andon_utf8_boundary(err->message, strlen(err->message))] = '\0';
 }
 
 int andon_apierr(andon_apierr_t *err, const char *code, int status, const char *fmt, ...)
@@ -113,7 +118,8 @@ static void reply_head(msgpack_packer *pk, const andon_req_t *req, int ok)
 	andon_codec_pack_cstr(pk, "id");
 	andon_codec_pack_strn(pk, req->id, req->id_len);
 	andon_codec_pack_cstr(pk, "op");
-	andon_codec_pack_strn(pk, req->op, req->op_len);
+	/* An unknown op is echoed as the caller sent it, made valid UTF-8: strict decoders refuse bad str. */
+	andon_codec_pack_text(pk, req->op, req->op_len);
 	andon_codec_pack_cstr(pk, "ok");
 	if (ok)
 		msgpack_pack_true(pk);
@@ -146,7 +152,7 @@ void andon_proto_reply_err(msgpack_sbuffer *sb, const andon_req_t *req, const an
 	andon_codec_pack_cstr(&pk, "code");
 	andon_codec_pack_cstr(&pk, err->code);
 	andon_codec_pack_cstr(&pk, "message");
-	andon_codec_pack_cstr(&pk, err->message);
+	andon_codec_pack_text(&pk, err->message, strlen(err->message));
 	andon_codec_pack_cstr(&pk, "status");
 	msgpack_pack_int(&pk, err->status);
 }
@@ -165,7 +171,7 @@ void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, 
 	andon_codec_pack_cstr(&pk, "code");
 	andon_codec_pack_cstr(&pk, code);
 	andon_codec_pack_cstr(&pk, "reason");
-	andon_codec_pack_cstr(&pk, reason);
+	andon_codec_pack_text(&pk, reason, strlen(reason));
 	andon_codec_pack_cstr(&pk, "topic");
 	andon_codec_pack_cstr(&pk, topic);
 	andon_codec_pack_cstr(&pk, "partition");

@@ -485,6 +485,16 @@ static void job_ctx(andon_worker_t *w, const job_t *j, andon_ctx_t *ctx)
 	ctx->arena = &w->arena;
 }
 
+/*
+ * Every engine function checks that what it loads belongs to the request's account (00-core.lua, owned()):
+ * an FCALL built for a request carries it as the last field, '@acct'. Lookups (plain GETs) carry nothing.
+ */
+static void stamp_account(andon_call_t *c, const char *account)
+{
+	if (c->argc > 0 && c->argvlen[0] == 5 && memcmp(c->argv[0], "FCALL", 5) == 0)
+		andon_call_field(c, "@acct", account, strlen(account));
+}
+
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
 	const rd_kafka_message_t *m = j->msg;
@@ -492,6 +502,8 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	msgpack_object root;
 	andon_ctx_t ctx;
 	char reason[256];
+	const char *bad;
+	size_t bad_len;
 
 	j->kind = JOB_ERROR;
 	memset(&j->err, 0, sizeof(j->err));
@@ -517,6 +529,20 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 			     w->cfg->max_message_bytes);
 		return;
 	}
+	if (andon_codec_check_text(j->req.body, &bad, &bad_len) != 0) {
+		/* Text that is not UTF-8 never reaches Redis, nor anything Andon writes (a callback message
+		 * echoes its step's Arguments). */
+		if (bad != NULL)
+			andon_apierr(
+			    &j->err, andon_ops_invalid_code(op), 400,
+			    "1 validation error detected: Value at '%.*s' failed to satisfy constraint: "
+			    "Member must be valid UTF-8 text",
+			    (int)(bad_len > 128 ? 128 : bad_len), bad);
+		else
+			andon_apierr(&j->err, andon_ops_invalid_code(op), 400,
+				     "body holds a key or text that is not valid UTF-8");
+		return;
+	}
 	if (j->req.account != NULL) {
 		memcpy(j->account, j->req.account, j->req.account_len);
 		j->account[j->req.account_len] = '\0';
@@ -526,6 +552,7 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	job_ctx(w, j, &ctx);
 	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
 		return;
+	stamp_account(&w->calls[*ncalls], j->account);
 	if (w->calls[*ncalls].overflow) {
 		andon_apierr(&j->err, "InternalFailure", 500,
 			     "request has too many fields or too long names");
@@ -586,9 +613,16 @@ static void emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
 			topic = w->cfg->topic_requests;
 		} else if (to->str[0] == '@') {
 			continue; /* a Redis output, already applied */
-		} else {
-			snprintf(buf, sizeof(buf), "%.*s", (int)to->len, to->str);
+		} else if (to->len < sizeof(buf)) {
+			memcpy(buf, to->str, to->len);
+			buf[to->len] = '\0';
 			topic = buf;
+		} else {
+			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
+			 * message is kept in the DLQ rather than sent to a cut name. */
+			undeliverable(w, "(topic name over 255 bytes)", key->str, key->len, val->str,
+				      val->len, seq, RD_KAFKA_RESP_ERR__INVALID_ARG);
+			continue;
 		}
 		produce(w, topic, key->str, key->len, val->str, val->len, seq);
 	}
@@ -732,7 +766,7 @@ static int resolve(andon_worker_t *w, size_t from, size_t to)
 		w->replies[j->call] = NULL;
 		if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len,
 			       &w->rcalls[n], &j->err) != 0 ||
-		    w->rcalls[n].overflow) {
+		    (stamp_account(&w->rcalls[n], j->account), w->rcalls[n].overflow)) {
 			if (w->rcalls[n].overflow)
 				andon_apierr(&j->err, "InternalFailure", 500,
 					     "request has too many fields or too long names");

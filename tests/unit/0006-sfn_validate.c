@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "ops.h"
 #include "proto.h"
+#include "utf8.h"
 #include "util.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -295,17 +296,55 @@ static void test_ops_find(void **state)
 	assert_null(andon_ops_find(s, 28));
 }
 
+static size_t chars_of(const char *s, size_t len)
+{
+	size_t n = (size_t)-1;
+
+	assert_int_equal(andon_utf8_count(s, len, &n, NULL), 0);
+	return n;
+}
+
 static void test_utf8_len(void **state)
 {
+	static const char *const bad[] = {
+	    "\x80",		/* stray continuation */
+	    "A\x80\x80\x80",	/* the "one character" of any length */
+	    "\xc1\x81",		/* overlong 'A' */
+	    "\xc0\xaf",		/* overlong '/' */
+	    "\xe0\x80\xaf",	/* overlong, 3 bytes */
+	    "\xed\xa0\x80",	/* surrogate U+D800 */
+	    "\xf4\x90\x80\x80", /* above U+10FFFF */
+	    "\xf5\x80\x80\x80", /* lead byte never used */
+	    "\xe2\x82",		/* cut short */
+	    "\xff",
+	};
+	size_t at = 99;
+
 	(void)state;
-	assert_int_equal(andon_utf8_len("", 0), 0);
-	assert_int_equal(andon_utf8_len("abc", 3), 3);
-	assert_int_equal(andon_utf8_len("\xc3\xa9", 2), 1);
-	assert_int_equal(andon_utf8_len("a\xe2\x82\xac"
-					"b",
-					5),
+	assert_int_equal(chars_of("", 0), 0);
+	assert_int_equal(chars_of("abc", 3), 3);
+	assert_int_equal(chars_of("\xc3\xa9", 2), 1);
+	assert_int_equal(chars_of("a\xe2\x82\xac"
+				  "b",
+				  5),
 			 3);
-	assert_int_equal(andon_utf8_len("\xf0\x9f\x98\x80", 4), 1);
+	assert_int_equal(chars_of("\xf0\x9f\x98\x80", 4), 1);
+	assert_int_equal(chars_of("\xf4\x8f\xbf\xbf", 4), 1); /* U+10FFFF */
+	for (size_t i = 0; i < N(bad); i++)
+		assert_int_equal(andon_utf8_count(bad[i], strlen(bad[i]), NULL, NULL), -1);
+	assert_int_equal(andon_utf8_count("ab\xc1", 3, NULL, &at), -1);
+	assert_int_equal(at, 2);
+	/* A cut message is cut back to a character boundary; a whole one is kept. */
+	assert_int_equal(andon_utf8_boundary("ab\xe2\x82", 4), 2);
+	assert_int_equal(andon_utf8_boundary("ab\xe2\x82\xac", 5), 5);
+	assert_int_equal(andon_utf8_boundary("ab", 2), 2);
+	/* Escaping keeps good sequences and writes bad bytes as \xNN. */
+	{
+		char out[64];
+		size_t n = andon_utf8_escape("a\xc1\xc3\xa9", 4, out);
+		assert_int_equal(n, 1 + 4 + 2);
+		assert_memory_equal(out, "a\\xC1\xc3\xa9", n);
+	}
 }
 
 /* ---- ARNs ---- */
@@ -993,7 +1032,7 @@ static void test_long_multibyte_arn(void **state)
 	assert_non_null(arn);
 	assert_non_null(key);
 	snprintf(arn, cap, "arn:%s:states:us-east-1:123456789012:execution:sm:e1", part);
-	assert_true(andon_utf8_len(arn, strlen(arn)) <= 2048);
+	assert_true(chars_of(arn, strlen(arn)) <= 2048);
 	{
 		const field_t body[] = {FSTR("executionArn", arn)};
 		int rc = run(fx, "StepFunctions.DescribeExecution", "req-1", body, N(body));

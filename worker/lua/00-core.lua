@@ -25,10 +25,27 @@ local function now_ms()
 	return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The account the worker says the request acts for (the '@acct' field it appends to every call built
+-- from a request; timer calls have none) and whether this call found data of another account. Functions
+-- run one at a time, so one table serves every call; fields() resets it at the start of each.
+local CALL = {acct = nil, foreign = false}
+
 local function fields(args)
 	local f = {}
 	for i = 3, #args - 1, 2 do f[args[i]] = args[i + 1] end
+	CALL.acct, CALL.foreign = f['@acct'], false
 	return f
+end
+
+-- Defence in depth: true when acct (an execution's or a resource's stored account) is the request's, or
+-- either is unknown. Keys are built from the request's own account, so a mismatch means two identities
+-- met in one key: the call then treats the data as missing and stores nothing (answer(), fail_missing()).
+local function owned(acct)
+	if acct and CALL.acct and acct ~= CALL.acct then
+		CALL.foreign = true
+		return false
+	end
+	return true
 end
 
 -- The request as the functions see it: r is the hash of stored answers, dedup the field its answer is
@@ -82,7 +99,8 @@ local function answer(req, ok, body, outs)
 			o[#o + 1] = type(m.value) == 'string' and m.value or mp_pack(m.value)
 		end
 	end
-	redis.call('HSET', req.r, req.dedup, mp_pack(o))
+	-- Never write into another account's answers (owned()).
+	if not CALL.foreign then redis.call('HSET', req.r, req.dedup, mp_pack(o)) end
 	table.insert(o, 1, 0)
 	return o
 end
@@ -94,7 +112,7 @@ end
 -- Like fail, for a missing execution: its answer hash expires unless the execution appears later.
 local function fail_missing(req, code, status, message)
 	local out = fail(req, code, status, message)
-	redis.call('EXPIRE', req.r, MISSING_TTL)
+	if not CALL.foreign then redis.call('EXPIRE', req.r, MISSING_TTL) end
 	return out
 end
 
@@ -109,11 +127,12 @@ end
 
 -- Loads the execution model from hash x (history list h) with the extra fields named, or nil.
 -- Common fields: svc (API), arn (public identity), st (engine status), ver (bumped by every change),
--- hseq (last history event id), t0/t1 (start/end, epoch ms).
+-- hseq (last history event id), t0/t1 (start/end, epoch ms), acct (the owning account).
+-- An execution of another account is nil, as if it did not exist (owned()).
 local function load(x, h, ...)
-	local names = {'st', 'ver', 'hseq', 'svc', 'arn', 't0', 't1', ...}
+	local names = {'st', 'ver', 'hseq', 'svc', 'arn', 't0', 't1', 'acct', ...}
 	local v = redis.call('HMGET', x, unpack(names))
-	if not v[1] then return nil end
+	if not v[1] or not owned(v[8]) then return nil end
 	local e = {x = x, h = h}
 	for i = 1, #names do e[names[i]] = v[i] end
 	e.ver, e.hseq, e.t0, e.t1 = tonumber(e.ver), tonumber(e.hseq), tonumber(e.t0), tonumber(e.t1)

@@ -44,7 +44,10 @@ local function sfn_start(keys, args)
 		return fail_missing(req, 'StateMachineDoesNotExist', 400,
 			'State Machine Does Not Exist: \'' .. f.smArn .. '\'')
 	end
-	local cur = redis.call('HMGET', keys[2], 'st', 'input', 't0', 'arn')
+	local cur = redis.call('HMGET', keys[2], 'st', 'input', 't0', 'arn', 'acct')
+	if cur[1] and not owned(cur[5]) then
+		return fail(req, 'ExecutionAlreadyExists', 400, 'Execution Already Exists: \'' .. f.arn .. '\'')
+	end
 	if cur[1] then
 		-- A STANDARD execution started again with the same name and input is the same execution.
 		if cur[1] == 'RUNNING' and sm[1] == 'STANDARD' and cur[2] == input then
@@ -127,8 +130,9 @@ end
 -- KEYS: x. Fields: arn.
 local function sfn_describe(keys, args)
 	local f = fields(args)
-	local v = redis.call('HMGET', keys[1], 'st', 'arn', 'sm', 'name', 't0', 't1', 'input', 'output', 'error', 'cause')
-	if not v[1] then return read_fail(no_execution(f.arn)) end
+	local v = redis.call('HMGET', keys[1], 'st', 'arn', 'sm', 'name', 't0', 't1', 'input', 'output', 'error', 'cause',
+		'acct')
+	if not v[1] or not owned(v[11]) then return read_fail(no_execution(f.arn)) end
 	local b = {executionArn = v[2], stateMachineArn = v[3], name = v[4], status = SFN[v[1]],
 		startDate = sfn_date(tonumber(v[5])), input = v[7]}
 	if v[6] then b.stopDate = sfn_date(tonumber(v[6])) end
@@ -141,7 +145,7 @@ end
 -- KEYS: x, h. Fields: arn, maxResults (0 = 100), reverseOrder (1/0), nextToken?
 local function sfn_history(keys, args)
 	local f = fields(args)
-	if redis.call('EXISTS', keys[1]) == 0 then return read_fail(no_execution(f.arn)) end
+	if not load(keys[1], keys[2]) then return read_fail(no_execution(f.arn)) end
 	local max = tonumber(f.maxResults)
 	if max == 0 then max = 100 end
 	local page = history_page(keys[2], max, f.reverseOrder == '1', f.nextToken)

@@ -308,7 +308,7 @@ end
 local function sm_describe(keys, args)
 	local f = fields(args)
 	local x, steps = read_all(keys[1])
-	if not x.st then return read_fail(not_found(f.arn)) end
+	if not x.st or not owned(x.acct) then return read_fail(not_found(f.arn)) end
 	local last = tonumber(x.tm or x.t0)
 	local list = {}
 	for i, s in ipairs(steps) do
@@ -326,7 +326,7 @@ end
 -- KEYS: x, h. Fields: arn, max (1-100), NextToken?
 local function sm_history(keys, args)
 	local f = fields(args)
-	if redis.call('EXISTS', keys[1]) == 0 then return read_fail(not_found(f.arn)) end
+	if not load(keys[1], keys[2]) then return read_fail(not_found(f.arn)) end
 	local page = history_page(keys[2], tonumber(f.max), false, f.NextToken)
 	if not page then return read_fail('ValidationException', 400, 'Invalid NextToken') end
 	return read(true, {PipelineExecutionHistory = page.events, NextToken = page.nextToken})

@@ -157,7 +157,8 @@ local function swf_start(keys, args)
 		if empty then return fail_missing(req, code, status, message) end
 		return fail(req, code, status, message)
 	end
-	local dtopic = redis.call('HGET', keys[1], 'dtopic')
+	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct')
+	local dtopic = owned(dom[2]) and dom[1]
 	if not dtopic then return missing('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
 	local ty = redis.call('HGET', keys[2], f.typeName .. '\n' .. f.typeVersion)
 	if not ty then return missing(unknown_type(f.typeName, f.typeVersion)) end
@@ -332,8 +333,8 @@ local function swf_describe(keys, args)
 	local f = fields(args)
 	local p = prefix_of(keys[1], 'w')
 	local v = redis.call('HMGET', p .. 'x:' .. f.runId, 'st', 't0', 't1', 'tn', 'tv', 'cp', 'tcp', 'tl', 'creq',
-		'pwid', 'prid', 'tmo')
-	if not v[1] then return read_fail(unknown_execution(f.workflowId, f.runId)) end
+		'pwid', 'prid', 'tmo', 'acct')
+	if not v[1] or not owned(v[13]) then return read_fail(unknown_execution(f.workflowId, f.runId)) end
 	local info = {execution = {workflowId = f.workflowId, runId = f.runId},
 		workflowType = {name = v[4], version = v[5]}, startTimestamp = swf_date(tonumber(v[2])),
 		executionStatus = TERMINAL[v[1]] and 'CLOSED' or 'OPEN', cancelRequested = v[9] == '1'}
@@ -351,7 +352,7 @@ end
 local function swf_history(keys, args)
 	local f = fields(args)
 	local p = prefix_of(keys[1], 'w')
-	if redis.call('EXISTS', p .. 'x:' .. f.runId) == 0 then
+	if not run_load(p, f.runId) then
 		return read_fail(unknown_execution(f.workflowId, f.runId))
 	end
 	local max = tonumber(f.maxPageSize)
