@@ -57,8 +57,12 @@ static const opt_t opts[] = {
     INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
     STR_OPT("worker.region", region, "us-east-1"),
     STR_OPT("worker.default_account", default_account, "123456789012"),
+    INT_OPT("worker.legacy_topic_names", legacy_topic_names, 0, 1, "0"),
+    INT_OPT("worker.request_id_ttl", request_id_ttl, 60, 31536000, "604800"),
     INT_OPT("cloudflow.rate", cloudflow_rate, 0, 1000000, "0"),
     INT_OPT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
+    INT_OPT("cloudflow.account_rate", cloudflow_account_rate, 0, 1000000, "0"),
+    INT_OPT("cloudflow.account_burst", cloudflow_account_burst, 0, 1000000, "0"),
 };
 
 static const opt_t *find(const char *name)

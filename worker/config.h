@@ -36,10 +36,15 @@ typedef struct andon_config {
 	int stats_interval_ms; /* 0 disables the periodic stats line */
 	char region[64];
 	char default_account[64]; /* account of requests that carry none */
+	int legacy_topic_names;	  /* 1: default per-domain/per-pipeline topics without the account (old names) */
+	int request_id_ttl;	  /* seconds a request id's record (id -> fingerprint) is kept */
 
 	/* CloudFlow: token bucket per (caller account, flow) for StopExecution (docs/cloudflow.md). */
 	int cloudflow_rate;  /* requests per second refilled; 0 = unlimited */
 	int cloudflow_burst; /* bucket size in requests; 0 = cloudflow_rate (one second's worth) */
+	/* ... and one per caller account across all its flows, checked beside it. */
+	int cloudflow_account_rate;  /* requests per second; 0 = unlimited */
+	int cloudflow_account_burst; /* 0 = cloudflow_account_rate */
 
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];
