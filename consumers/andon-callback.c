@@ -33,6 +33,7 @@
 #define VALUE_MAX   1024      /* an output parameter's value, in characters */
 #define NAME_MAX_   256	      /* an output parameter's name, in characters */
 #define OUTPUTS_MAX 50	      /* output parameters of one step */
+#define DEFAULT_ACCOUNT "123456789012" /* the worker's worker.default_account default */
 
 extern char **environ;
 
@@ -44,11 +45,11 @@ static void usage(FILE *out)
 	    out,
 	    "Usage: andon-callback -b brokers (-p pipeline | -t topic) [-e command] [-s command] [flags]\n"
 	    "\n"
-	    "Handles the callback steps of a pipeline: reads andon.pipeline.<pipeline>.callbacks (or -t)\n"
-	    "and reports each step's result to Andon.\n"
+	    "Handles the callback steps of a pipeline: reads andon.pipeline.<account>.<pipeline>.callbacks\n"
+	    "(or -t) and reports each step's result to Andon.\n"
 	    "\n"
 	    "  -b BROKERS     bootstrap servers (or bootstrap.servers via -X / -F)\n"
-	    "  -p PIPELINE    pipeline name: reads andon.pipeline.PIPELINE.callbacks\n"
+	    "  -p PIPELINE    pipeline name: reads andon.pipeline.ACCOUNT.PIPELINE.callbacks\n"
 	    "  -t TOPIC       callback topic to read instead\n"
 	    "  -e COMMAND     step command (sh -c), run for Executing: stdin the arguments as JSON, stdout "
 	    "a\n"
@@ -57,7 +58,8 @@ static void usage(FILE *out)
 	    "  -s COMMAND     cleanup command (sh -c), run for Stopping, with the same stdin and env\n"
 	    "  -g GROUP       consumer group (default andon-callback.<topic>)\n"
 	    "  -r TOPIC       Andon's request topic (default andon.requests)\n"
-	    "  -a ACCOUNT     account the reports are sent as\n"
+	    "  -a ACCOUNT     account the pipeline belongs to and the reports are sent as\n"
+	    "                 (default 123456789012, the worker's default account)\n"
 	    "  -c N           exit after handling N messages\n"
 	    "  -X KEY=VALUE   librdkafka property;  -F FILE  file of them\n"
 	    "  -q             only warnings and errors on stderr\n"
@@ -418,8 +420,13 @@ int main(int argc, char **argv)
 	}
 	if (kargs == NULL || optind != argc || (pipeline == NULL) == (topic_arg == NULL))
 		goto usage;
-	n = snprintf(topic, sizeof(topic), pipeline ? "andon.pipeline.%s.callbacks" : "%s",
-		     pipeline ? pipeline : topic_arg);
+	/* The engine's default topic names the account (docs/sagemaker.md): the worker's default account
+	 * when the requests carry none. */
+	if (pipeline != NULL)
+		n = snprintf(topic, sizeof(topic), "andon.pipeline.%s.%s.callbacks",
+			     h.account != NULL ? h.account : DEFAULT_ACCOUNT, pipeline);
+	else
+		n = snprintf(topic, sizeof(topic), "%s", topic_arg);
 	if (n < 0 || (size_t)n >= sizeof(topic)) {
 		fprintf(stderr, "andon-callback: the topic name is too long\n");
 		free(kargs);

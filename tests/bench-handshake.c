@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define PIPELINE "bench"
-#define TOPIC	 "andon.pipeline." PIPELINE ".callbacks"
+#define TOPIC	 "andon.pipeline." H_ACCOUNT "." PIPELINE ".callbacks"
 
 typedef struct phase {
 	const char *id, *name; /* id: prefix of request ids */
@@ -96,7 +96,9 @@ static void produce(rd_kafka_t *producer, const char *key, msgpack_sbuffer *sb)
 }
 
 /* A request {v, id, op, body: {field: value}}. */
-static void encode(msgpack_sbuffer *sb, const char *id, const char *op, const char *field, const char *value)
+/* A request with one or two string fields (field2 may be NULL). */
+static void encode(msgpack_sbuffer *sb, const char *id, const char *op, const char *field, const char *value,
+		   const char *field2, const char *value2)
 {
 	msgpack_packer pk;
 
@@ -110,9 +112,13 @@ static void encode(msgpack_sbuffer *sb, const char *id, const char *op, const ch
 	andon_codec_pack_cstr(&pk, "op");
 	andon_codec_pack_cstr(&pk, op);
 	andon_codec_pack_cstr(&pk, "body");
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, field2 != NULL ? 2 : 1);
 	andon_codec_pack_cstr(&pk, field);
 	andon_codec_pack_cstr(&pk, value);
+	if (field2 != NULL) {
+		andon_codec_pack_cstr(&pk, field2);
+		andon_codec_pack_cstr(&pk, value2);
+	}
 }
 
 /* Plays the handler and the subscriber: answers Stopping messages, times Stopped events. */
@@ -139,7 +145,7 @@ static void serve(rd_kafka_t *reader, rd_kafka_t *producer, msgpack_sbuffer *sb,
 					snprintf(buf, sizeof(buf), "%.*s", (int)len, s);
 					snprintf(id, sizeof(id), "hs-%.*s", (int)len, s);
 					encode(sb, id, "SageMaker.SendPipelineExecutionStepSuccess",
-					       "CallbackToken", buf);
+					       "CallbackToken", buf, NULL, NULL);
 					produce(producer, buf, sb);
 				}
 			} else if (st_len == 7 && memcmp(st, "Stopped", 7) == 0 &&
@@ -172,7 +178,7 @@ static int cmp_ll(const void *a, const void *b)
 static void run(rd_kafka_t *reader, rd_kafka_t *producer, phase_t *ph, int rate)
 {
 	msgpack_sbuffer sb;
-	char id[64];
+	char id[64], token[160];
 	double secs;
 
 	msgpack_sbuffer_init(&sb);
@@ -182,7 +188,10 @@ static void run(rd_kafka_t *reader, rd_kafka_t *producer, phase_t *ph, int rate)
 			while (andon_now_us() < ph->first_us + (long long)i * 1000000 / rate)
 				serve(reader, producer, &sb, ph, 1);
 		snprintf(id, sizeof(id), "%s-stop-%d", ph->id, i);
-		encode(&sb, id, "SageMaker.StopPipelineExecution", "PipelineExecutionArn", ph->arns[i]);
+		/* SageMaker requires a 32-128 character ClientRequestToken on a stop. */
+		snprintf(token, sizeof(token), "%s-0123456789abcdef0123456789abcdef", id);
+		encode(&sb, id, "SageMaker.StopPipelineExecution", "PipelineExecutionArn", ph->arns[i],
+		       "ClientRequestToken", token);
 		ph->sent_us[i] = andon_now_us();
 		produce(producer, ph->arns[i], &sb);
 		if (i % 128 == 0)

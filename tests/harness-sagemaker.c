@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int ok(json_t *reply)
 {
@@ -131,8 +132,18 @@ const char *hs_topic(const char *pipeline)
 {
 	static char buf[300];
 
-	snprintf(buf, sizeof(buf), "andon.pipeline.%s.callbacks", pipeline);
+	snprintf(buf, sizeof(buf), "andon.pipeline.%s.%s.callbacks", H_ACCOUNT, pipeline);
 	return buf;
+}
+
+json_t *hs_stop_body(const char *arn)
+{
+	static unsigned long n;
+	char token[64];
+
+	/* SageMaker requires a ClientRequestToken of 32-128 characters on a stop; each stop gets its own. */
+	snprintf(token, sizeof(token), "stop-token-%d-%08lu-0123456789abcdef", (int)getpid(), ++n);
+	return json_pack("{s:s, s:s}", "PipelineExecutionArn", arn, "ClientRequestToken", token);
 }
 
 json_t *hs_result(const char *token, int success, const char *reason)

@@ -31,6 +31,8 @@ int hs_wait_message(const char *topic, const char *token, const char *status, in
 
 /** The default callback topic of pipeline (static buffer). */
 const char *hs_topic(const char *pipeline);
+/** A StopPipelineExecution body for arn with a fresh ClientRequestToken (SageMaker requires one). */
+json_t *hs_stop_body(const char *arn);
 
 /** Sends a step result for token (ok: success, else failure with reason); returns the reply (borrowed). */
 json_t *hs_result(const char *token, int ok, const char *reason);

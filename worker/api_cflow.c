@@ -196,6 +196,15 @@ static void cf_int_field(const andon_ctx_t *ctx, andon_call_t *call, const char 
 	andon_call_field(call, name, andon_arena_strndup(ctx->arena, num, (size_t)n), (size_t)n);
 }
 
+/* Adds an integer argument, its text in the arena. */
+static void cf_int_arg(const andon_ctx_t *ctx, andon_call_t *call, long long v)
+{
+	size_t n = 0;
+	const char *s = andon_arena_printf(ctx->arena, &n, "%lld", v);
+
+	andon_call_arg(call, s, n);
+}
+
 /* An optional string field with its limits, passed under the engine's name. */
 static int cf_opt(const msgpack_object *body, andon_call_t *call, const char *field, const char *as,
 		  size_t min, size_t max, andon_apierr_t *err)
@@ -307,6 +316,7 @@ static int cf_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, and
 			     andon_apierr_t *err)
 {
 	int rate = ctx->cfg->cloudflow_rate, burst = ctx->cfg->cloudflow_burst;
+	int arate = ctx->cfg->cloudflow_account_rate, aburst = ctx->cfg->cloudflow_account_burst;
 	cf_target_t t;
 
 	if (cf_resolve(ctx, req, "ExecutionName", 0, &t, err) != 0)
@@ -314,6 +324,20 @@ static int cf_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, and
 	cf_exec_call(ctx, req, call, &t, "cf_stop", 1);
 	cf_int_field(ctx, call, "rate", rate);
 	cf_int_field(ctx, call, "burst", burst > 0 ? burst : rate);
+	if (arate > 0 && ctx->gate != NULL) {
+		/* The account-wide bucket lives in the account's own slot: the worker takes its token in the
+		 * first round and hands the answer to cf_stop as '@gate'. */
+		size_t tl = 0;
+		const char *tag = andon_arena_printf(ctx->arena, &tl, "cfa:%s", ctx->account);
+
+		andon_call_begin(ctx->gate, "cf_take_account");
+		if (tag == NULL)
+			return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
+		andon_call_key(ctx->gate, ctx->arena, tag, tl, "tb");
+		cf_int_arg(ctx, ctx->gate, arate);
+		cf_int_arg(ctx, ctx->gate, aburst > 0 ? aburst : arate);
+		cf_int_field(ctx, call, "accountRate", arate);
+	}
 	if (cf_opt(req->body, call, "Error", "error", 1, CF_ERROR_MAX, err) != 0 ||
 	    cf_opt(req->body, call, "Cause", "cause", 1, CF_CAUSE_MAX, err) != 0)
 		return -1;

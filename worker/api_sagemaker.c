@@ -305,6 +305,8 @@ static int sm_start_step(const andon_ctx_t *ctx, const andon_req_t *req, andon_c
 			return andon_apierr(err, "ValidationException", 400,
 					    "Topic is not a legal Kafka topic name");
 		andon_call_field(call, "topic", topic, topic_len);
+	} else if (callback && ctx->cfg->legacy_topic_names) {
+		andon_call_field(call, "legacyTopics", "1", 1);
 	}
 	if (args != NULL) {
 		if (args->type != MSGPACK_OBJECT_MAP || args->via.map.size > SM_ARGS_MAX)
@@ -357,9 +359,15 @@ static int sm_finish_step(const andon_ctx_t *ctx, const andon_req_t *req, andon_
 static int sm_stop_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				      andon_apierr_t *err)
 {
-	if (exec_call(ctx, req, call, "sm_stop", err) != 0)
+	const char *crt;
+	size_t len;
+
+	/* SageMaker's API requires the idempotency token of a stop (the SDKs fill it in). */
+	if (exec_call(ctx, req, call, "sm_stop", err) != 0 ||
+	    andon_ops_required(req->body, "ClientRequestToken", 32, 128, &crt, &len, err) != 0)
 		return -1;
-	return client_token(req, call, err);
+	andon_call_field(call, "ClientRequestToken", crt, len);
+	return 0;
 }
 
 /* The engine reports that the execution ended. */

@@ -83,6 +83,7 @@ void andon_call_begin(andon_call_t *c, const char *fn)
 	c->argc = 0;
 	c->nkeys = 0;
 	c->overflow = 0;
+	c->skip = 0;
 	c->resolve = NULL;
 	push(c, "FCALL", 5);
 	push(c, fn, strlen(fn));
@@ -94,6 +95,7 @@ void andon_call_command(andon_call_t *c, const char *name)
 	c->argc = 0;
 	c->nkeys = 0;
 	c->overflow = 0;
+	c->skip = 0;
 	c->resolve = NULL;
 	push(c, name, strlen(name));
 }

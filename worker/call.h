@@ -37,6 +37,7 @@ typedef struct andon_call {
 	int argc, nkeys;
 	andon_resolve_fn *resolve; /* set on a lookup call by the adapter; NULL for an ordinary call */
 	int overflow; /* set when the arena or argv ran out: the caller answers InternalFailure */
+	int skip;     /* set by the worker on a call that must not run (its request was answered already) */
 	const char *argv[ANDON_CALL_MAX_ARGS];
 	size_t argvlen[ANDON_CALL_MAX_ARGS];
 } andon_call_t;

@@ -139,7 +139,7 @@ int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, re
 
 	for (size_t i = 0; i < n; i++) {
 		replies[i] = NULL;
-		left += !calls[i].overflow;
+		left += !calls[i].overflow && !calls[i].skip;
 	}
 	while (left > 0) {
 		int broken = 0, reload = 0, wait = 0;
@@ -156,13 +156,13 @@ int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, re
 		}
 		/* Send every unanswered call in order, then read their replies in the same order. */
 		for (size_t i = 0; i < n; i++)
-			if (replies[i] == NULL && !calls[i].overflow)
+			if (replies[i] == NULL && !calls[i].overflow && !calls[i].skip)
 				redisAppendCommandArgv(e->c, calls[i].argc, (const char **)calls[i].argv,
 						       calls[i].argvlen);
 		for (size_t i = 0; i < n && !broken; i++) {
 			redisReply *r;
 
-			if (replies[i] != NULL || calls[i].overflow)
+			if (replies[i] != NULL || calls[i].overflow || calls[i].skip)
 				continue;
 			if (redisGetReply(e->c, (void **)&r) != REDIS_OK) {
 				andon_warn("redis connection lost: %s", e->c->errstr);

@@ -26,7 +26,7 @@ int andon_engine_connect(andon_engine_t *e, char *errstr, size_t errstr_size);
  * library are retried with backoff (calls are idempotent by request id, so resending is safe) until every
  * call has its reply, or until *run is 0 and deadline_us (monotonic) has passed, then -1. Replies that are
  * Redis errors of any other kind (a script bug) are returned as they are for the caller to report.
- * Calls with overflow set are not sent; their reply stays NULL.
+ * Calls with overflow or skip set are not sent; their reply stays NULL.
  */
 int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, redisReply **replies,
 		      const volatile sig_atomic_t *run, int64_t deadline_us);

@@ -12,6 +12,12 @@ typedef struct andon_ctx {
 	const char *region;
 	const char *account; /* the request's account, or the configured default; NUL-terminated */
 	andon_arena_t *arena;
+	/*
+	 * An optional gate: a command the adapter may build here (andon_call_begin/andon_call_command) that
+	 * the worker runs in the chunk's first round, before any change, in its own slot; its integer reply is
+	 * appended to the request's call as the field '@gate'. NULL where no gate can be asked for.
+	 */
+	struct andon_call *gate;
 } andon_ctx_t;
 
 /**

@@ -3,6 +3,7 @@
 
 #include "codec.h"
 #include "engine.h"
+#include "idem.h"
 #include "kafka.h"
 #include "log.h"
 #include "ops.h"
@@ -30,6 +31,10 @@ typedef struct job {
 	andon_req_t req;
 	andon_apierr_t err;
 	int call; /* index into w->calls for JOB_CALL */
+	/* Round one (before any change): indexes into w->pre of its id record, its gate and its lookup (the
+	 * last two -1 when it has none), and its fingerprint (in the arena). */
+	int pre_id, pre_gate, pre_lookup;
+	const char *fp;
 	char account[65];
 } job_t;
 
@@ -56,10 +61,15 @@ struct andon_worker {
 	job_t *jobs;
 	andon_call_t *calls;
 	redisReply **replies;
-	/* Second pipeline of a chunk: the calls built from lookups (andon_resolve_fn). */
-	andon_call_t *rcalls;
-	redisReply **rreplies, **rkeep; /* rkeep: the lookups' replies, which rcalls point into */
-	int *rcall;			/* index into calls/replies the resolved call replaces */
+	/*
+	 * First round of a chunk, before any change (at most 3 per request): request id records (idem.h),
+	 * gates an adapter asked for (ops.h), and the lookups of requests that name their execution only
+	 * indirectly (andon_resolve_fn). The calls of the second round may point into the lookups' replies,
+	 * so those are freed with the chunk.
+	 */
+	andon_call_t *pre;
+	redisReply **pre_replies;
+	size_t npre;
 	andon_arena_t arena;
 	msgpack_zone zone;
 	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
@@ -416,18 +426,16 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->jobs = calloc(n, sizeof(*w->jobs));
 	w->calls = calloc(n, sizeof(*w->calls));
 	w->replies = calloc(n, sizeof(*w->replies));
-	w->rcalls = calloc(n, sizeof(*w->rcalls));
-	w->rreplies = calloc(n, sizeof(*w->rreplies));
-	w->rkeep = calloc(n, sizeof(*w->rkeep));
-	w->rcall = calloc(n, sizeof(*w->rcall));
+	w->pre = calloc(3 * n, sizeof(*w->pre));
+	w->pre_replies = calloc(3 * n, sizeof(*w->pre_replies));
 	w->done_argv = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_argv));
 	w->done_len = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_len));
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
-	    w->done_argv == NULL || w->done_len == NULL || w->rcalls == NULL || w->rreplies == NULL ||
-	    w->rkeep == NULL || w->rcall == NULL || andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
+	    w->done_argv == NULL || w->done_len == NULL || w->pre == NULL || w->pre_replies == NULL ||
+	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
 	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
 	    (w->engine = andon_engine_new(cfg)) == NULL) {
@@ -483,6 +491,7 @@ static void job_ctx(andon_worker_t *w, const job_t *j, andon_ctx_t *ctx)
 	ctx->region = w->cfg->region;
 	ctx->account = j->account;
 	ctx->arena = &w->arena;
+	ctx->gate = NULL;
 }
 
 /*
@@ -493,6 +502,30 @@ static void stamp_account(andon_call_t *c, const char *account)
 {
 	if (c->argc > 0 && c->argvlen[0] == 5 && memcmp(c->argv[0], "FCALL", 5) == 0)
 		andon_call_field(c, "@acct", account, strlen(account));
+}
+
+/*
+ * Adds a request's first-round commands: its gate (already built in w->pre[w->npre] by the adapter), its id
+ * record, and its lookup (the adapter built the lookup as its call; it moves to the first round, and the
+ * real call is built in its place from the lookup's value).
+ */
+static void pre_add(andon_worker_t *w, job_t *j, int has_gate)
+{
+	andon_call_t *c = &w->calls[j->call];
+	char *fp = andon_arena_alloc(&w->arena, ANDON_IDEM_FP_LEN);
+
+	j->pre_gate = has_gate ? (int)w->npre++ : -1;
+	if (fp != NULL)
+		andon_idem_fingerprint(&j->req, j->account, fp);
+	j->fp = fp;
+	j->pre_id = (int)w->npre++;
+	/* A NULL fp (arena full) overflows the record: never sent, answered InternalFailure. */
+	andon_idem_record(&w->pre[j->pre_id], &w->arena, j->account, &j->req, fp, w->cfg->request_id_ttl);
+	j->pre_lookup = -1;
+	if (c->resolve != NULL) {
+		j->pre_lookup = (int)w->npre++;
+		w->pre[j->pre_lookup] = *c;
+	}
 }
 
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
@@ -550,16 +583,19 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 		snprintf(j->account, sizeof(j->account), "%s", w->cfg->default_account);
 	}
 	job_ctx(w, j, &ctx);
+	ctx.gate = &w->pre[w->npre];
+	ctx.gate->argc = 0;
 	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
 		return;
 	stamp_account(&w->calls[*ncalls], j->account);
-	if (w->calls[*ncalls].overflow) {
+	if (w->calls[*ncalls].overflow || ctx.gate->overflow) {
 		andon_apierr(&j->err, "InternalFailure", 500,
 			     "request has too many fields or too long names");
 		return;
 	}
 	j->kind = JOB_CALL;
 	j->call = (int)(*ncalls)++;
+	pre_add(w, j, ctx.gate->argc > 0);
 }
 
 static void produce_dlq(andon_worker_t *w, job_t *j)
@@ -743,49 +779,74 @@ done:
 	release(w, j->seq);
 }
 
-/*
- * Turns the answered lookups among jobs [from, to) into their real calls and runs those in a second
- * pipeline; each reply takes the place of its lookup's. Returns 0, or -1 when Redis stayed away through a
- * shutdown.
- */
-static int resolve(andon_worker_t *w, size_t from, size_t to)
+/* A request that the first round answered: an error reply, and its call never runs. */
+static void refuse(job_t *j, andon_call_t *c)
 {
-	size_t n = 0;
-	int rc = 0;
+	j->kind = JOB_ERROR;
+	c->skip = 1;
+}
 
+/*
+ * Reads the first round of jobs [from, to): a request whose id belongs to another request is answered
+ * IdempotentParameterMismatch; a lookup's value builds the real call in the lookup's place; a gate's answer
+ * becomes the call's '@gate' field. What fails here is answered and its call skipped.
+ */
+static void round_one(andon_worker_t *w, size_t from, size_t to)
+{
 	for (size_t i = from; i < to; i++) {
 		job_t *j = &w->jobs[i];
-		andon_call_t *c = &w->calls[j->call];
-		redisReply *r = w->replies[j->call];
+		andon_call_t *c;
+		redisReply *r;
 		andon_ctx_t ctx;
+		int idem;
 
-		if (j->kind != JOB_CALL || c->resolve == NULL || r == NULL ||
-		    (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
-			continue; /* a Redis error stays the reply: answered InternalFailure */
-		job_ctx(w, j, &ctx);
-		w->replies[j->call] = NULL;
-		if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len,
-			       &w->rcalls[n], &j->err) != 0 ||
-		    (stamp_account(&w->rcalls[n], j->account), w->rcalls[n].overflow)) {
-			if (w->rcalls[n].overflow)
-				andon_apierr(&j->err, "InternalFailure", 500,
-					     "request has too many fields or too long names");
-			j->kind = JOB_ERROR;
-			freeReplyObject(r);
+		if (j->kind != JOB_CALL)
+			continue;
+		c = &w->calls[j->call];
+		if ((idem = andon_idem_check(w->pre_replies[j->pre_id], j->fp)) <= 0) {
+			r = w->pre_replies[j->pre_id];
+			if (idem == 0)
+				andon_apierr(&j->err, "IdempotentParameterMismatch", 400,
+					     "request id %.*s was already used for a different request",
+					     (int)j->req.id_len, j->req.id);
+			else
+				andon_apierr(&j->err, "InternalFailure", 500, "request id record: %s",
+					     r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "not recorded");
+			refuse(j, c);
 			continue;
 		}
-		w->rkeep[n] = r;
-		w->rcall[n++] = j->call;
+		if (j->pre_lookup >= 0) {
+			r = w->pre_replies[j->pre_lookup];
+			if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
+				andon_apierr(&j->err, "InternalFailure", 500, "lookup: %s",
+					     r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+				refuse(j, c);
+				continue;
+			}
+			job_ctx(w, j, &ctx);
+			if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len, c,
+				       &j->err) != 0) {
+				refuse(j, c);
+				continue;
+			}
+			stamp_account(c, j->account);
+		}
+		if (j->pre_gate >= 0) {
+			r = w->pre_replies[j->pre_gate];
+			if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+				andon_apierr(&j->err, "InternalFailure", 500, "gate: %s",
+					     r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+				refuse(j, c);
+				continue;
+			}
+			andon_call_field(c, "@gate", r->integer != 0 ? "1" : "0", 1);
+		}
+		if (c->overflow) {
+			andon_apierr(&j->err, "InternalFailure", 500,
+				     "request has too many fields or too long names");
+			refuse(j, c);
+		}
 	}
-	if (n > 0)
-		rc = andon_engine_exec(w->engine, w->rcalls, n, w->rreplies, w->run,
-				       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
-	for (size_t k = 0; k < n; k++) {
-		w->replies[w->rcall[k]] = w->rreplies[k];
-		w->rreplies[k] = NULL;
-		freeReplyObject(w->rkeep[k]);
-	}
-	return rc;
 }
 
 /*
@@ -796,10 +857,14 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 {
 	int rc = 0;
 
+	/* Two rounds: id records, gates and lookups first; then the changes, all of them at once. */
 	if (ncalls > 0 &&
-	    (andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+	    (andon_engine_exec(w->engine, w->pre, w->npre, w->pre_replies, w->run,
 			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0 ||
-	     resolve(w, from, to) != 0 || post_write(w, w->replies, ncalls) != 0)) {
+	     (round_one(w, from, to),
+	      andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
+				andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000)) != 0 ||
+	     post_write(w, w->replies, ncalls) != 0)) {
 		/* The offsets stay unstored, so these are consumed again by whoever runs next. */
 		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", to - from);
 		w->stuck += to - from;
@@ -814,6 +879,11 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 		freeReplyObject(w->replies[i]);
 		w->replies[i] = NULL;
 	}
+	for (size_t i = 0; i < w->npre; i++) {
+		freeReplyObject(w->pre_replies[i]);
+		w->pre_replies[i] = NULL;
+	}
+	w->npre = 0;
 	andon_arena_reset(&w->arena);
 	msgpack_zone_clear(&w->zone);
 	return rc;
@@ -1083,10 +1153,8 @@ void andon_worker_destroy(andon_worker_t *w)
 	free(w->jobs);
 	free(w->calls);
 	free(w->replies);
-	free(w->rcalls);
-	free(w->rreplies);
-	free(w->rkeep);
-	free(w->rcall);
+	free(w->pre);
+	free(w->pre_replies);
 	free(w->post);
 	free(w->post_replies);
 	freeReplyObject(w->fired);

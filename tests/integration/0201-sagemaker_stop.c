@@ -25,7 +25,7 @@ static int is_ok(json_t *reply)
 
 static json_t *stop(const char *arn)
 {
-	return h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", arn));
+	return h_call("SageMaker.StopPipelineExecution", hs_stop_body(arn));
 }
 
 /* Events about arn whose stepStatus (step != NULL) or status (step == NULL, no step) is status. */
@@ -204,11 +204,11 @@ static void two_callbacks_and_a_lambda(void **state)
 static void stop_rules(void **state)
 {
 	char *arn = hs_start(P), *done = hs_start(P);
-	json_t *r1, *r2, *body = json_pack("{s:s}", "PipelineExecutionArn", arn);
+	json_t *r1, *r2, *body = hs_stop_body(arn);
 	const char *id;
 
 	(void)state;
-	r1 = stop(arn);
+	r1 = h_call("SageMaker.StopPipelineExecution", json_deep_copy(body));
 	assert_true(is_ok(r1));
 	assert_string_equal(hs_status(arn), "Stopped");
 	assert_int_equal(hs_history_count(arn, NULL, "Stopping"), 1);
@@ -234,8 +234,7 @@ static void stop_rules(void **state)
 	assert_string_equal(
 	    code(stop("arn:aws:sagemaker:us-east-1:123456789012:pipeline/orders/execution/nope00000000")),
 	    "ResourceNotFound");
-	r2 = h_call_as("SageMaker.StopPipelineExecution", NULL, "999999999999",
-		       json_pack("{s:s}", "PipelineExecutionArn", done));
+	r2 = h_call_as("SageMaker.StopPipelineExecution", NULL, "999999999999", hs_stop_body(done));
 	assert_string_equal(code(r2), "ResourceNotFound");
 	assert_string_equal(code(stop("arn:aws:sagemaker:us-east-1:123456789012:pipeline/orders")),
 			    "ValidationException");
@@ -440,7 +439,7 @@ static void success_racing_stop(void **state)
 		tokens[i] = hs_step(arns[i], "cb", "Callback", NULL, 0);
 	}
 	for (int i = 0; i < N; i++) {
-		json_t *stop_body = json_pack("{s:s}", "PipelineExecutionArn", arns[i]);
+		json_t *stop_body = hs_stop_body(arns[i]);
 		json_t *ok_body = json_pack("{s:s}", "CallbackToken", tokens[i]);
 		if (i % 2) {
 			ids[i][0] = h_send("SageMaker.StopPipelineExecution", NULL, NULL, stop_body);

@@ -125,7 +125,7 @@ static void handler_cleans_up_on_stop(void **state)
 	(void)state;
 	free(hs_step(ok_arn, "train", "Callback", NULL, 0));
 	assert_true(json_is_true(json_object_get(
-	    h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", ok_arn)),
+	    h_call("SageMaker.StopPipelineExecution", hs_stop_body(ok_arn)),
 	    "ok")));
 	assert_int_equal(hs_wait_status(ok_arn, "Stopped", 30000), 0);
 	assert_string_equal(hs_step_status(ok_arn, "train"), "Stopped");
@@ -135,7 +135,7 @@ static void handler_cleans_up_on_stop(void **state)
 	h = handler("cb-stop2", NULL, "exit 4");
 	bad_arn = hs_start("cb-stop2");
 	free(hs_step(bad_arn, "train", "Callback", NULL, 0));
-	h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", bad_arn));
+	h_call("SageMaker.StopPipelineExecution", hs_stop_body(bad_arn));
 	assert_int_equal(hs_wait_status(bad_arn, "Stopped", 30000), 0);
 	d = hs_describe(bad_arn);
 	assert_string_equal(json_string_value(json_object_get(step_of(d, 0), "StepStatus")), "Failed");
@@ -178,7 +178,7 @@ static void worker_killed_between_stop_and_result(void **state)
 	h_watch(hs_topic("cb-kill"));
 	h_watch("andon.requests");
 	token = hs_step(arn, "train", "Callback", NULL, 0);
-	h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", arn));
+	h_call("SageMaker.StopPipelineExecution", hs_stop_body(arn));
 	h_worker_kill();
 	/* The Stopping message may or may not have left before the kill; either way the handler's result
 	 * (sent during its 1 s cleanup, or after the replayed stop re-sent the message) lands after it. */
@@ -231,8 +231,7 @@ static void thousand_concurrent_stops(void **state)
 
 	t0 = h_now_ms();
 	for (int i = 0; i < N; i++)
-		ids[i] = h_send("SageMaker.StopPipelineExecution", NULL, NULL,
-				json_pack("{s:s}", "PipelineExecutionArn", arns[i]));
+		ids[i] = h_send("SageMaker.StopPipelineExecution", NULL, NULL, hs_stop_body(arns[i]));
 	h_flush();
 	deadline = h_now_ms() + 120000;
 	for (int i = 0; i < N; i++) {

@@ -43,8 +43,7 @@ static void each_deadline_fires_once(void **state)
 	for (int i = 0; i < N; i++) {
 		arns[i] = hs_start("timers");
 		free(hs_step(arns[i], "fn", "Lambda", NULL, 1));
-		h_call("SageMaker.StopPipelineExecution",
-		       json_pack("{s:s}", "PipelineExecutionArn", arns[i]));
+		h_call("SageMaker.StopPipelineExecution", hs_stop_body(arns[i]));
 	}
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(hs_wait_status(arns[i], "Failed", 30000), 0);
@@ -91,7 +90,7 @@ static void deadline_survives_a_stop_of_every_worker(void **state)
 
 	(void)state;
 	free(hs_step(arn, "fn", "Lambda", NULL, 2));
-	h_call("SageMaker.StopPipelineExecution", json_pack("{s:s}", "PipelineExecutionArn", arn));
+	h_call("SageMaker.StopPipelineExecution", hs_stop_body(arn));
 	assert_int_equal(h_worker_stop(), 0);
 	assert_int_equal(timers_left(), 1);
 	wait_due();

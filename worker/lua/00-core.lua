@@ -78,6 +78,22 @@ local function out(to, key, value)
 	return {to = to, key = key, value = value}
 end
 
+-- An empty msgpack map: cmsgpack packs an empty table as an array, so empty map bodies are given packed.
+local EMPTY_MAP = '\128'
+
+-- A msgpack map from a list of {key, value, raw}: value is packed, or taken as it is when raw (a payload
+-- the adapter packed once; the engine never turns a caller's payload into a Lua table and back, which
+-- would lose empty maps, nils and the difference between 1 and 1.0).
+local function pack_map(kv)
+	local n = #kv
+	local parts = {n < 16 and string.char(0x80 + n) or string.char(0xde, math.floor(n / 256), n % 256)}
+	for i = 1, n do
+		parts[#parts + 1] = mp_pack(kv[i][1])
+		parts[#parts + 1] = kv[i][3] and kv[i][2] or mp_pack(kv[i][2])
+	end
+	return table.concat(parts)
+end
+
 -- A durable deadline firing function fn on the keys x, h, r of andon:{tag}: at ms (epoch), the worker
 -- calls fn with request id 'timer\n' .. member (so a deadline fires once however often it is swept) and
 -- field 'timer' = member. Members are 'fn\ntag\nrest'; tag and rest never contain a newline.
@@ -148,7 +164,7 @@ local function create(x, h, req, svc, arn, st, ms, entry, names, extra)
 	redis.call('HSET', x, unpack(set))
 	redis.call('PERSIST', req.r)
 	return {v = 1, eventId = arn .. '#1', service = svc, resource = arn, status = names[st], time = ms,
-		requestId = req.id, historyEventId = 1}
+		requestId = req.id, historyEventId = 1, account = CALL.acct}
 end
 
 -- Moves execution e to status st: appends the history entry, bumps the version, sets the extra
@@ -167,7 +183,7 @@ local function transition(e, req, st, ms, entry, names, extra)
 	end
 	redis.call('HSET', e.x, unpack(set))
 	local ev = {v = 1, eventId = e.arn .. '#' .. hid, service = e.svc, resource = e.arn, status = names[st],
-		previousStatus = names[e.st], time = ms, requestId = req.id, historyEventId = hid}
+		previousStatus = names[e.st], time = ms, requestId = req.id, historyEventId = hid, account = e.acct}
 	-- e follows the change, so a function can make several in one call.
 	e.st, e.ver, e.hseq = st, e.ver + 1, hid
 	if TERMINAL[st] then e.t1 = ms end
@@ -185,6 +201,7 @@ local function note(e, req, ms, entry, names, ev)
 	e.ver, e.hseq = e.ver + 1, hid
 	ev.v, ev.eventId, ev.service, ev.resource = 1, e.arn .. '#' .. hid, e.svc, e.arn
 	ev.status, ev.time, ev.requestId, ev.historyEventId = names[e.st], ms, req.id, hid
+	ev.account = e.acct
 	return ev
 end
 

@@ -29,7 +29,7 @@ local function sm_request(rkey, args)
 end
 
 local function sm_load(keys)
-	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto')
+	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp')
 end
 
 local function get_step(e, name)
@@ -74,9 +74,12 @@ end
 
 -- The message a callback step's handler gets on its topic (Kafka key: the execution ARN, so the
 -- Executing and Stopping messages of one execution stay in order).
+-- Its arguments are the bytes the adapter packed, never a Lua table (an empty map when none were given),
+-- and it names the account: a topic may be shared.
 local function callback_message(e, name, step, status)
-	return out(step.topic, e.arn, {token = step.token, pipelineExecutionArn = e.arn, stepName = name,
-		arguments = step.args, status = status})
+	local args = redis.call('HGET', e.x, 'args:' .. name) or (step.args and mp_pack(step.args)) or EMPTY_MAP
+	return out(step.topic, e.arn, pack_map({{'token', step.token}, {'pipelineExecutionArn', e.arn},
+		{'stepName', name}, {'arguments', args, true}, {'status', status}, {'account', e.acct}}))
 end
 
 -- A stop ends once no step runs: Stopped, or Failed when a Lambda step of the execution hit its timeout.
@@ -151,10 +154,12 @@ local function sm_step_start(keys, args)
 	local outs = {}
 	local set = {'nsteps', n, 'run', tonumber(e.run) + 1}
 	if f.type == 'Callback' then
-		step.topic = f.topic or ('andon.pipeline.' .. e.pipe .. '.callbacks')
-		if #step.topic > TOPIC_MAX then
+		-- The default topic names the account, so two accounts' pipelines of one name never share it.
+		step.topic = f.topic or (f.legacyTopics == '1' and ('andon.pipeline.' .. e.pipe .. '.callbacks') or
+			('andon.pipeline.' .. e.acct .. '.' .. e.pipe .. '.callbacks'))
+		if #step.topic > TOPIC_MAX or not string.match(step.topic, '^[%w%._%-]+$') then
 			return fail(req, 'ValidationException', 400, 'The default callback topic of pipeline \'' .. e.pipe ..
-				'\' is longer than ' .. TOPIC_MAX .. ' characters: give Topic')
+				'\' is not a legal Kafka topic name (1-' .. TOPIC_MAX .. ' of [a-zA-Z0-9._-]): give Topic')
 		end
 		local seed = e.arn .. '\n' .. f.step .. '\n' .. req.id .. '\n' .. ms
 		step.token = new_token(seed)
@@ -162,9 +167,10 @@ local function sm_step_start(keys, args)
 			seed = seed .. '+'
 			step.token = new_token(seed)
 		end
-		step.args = f.args and details(mp_unpack(f.args)) or nil
 		set[#set + 1] = 'tok:' .. step.token
 		set[#set + 1] = f.step
+		set[#set + 1] = 'args:' .. f.step
+		set[#set + 1] = f.args or EMPTY_MAP
 	end
 	redis.call('HSET', e.x, unpack(set))
 	e.run = tonumber(e.run) + 1
@@ -262,13 +268,15 @@ local function sm_stop(keys, args)
 	local e = sm_load(keys)
 	if not e then return fail_missing(req, not_found(f.arn)) end
 	local body = {PipelineExecutionArn = e.arn}
-	-- A stop in progress or done absorbs another stop; an execution that ended otherwise refuses it.
-	if e.st == 'STOPPING' or e.st == 'STOPPED' then return answer(req, true, body) end
+	-- A stop in progress or done absorbs another stop, however the stop ended (Stopped, or Failed when a
+	-- Lambda step timed out during it); an execution that ended with no stop involved refuses it.
+	if e.st == 'STOPPING' or e.st == 'STOPPED' or e.stp == '1' then return answer(req, true, body) end
 	if e.st ~= 'RUNNING' then
 		return fail(req, 'ConflictException', 400, 'Pipeline execution \'' .. e.arn .. '\' already ended: ' .. SM[e.st])
 	end
 	local ms = now_ms()
 	local outs = {exec_change(e, req, ms, 'STOPPING')}
+	redis.call('HSET', e.x, 'stp', '1')
 	if tonumber(e.run) > 0 then
 		local _, steps = read_all(e.x)
 		for _, s in ipairs(steps) do

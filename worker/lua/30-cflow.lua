@@ -179,7 +179,12 @@ local function cf_stop(keys, args)
 		local dup = seen(req)
 		if dup then return dup end
 	end
-	-- Neither a throttled nor a denied request is stored: a replay is decided afresh.
+	-- Neither a throttled nor a denied request is stored: a replay is decided afresh. The account-wide
+	-- bucket was taken in the worker's first round (cf_take_account); '@gate' is its answer.
+	if f['@gate'] == '0' then
+		return read_fail('ResourceThrottled', 429, 'Request was denied due to flow control: account ' ..
+			f.account .. ' exceeded ' .. f.accountRate .. ' StopExecution requests per second')
+	end
 	if not cf_take(keys[5], tonumber(f.rate), tonumber(f.burst)) then
 		return read_fail('ResourceThrottled', 429, 'Request was denied due to flow control: account ' ..
 			f.account .. ' exceeded ' .. f.rate .. ' StopExecution requests per second on flow ' .. f.flow)
@@ -233,6 +238,13 @@ local function cf_describe(keys, args)
 	return read(true, cf_body({id = args[1]}, e, def))
 end
 
+-- The account-wide bucket of CloudFlow.StopExecution, a gate the worker runs before the change (its
+-- answer reaches cf_stop as '@gate'). KEYS: the bucket. ARGV: rate, burst. Returns 1 (a token) or 0.
+local function cf_take_account(keys, args)
+	return cf_take(keys[1], tonumber(args[1]), tonumber(args[2])) and 1 or 0
+end
+
+redis.register_function('cf_take_account', cf_take_account)
 redis.register_function('cf_create', cf_create)
 redis.register_function('cf_start', cf_start)
 redis.register_function('cf_running', cf_running)

@@ -52,9 +52,7 @@ local function no_run(req, empty, wid, rid)
 	return fail(req, unknown_execution(wid, rid))
 end
 
--- SWF's empty replies must be a msgpack map; cmsgpack packs an empty table as an array, so the body is
--- given already packed.
-local EMPTY_MAP = '\128'
+-- SWF's empty replies must be a msgpack map (EMPTY_MAP, 00-core.lua).
 local function answer_empty(req, outs)
 	return answer(req, true, EMPTY_MAP, outs)
 end
