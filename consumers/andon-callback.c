@@ -28,11 +28,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OUTPUT_MAX  (1 << 20) /* bytes of a command's stdout or stderr kept */
-#define REASON_MAX  256	      /* SageMaker's FailureReason limit, in characters */
-#define VALUE_MAX   1024      /* an output parameter's value, in characters */
-#define NAME_MAX_   256	      /* an output parameter's name, in characters */
-#define OUTPUTS_MAX 50	      /* output parameters of one step */
+#define OUTPUT_MAX	(1 << 20)      /* bytes of a command's stdout or stderr kept */
+#define REASON_MAX	256	       /* SageMaker's FailureReason limit, in characters */
+#define VALUE_MAX	1024	       /* an output parameter's value, in characters */
+#define NAME_MAX_	256	       /* an output parameter's name, in characters */
+#define OUTPUTS_MAX	50	       /* output parameters of one step */
 #define DEFAULT_ACCOUNT "123456789012" /* the worker's worker.default_account default */
 
 extern char **environ;

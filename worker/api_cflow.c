@@ -332,7 +332,8 @@ static int cf_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, and
 
 		andon_call_begin(ctx->gate, "cf_take_account");
 		if (tag == NULL)
-			return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
+			return andon_apierr(err, "InternalFailure", 500,
+					    "request too large for the batch arena");
 		andon_call_key(ctx->gate, ctx->arena, tag, tl, "tb");
 		cf_int_arg(ctx, ctx->gate, arate);
 		cf_int_arg(ctx, ctx->gate, aburst > 0 ? aburst : arate);

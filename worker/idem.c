@@ -81,7 +81,8 @@ void andon_idem_record(andon_call_t *c, andon_arena_t *a, const char *account, c
 		       const char *fp, int ttl_s)
 {
 	size_t klen = 0, tlen = 0;
-	const char *key = andon_arena_printf(a, &klen, "andon:{rid:%s:%.*s}", account, (int)req->id_len, req->id);
+	const char *key =
+	    andon_arena_printf(a, &klen, "andon:{rid:%s:%.*s}", account, (int)req->id_len, req->id);
 	const char *ttl = andon_arena_printf(a, &tlen, "%d", ttl_s);
 
 	andon_call_command(c, "SET");

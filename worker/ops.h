@@ -14,8 +14,8 @@ typedef struct andon_ctx {
 	andon_arena_t *arena;
 	/*
 	 * An optional gate: a command the adapter may build here (andon_call_begin/andon_call_command) that
-	 * the worker runs in the chunk's first round, before any change, in its own slot; its integer reply is
-	 * appended to the request's call as the field '@gate'. NULL where no gate can be asked for.
+	 * the worker runs in the chunk's first round, before any change, in its own slot; its integer reply
+	 * is appended to the request's call as the field '@gate'. NULL where no gate can be asked for.
 	 */
 	struct andon_call *gate;
 } andon_ctx_t;

@@ -811,7 +811,8 @@ static void round_one(andon_worker_t *w, size_t from, size_t to)
 					     (int)j->req.id_len, j->req.id);
 			else
 				andon_apierr(&j->err, "InternalFailure", 500, "request id record: %s",
-					     r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "not recorded");
+					     r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
+										       : "not recorded");
 			refuse(j, c);
 			continue;
 		}
@@ -824,8 +825,8 @@ static void round_one(andon_worker_t *w, size_t from, size_t to)
 				continue;
 			}
 			job_ctx(w, j, &ctx);
-			if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len, c,
-				       &j->err) != 0) {
+			if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len,
+				       c, &j->err) != 0) {
 				refuse(j, c);
 				continue;
 			}

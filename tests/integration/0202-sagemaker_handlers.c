@@ -124,9 +124,8 @@ static void handler_cleans_up_on_stop(void **state)
 
 	(void)state;
 	free(hs_step(ok_arn, "train", "Callback", NULL, 0));
-	assert_true(json_is_true(json_object_get(
-	    h_call("SageMaker.StopPipelineExecution", hs_stop_body(ok_arn)),
-	    "ok")));
+	assert_true(json_is_true(
+	    json_object_get(h_call("SageMaker.StopPipelineExecution", hs_stop_body(ok_arn)), "ok")));
 	assert_int_equal(hs_wait_status(ok_arn, "Stopped", 30000), 0);
 	assert_string_equal(hs_step_status(ok_arn, "train"), "Stopped");
 	assert_int_equal(h_tool_stop(h), 0);
