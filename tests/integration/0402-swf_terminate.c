@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define DOM   "ship"
-#define TOPIC "andon.swf.ship.decisions"
+#define TOPIC "andon.swf." H_ACCOUNT ".ship.decisions"
 
 static const char *str(json_t *o, const char *k1, const char *k2)
 {

@@ -90,12 +90,13 @@ local function close(p, wkey, e, req, st, ms, etype, aname, attrs, policy, outs)
 end
 
 -- Records a cancel request on open run e and schedules a decision task: a message on the domain's
--- decision topic, so that the decider can close the run.
+-- decision topic, so that the decider can close the run. The task names its account: a topic given by
+-- decisionTopic may be shared by several accounts' domains.
 local function request_cancel(e, req, ms, attrs, outs)
 	outs[#outs + 1] = change(e, req, 'RUNNING', ms, 'WorkflowExecutionCancelRequested',
 		'workflowExecutionCancelRequestedEventAttributes', attrs, {'creq', '1'})
 	outs[#outs + 1] = out(e.dtopic, wf_key(e.dom, e.wid), {v = 1, decisionTaskId = e.rid .. ':' .. e.hseq,
-		domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
+		account = e.acct, domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
 		workflowType = {name = e.tn, version = e.tv}, taskList = e.tl ~= '' and {name = e.tl} or nil,
 		reason = 'WorkflowExecutionCancelRequested', eventId = e.hseq, cause = attrs and attrs.cause,
 		time = ms, requestId = req.id})
