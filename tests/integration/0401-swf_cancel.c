@@ -88,6 +88,8 @@ static void cancel_with_run_id_then_decider_cancels(void **state)
 	assert_int_equal(json_array_size(d), 1);
 	ev = json_array_get(d, 0);
 	assert_string_equal(str(ev, "domain", NULL), DOM);
+	assert_non_null(str(ev, "account", NULL));
+	assert_string_equal(str(ev, "account", NULL), H_ACCOUNT);
 	assert_string_equal(str(ev, "reason", NULL), "WorkflowExecutionCancelRequested");
 	assert_string_equal(str(ev, "workflowExecution", "workflowId"), r.wid);
 	assert_string_equal(str(ev, "workflowType", "name"), "flow");
