@@ -15,6 +15,9 @@
 #define CF_DESCRIPTION_MAX 256		      /* CreateFlow Description, characters */
 #define CF_PAYLOAD_MAX	   32768	      /* Input and Output, characters */
 #define CF_VERSION_MAX	   9007199254740992LL /* 2^53: versions the engine's Lua numbers hold exactly */
+#define CF_LIMIT_MAX	   1000		      /* GetExecutionHistory Limit: CloudFlow's 1-1000 */
+#define CF_LIMIT_DEFAULT   60		      /* ... when absent, as CloudFlow documents */
+#define CF_TOKEN_MAX	   128		      /* GetExecutionHistory NextToken, characters */
 
 /* Where a request points: the flow's owner and name, the execution's name, and the hash tag of all three. */
 typedef struct cf_target {
@@ -395,6 +398,42 @@ static int cf_describe_execution(const andon_ctx_t *ctx, const andon_req_t *req,
 	return 0;
 }
 
+/* A read like DescribeExecution (keys flow, x and h; nothing stored): a page of the execution's events. */
+static int cf_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+				    andon_apierr_t *err)
+{
+	const char *token;
+	size_t token_len;
+	int64_t limit = CF_LIMIT_DEFAULT;
+	cf_target_t t;
+	int rc;
+
+	if (cf_resolve(ctx, req, "ExecutionName", 0, &t, err) != 0)
+		return -1;
+	rc = andon_codec_get_int(req->body, "Limit", &limit);
+	if (rc < 0 || limit < 1 || limit > CF_LIMIT_MAX)
+		return andon_apierr(err, "InvalidArgument", 400, "Limit must be an integer from 1 to %d",
+				    CF_LIMIT_MAX);
+	rc = cf_str(req->body, "NextToken", 0, CF_TOKEN_MAX, &token, &token_len, err);
+	if (rc < 0)
+		return -1;
+	andon_call_begin(call, "cf_history");
+	cf_key(ctx, call, &t, "flow", NULL, 0);
+	cf_key(ctx, call, &t, "x", t.exec, t.exec_len);
+	cf_key(ctx, call, &t, "h", t.exec, t.exec_len);
+	andon_call_arg(call, req->id, req->id_len);
+	andon_call_arg(call, req->op, req->op_len);
+	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
+	andon_call_field(call, "owner", t.owner, t.owner_len);
+	andon_call_field(call, "flow", t.flow, t.flow_len);
+	andon_call_field(call, "name", t.exec, t.exec_len);
+	cf_int_field(ctx, call, "limit", (long long)limit);
+	/* An empty NextToken asks for the first page, as an absent one. */
+	if (rc > 0 && token_len > 0)
+		andon_call_field(call, "nextToken", token, token_len);
+	return 0;
+}
+
 /* CloudFlow answers EntityTooLarge with 400. */
 const andon_op_t andon_cflow_ops[] = {
     {"CloudFlow.CreateFlow", cf_create_flow, 400},
@@ -403,5 +442,6 @@ const andon_op_t andon_cflow_ops[] = {
     {"CloudFlow.StopExecution", cf_stop_execution, 400},
     {"CloudFlow.FinishExecution", cf_finish_execution, 400},
     {"CloudFlow.DescribeExecution", cf_describe_execution, 400},
+    {"CloudFlow.GetExecutionHistory", cf_get_execution_history, 400},
     {NULL, NULL, 0},
 };

@@ -289,7 +289,7 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 			       andon_apierr_t *err)
 {
 	swf_str_t name, desc, topic;
-	char tag[SWF_TAG_MAX], deftopic[320];
+	char tag[SWF_TAG_MAX], deftopic[512];
 	size_t n = 0;
 
 	if (get_str(req->body, "name", "name", 1, SWF_NAME_MAX, 1, &name, err) != 0 ||
@@ -301,15 +301,24 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 		return andon_apierr(err, "ValidationException", 400,
 				    "decisionTopic must be a Kafka topic name: 1-249 of [a-zA-Z0-9._-]");
 	if (topic.s == NULL) {
-		/* The default topic must be a legal name, else the decider could never be told anything. */
-		int k =
-		    snprintf(deftopic, sizeof(deftopic), "andon.swf.%.*s.decisions", (int)name.len, name.s);
+		/*
+		 * The default topic names the account: two accounts may each have a domain of this name, and
+		 * one's decider must never read the other's tasks. worker.legacy_topic_names keeps the old
+		 * name without it. The name must be legal, else the decider could never be told anything.
+		 */
+		int legacy = ctx->cfg->legacy_topic_names;
+		int k = legacy ? snprintf(deftopic, sizeof(deftopic), "andon.swf.%.*s.decisions",
+					  (int)name.len, name.s)
+			       : snprintf(deftopic, sizeof(deftopic), "andon.swf.%s.%.*s.decisions",
+					  ctx->account, (int)name.len, name.s);
 		if (k < 0 || (size_t)k >= sizeof(deftopic) || !andon_proto_topic_ok(deftopic, (size_t)k))
 			return andon_apierr(
 			    err, "ValidationException", 400,
-			    "domain '%.*s' makes no legal decision topic name (andon.swf.<domain>."
-			    "decisions: 1-249 of [a-zA-Z0-9._-]); give decisionTopic",
-			    (int)name.len, name.s);
+			    "account '%s' and domain '%.*s' make no legal decision topic name "
+			    "(%s: 1-249 of [a-zA-Z0-9._-]); give decisionTopic",
+			    ctx->account, (int)name.len, name.s,
+			    legacy ? "andon.swf.<domain>.decisions"
+				   : "andon.swf.<account>.<domain>.decisions");
 		topic.s = andon_arena_strndup(ctx->arena, deftopic, (size_t)k);
 		topic.len = (size_t)k;
 	}

@@ -36,8 +36,7 @@ typedef struct andon_config {
 	int stats_interval_ms; /* 0 disables the periodic stats line */
 	char region[64];
 	char default_account[64]; /* account of requests that carry none */
-	int legacy_topic_names;	  /* 1: default per-domain/per-pipeline topics without the account (old names)
-				   */
+	int legacy_topic_names;	  /* 1: default per-domain/per-pipeline topics without the account */
 	int request_id_ttl;	  /* seconds a request id's record (id -> fingerprint) is kept */
 
 	/* CloudFlow: token bucket per (caller account, flow) for StopExecution (docs/cloudflow.md). */

@@ -739,6 +739,199 @@ static void times_are_iso_utc_with_milliseconds(void **state)
 	}
 }
 
+/* ---- history ---- */
+
+static json_t *history(const char *account, json_t *body)
+{
+	return call("CloudFlow.GetExecutionHistory", account, body);
+}
+
+/* A page of h1's history from token (NULL: the first) with limit (0: none given). */
+static json_t *history_page(const char *flow, const char *exec, int limit, const char *token)
+{
+	json_t *b = hcf_body(flow, exec), *r;
+
+	if (limit > 0)
+		json_object_set_new(b, "Limit", json_integer(limit));
+	if (token != NULL)
+		json_object_set_new(b, "NextToken", json_string(token));
+	r = history(NULL, b);
+	assert_ok(r);
+	return body_of(r);
+}
+
+/* EventDetail of event ev, parsed: it is JSON object text (a new object). */
+static json_t *detail(json_t *ev)
+{
+	const char *s = str(ev, "EventDetail", NULL);
+	json_t *d;
+
+	assert_non_null(s);
+	d = json_loads(s, 0, NULL);
+	assert_non_null(d);
+	assert_true(json_is_object(d));
+	return d;
+}
+
+static void history_pages_and_carries_the_stops_error_and_cause(void **state)
+{
+	static const char *const types[] = {"ExecutionStarted", "ExecutionRunning", "ExecutionStopped"};
+	static const char cause[] = "operator said \"stop\"\n\tnow \\ caf\xc3\xa9 / \x01";
+	json_t *b, *r, *page, *evs, *ev, *d, *all;
+	const char *id, *tok;
+	char token[32];
+	redisReply *rr;
+
+	(void)state;
+	hcf_flow(NULL, "hist", YAML);
+	hcf_start(NULL, "hist", "h1", 1);
+	b = hcf_body("hist", "h1");
+	json_object_set_new(b, "Error", json_string("Halted"));
+	json_object_set_new(b, "Cause", json_string(cause));
+	assert_ok(call("CloudFlow.StopExecution", NULL, b));
+
+	/* One page with everything (the default Limit is 60), in CloudFlow's shape. */
+	r = history(NULL, hcf_body("hist", "h1"));
+	assert_ok(r);
+	id = str(r, "id", NULL);
+	page = body_of(r);
+	assert_string_equal(str(page, "RequestId", NULL), id);
+	assert_null(json_object_get(page, "NextToken"));
+	evs = json_object_get(page, "Events");
+	assert_true(json_is_array(evs));
+	assert_int_equal(json_array_size(evs), 3);
+	for (size_t i = 0; i < 3; i++) {
+		ev = json_array_get(evs, i);
+		assert_int_equal(json_integer_value(json_object_get(ev, "EventId")), (json_int_t)i + 1);
+		assert_int_equal(json_integer_value(json_object_get(ev, "ScheduleEventId")), (json_int_t)i);
+		assert_string_equal(str(ev, "Type", NULL), types[i]);
+		assert_string_equal(str(ev, "StepName", NULL), "");
+		assert_true(hcf_is_time(str(ev, "Time", NULL)));
+		assert_true(json_is_string(json_object_get(ev, "EventDetail")));
+	}
+	/* The start's Input, nothing for Running, and the stop's Error and Cause, byte for byte. */
+	d = detail(json_array_get(evs, 0));
+	assert_string_equal(str(d, "Input", NULL), "{\"k\":\"v\"}");
+	json_decref(d);
+	assert_string_equal(str(json_array_get(evs, 1), "EventDetail", NULL), "{}");
+	d = detail(json_array_get(evs, 2));
+	assert_string_equal(str(d, "Error", NULL), "Halted");
+	assert_string_equal(str(d, "Cause", NULL), cause);
+	assert_int_equal(json_object_size(d), 2);
+	json_decref(d);
+	/* The stop's event time is the execution's StoppedTime. */
+	assert_string_equal(str(json_array_get(evs, 2), "Time", NULL),
+			    str(body_of(describe(NULL, "hist", "h1")), "StoppedTime", NULL));
+	all = json_deep_copy(evs);
+
+	/* Paging: Limit 1 three times, each NextToken from the page before; the last page has none. */
+	tok = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		page = history_page("hist", "h1", 1, tok);
+		evs = json_object_get(page, "Events");
+		assert_int_equal(json_array_size(evs), 1);
+		assert_true(json_equal(json_array_get(evs, 0), json_array_get(all, i)));
+		tok = str(page, "NextToken", NULL);
+		if (i < 2) {
+			assert_non_null(tok);
+			snprintf(token, sizeof(token), "%s", tok);
+			tok = token;
+		} else {
+			assert_null(tok);
+		}
+	}
+	page = history_page("hist", "h1", 2, NULL);
+	assert_int_equal(json_array_size(json_object_get(page, "Events")), 2);
+	assert_non_null(str(page, "NextToken", NULL));
+	snprintf(token, sizeof(token), "%s", str(page, "NextToken", NULL));
+	page = history_page("hist", "h1", 1000, token);
+	assert_int_equal(json_array_size(json_object_get(page, "Events")), 1);
+	assert_true(json_equal(json_array_get(json_object_get(page, "Events"), 0), json_array_get(all, 2)));
+	assert_null(json_object_get(page, "NextToken"));
+	/* An empty NextToken is the first page. */
+	page = history_page("hist", "h1", 0, "");
+	assert_true(json_equal(json_object_get(page, "Events"), all));
+	json_decref(all);
+
+	/* A finish carries Output, Error and Cause the same way. */
+	hcf_start(NULL, "hist", "h2", 1);
+	b = hcf_body("hist", "h2");
+	json_object_set_new(b, "Status", json_string("Failed"));
+	json_object_set_new(b, "Output", json_string("{\"n\": [1, 2.5, null]}"));
+	json_object_set_new(b, "Error", json_string("E"));
+	json_object_set_new(b, "Cause", json_string("C"));
+	assert_ok(call("CloudFlow.FinishExecution", NULL, b));
+	page = history_page("hist", "h2", 0, NULL);
+	ev = json_array_get(json_object_get(page, "Events"), 2);
+	assert_string_equal(str(ev, "Type", NULL), "ExecutionFailed");
+	assert_string_equal(str(ev, "EventDetail", NULL),
+			    "{\"Output\":\"{\\\"n\\\": [1, 2.5, null]}\",\"Error\":\"E\",\"Cause\":\"C\"}");
+
+	/* A read: nothing stored under its id. */
+	rr = h_redis("HEXISTS andon:{cf:" H_ACCOUNT ":hist}:r:h1 %s", id);
+	assert_int_equal(rr->integer, 0);
+	freeReplyObject(rr);
+}
+
+static void history_errors_as_describe(void **state)
+{
+	size_t dlq0;
+	json_t *b;
+
+	(void)state;
+	hcf_flow(NULL, "hist_err", YAML);
+	hcf_start(NULL, "hist_err", "e1", 0);
+	/* Missing flow and execution: answers, not dead-lettered, not stored. */
+	assert_error(history(NULL, hcf_body("nowhere", "e1")), "FlowNotExists", 404);
+	assert_error(history(NULL, hcf_body("hist_err", "ghost")), "ExecutionNotExists", 404);
+	/* Another account: its own namespace (no such flow), or AccessDenied when naming the owner. */
+	assert_error(history(B, hcf_body("hist_err", "e1")), "FlowNotExists", 404);
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "FlowOwner", json_string(H_ACCOUNT));
+	assert_error(history(B, json_deep_copy(b)), "AccessDenied", 403);
+	json_object_set_new(b, "FlowName", json_string("no_such_flow"));
+	assert_error(history(B, b), "AccessDenied", 403);
+	/* The owner naming itself is fine. */
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "FlowOwner", json_string(H_ACCOUNT));
+	assert_ok(history(NULL, b));
+	/* A NextToken the engine did not hand out: InvalidArgument, an answer. */
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "NextToken", json_string("abc"));
+	assert_error(history(NULL, b), "InvalidArgument", 400);
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "NextToken", json_string("1e3"));
+	assert_error(history(NULL, b), "InvalidArgument", 400);
+	/* Past the end: an empty page. */
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "NextToken", json_string("5"));
+	b = history(NULL, b);
+	assert_ok(b);
+	assert_int_equal(json_array_size(json_object_get(body_of(b), "Events")), 0);
+	assert_true(json_is_array(json_object_get(body_of(b), "Events")));
+	assert_null(json_object_get(body_of(b), "NextToken"));
+	h_pump(200);
+	dlq0 = json_array_size(h_dlq());
+	assert_int_equal(
+	    dlq_count("FlowNotExists") + dlq_count("ExecutionNotExists") + dlq_count("AccessDenied"), 0);
+	/* Bad input: answered and dead-lettered. */
+	assert_error_dlq(history(NULL, json_pack("{s:s}", "FlowName", "hist_err")), "MissingRequiredParams",
+			 400);
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "Limit", json_integer(0));
+	assert_error_dlq(history(NULL, b), "InvalidArgument", 400);
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "Limit", json_integer(1001));
+	assert_error_dlq(history(NULL, b), "InvalidArgument", 400);
+	b = hcf_body("hist_err", "e1");
+	json_object_set_new(b, "Limit", json_string("5"));
+	assert_error_dlq(history(NULL, b), "InvalidArgument", 400);
+	assert_int_equal(json_array_size(h_dlq()), dlq0 + 4);
+	/* Nothing changed the execution. */
+	assert_engine_status(NULL, "hist_err", "e1", "STARTING");
+	assert_int_equal(hist_len(NULL, "hist_err", "e1"), 1);
+}
+
 /* ---- throttling ---- */
 
 static void burst_is_throttled_per_account_and_flow(void **state)
@@ -890,6 +1083,8 @@ int main(void)
 	    cmocka_unit_test(replay_returns_the_stored_answer),
 	    cmocka_unit_test(stop_racing_finish_has_one_winner),
 	    cmocka_unit_test(times_are_iso_utc_with_milliseconds),
+	    cmocka_unit_test(history_pages_and_carries_the_stops_error_and_cause),
+	    cmocka_unit_test(history_errors_as_describe),
 	    cmocka_unit_test(burst_is_throttled_per_account_and_flow),
 	};
 	return cmocka_run_group_tests_name("0301-cflow_stop", tests, setup, teardown);

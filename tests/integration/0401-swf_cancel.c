@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define DOM    "orders"
-#define TOPIC  "andon.swf.orders.decisions"
+#define TOPIC  "andon.swf." H_ACCOUNT ".orders.decisions"
 #define CUSTOM "custom.decider"
 #define DOM_SP "sales team" /* legal SWF name, but no legal topic name */
 
@@ -88,6 +88,8 @@ static void cancel_with_run_id_then_decider_cancels(void **state)
 	assert_int_equal(json_array_size(d), 1);
 	ev = json_array_get(d, 0);
 	assert_string_equal(str(ev, "domain", NULL), DOM);
+	assert_non_null(str(ev, "account", NULL));
+	assert_string_equal(str(ev, "account", NULL), H_ACCOUNT);
 	assert_string_equal(str(ev, "reason", NULL), "WorkflowExecutionCancelRequested");
 	assert_string_equal(str(ev, "workflowExecution", "workflowId"), r.wid);
 	assert_string_equal(str(ev, "workflowType", "name"), "flow");
@@ -183,7 +185,8 @@ static void replays_and_duplicates_add_nothing(void **state)
 	h_flush();
 	assert_non_null(h_reply(id, 3, 20000));
 	assert_true(json_equal(first, h_reply(id, 2, 0)));
-	assert_true(json_equal(first, h_reply(id, 3, 0)));
+	/* The same id with other fields (no runId) is another request: refused, nothing changes. */
+	assert_true(hw_is_error(h_reply(id, 3, 0), "IdempotentParameterMismatch"));
 	/* A second request with its own id: absorbed, same empty success, no second event or task. */
 	assert_empty_ok(h_call("SWF.RequestCancelWorkflowExecution", hw_exec(&r, 0)));
 	hist = hw_history(&r);
@@ -386,6 +389,84 @@ static void domains_types_and_starts(void **state)
 	hw_run_free(&r);
 }
 
+/* Two accounts, one domain name: each account's domain gets its own default decision topic, and every task
+ * names its account, so one account's decider never reads the other's workflowIds and runIds. */
+#define ACCT_A	   "111111111111"
+#define ACCT_B	   "222222222222"
+#define SHARED	   "shared"
+#define SHARED_OLD "andon.swf." SHARED ".decisions" /* the name before accounts were in it */
+
+static hw_run_t tenant_start(const char *account)
+{
+	json_t *r;
+	hw_run_t run;
+
+	assert_empty_ok(h_call_as("SWF.RegisterDomain", NULL, account, json_pack("{s:s}", "name", SHARED)));
+	assert_empty_ok(
+	    h_call_as("SWF.RegisterWorkflowType", NULL, account,
+		      json_pack("{s:s, s:s, s:s}", "domain", SHARED, "name", "flow", "version", "1")));
+	r = h_call_as("SWF.StartWorkflowExecution", NULL, account,
+		      json_pack("{s:s, s:s, s:{s:s, s:s}}", "domain", SHARED, "workflowId", "tenant-wf",
+				"workflowType", "name", "flow", "version", "1"));
+	assert_true(hw_ok(r));
+	run.domain = strdup(SHARED);
+	run.wid = strdup("tenant-wf");
+	run.rid = strdup(str(r, "body", "runId"));
+	return run;
+}
+
+/* Every message on topic is a task for run r of account. */
+static void assert_only(const char *topic, const char *account, const hw_run_t *r)
+{
+	json_t *all = h_topic(topic), *m;
+	size_t i;
+
+	assert_true(json_array_size(all) >= 1);
+	json_array_foreach(all, i, m)
+	{
+		json_t *v = json_object_get(m, "value");
+		assert_string_equal(str(v, "account", NULL), account);
+		assert_string_equal(str(v, "domain", NULL), SHARED);
+		assert_string_equal(str(v, "workflowExecution", "runId"), r->rid);
+		assert_string_equal(str(v, "reason", NULL), "WorkflowExecutionCancelRequested");
+	}
+}
+
+static void two_accounts_one_domain_name(void **state)
+{
+	const char *topic_a = "andon.swf." ACCT_A "." SHARED ".decisions";
+	const char *topic_b = "andon.swf." ACCT_B "." SHARED ".decisions";
+	hw_run_t a, b;
+	json_t *d;
+
+	(void)state;
+	h_watch(topic_a);
+	h_watch(topic_b);
+	h_watch(SHARED_OLD);
+	a = tenant_start(ACCT_A);
+	b = tenant_start(ACCT_B);
+	assert_string_not_equal(a.rid, b.rid);
+	assert_empty_ok(h_call_as("SWF.RequestCancelWorkflowExecution", NULL, ACCT_A, hw_exec(&a, 0)));
+	assert_empty_ok(h_call_as("SWF.RequestCancelWorkflowExecution", NULL, ACCT_B, hw_exec(&b, 0)));
+	d = wait_decisions(topic_a, &a, 1);
+	assert_int_equal(json_array_size(d), 1);
+	json_decref(d);
+	d = wait_decisions(topic_b, &b, 1);
+	assert_int_equal(json_array_size(d), 1);
+	json_decref(d);
+	/* Anything misrouted would have arrived by now. */
+	h_pump(500);
+	assert_only(topic_a, ACCT_A, &a);
+	assert_only(topic_b, ACCT_B, &b);
+	assert_int_equal(json_array_size(h_topic(SHARED_OLD)), 0);
+	/* The tasks of the default account's domain name it too. */
+	d = h_topic(TOPIC);
+	assert_true(json_array_size(d) >= 1);
+	assert_string_equal(str(json_object_get(json_array_get(d, 0), "value"), "account", NULL), H_ACCOUNT);
+	hw_run_free(&a);
+	hw_run_free(&b);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -406,6 +487,7 @@ int main(void)
 	    cmocka_unit_test(start_replay_returns_same_run),
 	    cmocka_unit_test(cancel_limits_and_unknown_resources),
 	    cmocka_unit_test(domains_types_and_starts),
+	    cmocka_unit_test(two_accounts_one_domain_name),
 	};
 	return cmocka_run_group_tests_name("0401-swf_cancel", tests, setup, h_group_teardown_cmocka);
 }

@@ -1,5 +1,6 @@
 /* 0402: SWF TerminateWorkflowExecution: child policies on a 3-level tree, policy precedence, limits, replays,
- * terminate racing the decider, timeouts; driven only through Kafka. */
+ * terminate racing the decider, decider closes that leave children running, timeouts; driven only through
+ * Kafka. */
 #include "harness.h"
 #include "harness-swf.h"
 
@@ -13,7 +14,7 @@
 #include <string.h>
 
 #define DOM   "ship"
-#define TOPIC "andon.swf.ship.decisions"
+#define TOPIC "andon.swf." H_ACCOUNT ".ship.decisions"
 
 static const char *str(json_t *o, const char *k1, const char *k2)
 {
@@ -118,7 +119,8 @@ static void terminate_policy_terminate_closes_whole_tree(void **state)
 		if (i == 0) {
 			assert_string_equal(str(ev, "reason", NULL), "operator");
 			assert_string_equal(str(ev, "details", NULL), "shutting down");
-			assert_null(json_object_get(ev, "cause"));
+			assert_non_null(str(ev, "cause", NULL));
+			assert_string_equal(str(ev, "cause", NULL), "OPERATOR_INITIATED");
 		} else {
 			assert_string_equal(str(ev, "cause", NULL), "CHILD_POLICY_APPLIED");
 		}
@@ -183,11 +185,13 @@ static void terminate_policy_request_cancel_asks_children(void **state)
 		assert_int_equal(json_array_size(hist), 1);
 		json_decref(hist);
 	}
-	/* A child's decider cancels it: its own policy (its type's TERMINATE) reaches its children. */
+	/* A child's decider cancels it: no policy reaches its children (SWF applies one only when a run is
+	 * terminated or times out), though its type's default is TERMINATE. */
 	assert_true(hw_ok(h_call("SWF.CancelWorkflowExecution", hw_exec(&t.n[1], 1))));
 	assert_string_equal(hw_status(&t.n[1]), "CANCELED");
-	assert_int_equal(hw_wait_closed(&t.n[3], "TERMINATED", 30000), 0);
-	assert_int_equal(hw_wait_closed(&t.n[4], "TERMINATED", 30000), 0);
+	h_pump(500);
+	assert_string_equal(hw_status(&t.n[3]), "OPEN");
+	assert_string_equal(hw_status(&t.n[4]), "OPEN");
 	assert_string_equal(hw_status(&t.n[5]), "OPEN");
 	assert_string_equal(hw_status(&t.n[6]), "OPEN");
 	assert_string_equal(hw_status(&t.n[2]), "OPEN");
@@ -235,6 +239,52 @@ static void terminate_policy_abandon_leaves_children(void **state)
 			    "ABANDON");
 	json_decref(hist);
 	tree_free(&t);
+}
+
+/* The decider's closes (complete, fail, cancel) hand no policy on, whatever the run's own or its type's:
+ * SWF applies the child policy only when a run is terminated or times out. */
+static void decider_close_leaves_children_running(void **state)
+{
+	static const char *const ops[] = {"SWF.CompleteWorkflowExecution", "SWF.FailWorkflowExecution",
+					  "SWF.CancelWorkflowExecution"};
+	static const char *const closed[] = {"COMPLETED", "FAILED", "CANCELED"};
+	hw_run_t p[3], c[3], g[3];
+	char wid[64], id[64];
+	json_t *hist;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		/* Type default TERMINATE; the middle one also sets TERMINATE at start. */
+		snprintf(wid, sizeof(wid), "dc-%d", i);
+		p[i] = hw_start(DOM, wid, "flow", "1", i == 1 ? "TERMINATE" : NULL);
+		snprintf(wid, sizeof(wid), "dc-%d-c", i);
+		c[i] = hw_child(&p[i], wid, NULL);
+		snprintf(wid, sizeof(wid), "dc-%d-g", i);
+		g[i] = hw_child(&c[i], wid, NULL);
+	}
+	assert_true(hw_ok(h_call("SWF.RequestCancelWorkflowExecution", hw_exec(&p[2], 1))));
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "dc-close-%d-%lld", i, h_now_ms());
+		assert_true(hw_ok(h_call_as(ops[i], id, NULL, hw_exec(&p[i], 1))));
+		assert_string_equal(hw_status(&p[i]), closed[i]);
+		assert_false(handed_on(p[i].wid, id));
+	}
+	/* Give a policy request, had there been one, time to be applied: the children run on. */
+	h_pump(500);
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(hw_status(&c[i]), "OPEN");
+		assert_true(json_is_false(json_object_get(info(&c[i]), "cancelRequested")));
+		assert_string_equal(hw_status(&g[i]), "OPEN");
+		hist = hw_history(&c[i]);
+		assert_int_equal(json_array_size(hist), 2); /* started, its child initiated */
+		json_decref(hist);
+		/* Terminating the child now applies its policy (its type's TERMINATE) to the grandchild. */
+		assert_true(hw_ok(h_call("SWF.TerminateWorkflowExecution", hw_exec(&c[i], 1))));
+		assert_int_equal(hw_wait_closed(&g[i], "TERMINATED", 30000), 0);
+		hw_run_free(&p[i]);
+		hw_run_free(&c[i]);
+		hw_run_free(&g[i]);
+	}
 }
 
 static const char *terminated_policy(const hw_run_t *r)
@@ -480,6 +530,7 @@ int main(void)
 	    cmocka_unit_test(terminate_policy_terminate_closes_whole_tree),
 	    cmocka_unit_test(terminate_policy_request_cancel_asks_children),
 	    cmocka_unit_test(terminate_policy_abandon_leaves_children),
+	    cmocka_unit_test(decider_close_leaves_children_running),
 	    cmocka_unit_test(policy_precedence_and_no_policy_fault),
 	    cmocka_unit_test(terminate_limits_unknown_and_replays),
 	    cmocka_unit_test(terminate_racing_completion_has_one_winner),

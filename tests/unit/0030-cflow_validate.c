@@ -179,8 +179,9 @@ static char *repeat(char ch, size_t n)
 static void test_ops_table(void **state)
 {
 	static const char *const names[] = {
-	    "CloudFlow.CreateFlow",    "CloudFlow.StartExecution",  "CloudFlow.ReportExecutionRunning",
-	    "CloudFlow.StopExecution", "CloudFlow.FinishExecution", "CloudFlow.DescribeExecution"};
+	    "CloudFlow.CreateFlow",	    "CloudFlow.StartExecution",	 "CloudFlow.ReportExecutionRunning",
+	    "CloudFlow.StopExecution",	    "CloudFlow.FinishExecution", "CloudFlow.DescribeExecution",
+	    "CloudFlow.GetExecutionHistory"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -292,7 +293,8 @@ static void test_missing_and_invalid(void **state)
 {
 	fx_t *fx = *state;
 	static const char *const ops[] = {"CloudFlow.StopExecution", "CloudFlow.DescribeExecution",
-					  "CloudFlow.ReportExecutionRunning", "CloudFlow.FinishExecution"};
+					  "CloudFlow.ReportExecutionRunning", "CloudFlow.FinishExecution",
+					  "CloudFlow.GetExecutionHistory"};
 	char *e128 = repeat('e', 128), *e129 = repeat('e', 129), *c4096 = repeat('c', 4096),
 	     *c4097 = repeat('c', 4097);
 	json_t *b;
@@ -462,6 +464,68 @@ static void test_describe_call(void **state)
 	assert_arg(&fx->call, 2, "4");
 }
 
+/* GetExecutionHistory: a read (flow, x, h; no answers hash), Limit 1-1000 (default 60), NextToken. */
+static void test_history_call(void **state)
+{
+	fx_t *fx = *state;
+	json_t *b;
+	char *t128 = repeat('7', 128), *t129 = repeat('7', 129);
+
+	expect_ok(fx, "CloudFlow.GetExecutionHistory", target("orders", "order-1"));
+	assert_arg(&fx->call, 1, "cf_history");
+	assert_arg(&fx->call, 2, "3");
+	assert_arg(&fx->call, 3, TAG "flow");
+	assert_arg(&fx->call, 4, TAG "x:order-1");
+	assert_arg(&fx->call, 5, TAG "h:order-1");
+	assert_arg(&fx->call, 6, "req-1");
+	assert_arg(&fx->call, 7, "CloudFlow.GetExecutionHistory");
+	assert_field(&fx->call, "account", ACCOUNT);
+	assert_field(&fx->call, "owner", ACCOUNT);
+	assert_field(&fx->call, "flow", "orders");
+	assert_field(&fx->call, "name", "order-1");
+	assert_field(&fx->call, "limit", "60");
+	assert_no_field(&fx->call, "nextToken");
+
+	b = target("orders", "order-1");
+	json_object_set_new(b, "Limit", json_integer(1000));
+	json_object_set_new(b, "NextToken", json_string("3"));
+	json_object_set_new(b, "FlowOwner", json_string(OTHER));
+	expect_ok(fx, "CloudFlow.GetExecutionHistory", b);
+	assert_arg(&fx->call, 3, "andon:{cf:" OTHER ":orders}:flow");
+	assert_field(&fx->call, "owner", OTHER);
+	assert_field(&fx->call, "limit", "1000");
+	assert_field(&fx->call, "nextToken", "3");
+	b = target("orders", "order-1");
+	json_object_set_new(b, "Limit", json_integer(1));
+	json_object_set_new(b, "NextToken", json_string(""));
+	expect_ok(fx, "CloudFlow.GetExecutionHistory", b);
+	assert_field(&fx->call, "limit", "1");
+	assert_no_field(&fx->call, "nextToken"); /* empty: the first page */
+	b = target("orders", "order-1");
+	json_object_set_new(b, "NextToken", json_string(t128));
+	expect_ok(fx, "CloudFlow.GetExecutionHistory", b);
+
+	{
+		json_t *bad[] = {json_integer(0), json_integer(-1),  json_integer(1001),
+				 json_real(10.0), json_string("10"), json_true()};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			b = target("orders", "order-1");
+			json_object_set_new(b, "Limit", bad[i]);
+			expect_err(fx, "CloudFlow.GetExecutionHistory", b, "InvalidArgument");
+			assert_non_null(strstr(fx->err.message, "Limit"));
+		}
+	}
+	b = target("orders", "order-1");
+	json_object_set_new(b, "NextToken", json_integer(3));
+	expect_err(fx, "CloudFlow.GetExecutionHistory", b, "InvalidArgument");
+	b = target("orders", "order-1");
+	json_object_set_new(b, "NextToken", json_string(t129));
+	expect_err(fx, "CloudFlow.GetExecutionHistory", b, "InvalidArgument");
+	expect_err(fx, "CloudFlow.GetExecutionHistory", target("orders", "1bad"), "InvalidArgument");
+	free(t128);
+	free(t129);
+}
+
 /* ---- options ---- */
 
 static void test_options(void **state)
@@ -487,11 +551,17 @@ static void test_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ops_table),		cmocka_unit_test(test_stop_call),
-	    cmocka_unit_test(test_flow_owner),		cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_missing_and_invalid), cmocka_unit_test(test_create_flow),
-	    cmocka_unit_test(test_start_execution),	cmocka_unit_test(test_finish_execution),
-	    cmocka_unit_test(test_describe_call),	cmocka_unit_test(test_options),
+	    cmocka_unit_test(test_ops_table),
+	    cmocka_unit_test(test_stop_call),
+	    cmocka_unit_test(test_flow_owner),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_missing_and_invalid),
+	    cmocka_unit_test(test_create_flow),
+	    cmocka_unit_test(test_start_execution),
+	    cmocka_unit_test(test_finish_execution),
+	    cmocka_unit_test(test_describe_call),
+	    cmocka_unit_test(test_history_call),
+	    cmocka_unit_test(test_options),
 	};
 	return cmocka_run_group_tests_name("0030-cflow_validate", tests, setup, teardown);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "config.h"
 #include "ops.h"
 #include "proto.h"
 
@@ -103,6 +104,7 @@ typedef struct fx {
 	andon_arena_t arena;
 	andon_ctx_t ctx;
 	andon_call_t call;
+	andon_config_t *cfg;
 } fx_t;
 
 static int setup(void **state)
@@ -112,8 +114,10 @@ static int setup(void **state)
 	if (fx == NULL)
 		return -1;
 	msgpack_sbuffer_init(&fx->sb);
-	if (!msgpack_zone_init(&fx->zone, 4096) || andon_arena_init(&fx->arena, 256 * 1024) != 0)
+	if (!msgpack_zone_init(&fx->zone, 4096) || andon_arena_init(&fx->arena, 256 * 1024) != 0 ||
+	    (fx->cfg = andon_config_new()) == NULL)
 		return -1;
+	fx->ctx.cfg = fx->cfg;
 	fx->ctx.region = REGION;
 	fx->ctx.account = ACCOUNT;
 	fx->ctx.arena = &fx->arena;
@@ -128,6 +132,7 @@ static int teardown(void **state)
 	msgpack_sbuffer_destroy(&fx->sb);
 	msgpack_zone_destroy(&fx->zone);
 	andon_arena_free(&fx->arena);
+	andon_config_destroy(fx->cfg);
 	free(fx);
 	return 0;
 }
@@ -379,23 +384,49 @@ static void domains_and_decision_topics(void **state)
 	const field_t accent[] = {FSTR("name", "caf\xc3\xa9")};
 	const field_t accent_topic[] = {FSTR("name", "caf\xc3\xa9"), FSTR("decisionTopic", "cafe.decisions")};
 	const field_t bad_topic[] = {FSTR("name", "x"), FSTR("decisionTopic", "..")};
-	char *long_name = repeat("n", 230), *ok_name = repeat("n", 229);
+	char *long_name = repeat("n", 217), *ok_name = repeat("n", 216);
+	char *legacy_long = repeat("n", 230), *legacy_ok = repeat("n", 229);
 	const field_t too_long_for_topic[] = {FSTR("name", long_name)};
 	const field_t fits[] = {FSTR("name", ok_name)};
+	const field_t legacy_too_long[] = {FSTR("name", legacy_long)};
+	const field_t legacy_fits[] = {FSTR("name", legacy_ok)};
 
+	/* The default topic names the account: andon.swf.<account>.<domain>.decisions. */
 	expect_ok(fx, "SWF.RegisterDomain", plain, N(plain));
 	assert_arg(&fx->call, 3, DTAG("orders-2.eu_west") "d");
-	assert_field(&fx->call, "decisionTopic", "andon.swf.orders-2.eu_west.decisions");
+	assert_field(&fx->call, "decisionTopic", "andon.swf." ACCOUNT ".orders-2.eu_west.decisions");
+	fx->ctx.account = "acme-eu";
+	expect_ok(fx, "SWF.RegisterDomain", plain, N(plain));
+	assert_field(&fx->call, "decisionTopic", "andon.swf.acme-eu.orders-2.eu_west.decisions");
+	/* An account that has no place in a topic name: the domain needs a topic of its own. */
+	fx->ctx.account = "acme:eu";
+	expect_err(fx, "SWF.RegisterDomain", plain, N(plain), "ValidationException", 1);
+	expect_ok(fx, "SWF.RegisterDomain", accent_topic, N(accent_topic));
+	fx->ctx.account = ACCOUNT;
 	expect_err(fx, "SWF.RegisterDomain", accent, N(accent), "ValidationException", 1);
 	expect_ok(fx, "SWF.RegisterDomain", accent_topic, N(accent_topic));
 	assert_field(&fx->call, "decisionTopic", "cafe.decisions");
 	expect_err(fx, "SWF.RegisterDomain", bad_topic, N(bad_topic), "ValidationException", 1);
-	/* andon.swf.<domain>.decisions holds at most 249 characters: a domain of 229. */
+	/* At most 249 characters: with a 12-character account, a domain of 216. */
 	expect_err(fx, "SWF.RegisterDomain", too_long_for_topic, N(too_long_for_topic), "ValidationException",
 		   1);
 	expect_ok(fx, "SWF.RegisterDomain", fits, N(fits));
+
+	/* worker.legacy_topic_names = 1: the old andon.swf.<domain>.decisions (a domain of 229 fits). */
+	fx->cfg->legacy_topic_names = 1;
+	expect_ok(fx, "SWF.RegisterDomain", plain, N(plain));
+	assert_field(&fx->call, "decisionTopic", "andon.swf.orders-2.eu_west.decisions");
+	fx->ctx.account = "acme:eu";
+	expect_ok(fx, "SWF.RegisterDomain", plain, N(plain));
+	assert_field(&fx->call, "decisionTopic", "andon.swf.orders-2.eu_west.decisions");
+	fx->ctx.account = ACCOUNT;
+	expect_ok(fx, "SWF.RegisterDomain", legacy_fits, N(legacy_fits));
+	expect_err(fx, "SWF.RegisterDomain", legacy_too_long, N(legacy_too_long), "ValidationException", 1);
+	fx->cfg->legacy_topic_names = 0;
 	free(long_name);
 	free(ok_name);
+	free(legacy_long);
+	free(legacy_ok);
 }
 
 static void internal_ops(void **state)

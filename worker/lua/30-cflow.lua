@@ -34,6 +34,29 @@ local function cf_time(ms)
 		math.floor(r / 60000) % 60, math.floor(r / 1000) % 60, r % 1000)
 end
 
+-- A JSON string literal of s: quotes, backslashes and control characters escaped, every other byte as it is
+-- (the adapter has checked that the text is UTF-8).
+local CF_JSON_ESC = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
+	['\r'] = '\\r', ['\t'] = '\\t'}
+local function cf_json_str(s)
+	return '"' .. string.gsub(s, '[%c"\\]', function(c)
+		return CF_JSON_ESC[c] or string.format('\\u%04x', string.byte(c))
+	end) .. '"'
+end
+
+-- A history entry's EventDetail: JSON object text, as CloudFlow's GetExecutionHistory returns it, with the
+-- fields of t that are set, in a fixed order; '{}' when none is. Every value is a string: Input and Output
+-- are the caller's JSON text as given, escaped as a string, never parsed.
+local CF_DETAIL = {'Input', 'Output', 'Error', 'Cause'}
+local function cf_detail(t)
+	local parts = {}
+	for i = 1, #CF_DETAIL do
+		local k = CF_DETAIL[i]
+		if t[k] then parts[#parts + 1] = cf_json_str(k) .. ':' .. cf_json_str(t[k]) end
+	end
+	return '{' .. table.concat(parts, ',') .. '}'
+end
+
 -- Takes one request's token from the bucket tb (hash: m = milli-tokens, t = refilled up to, epoch ms),
 -- refilled at rate tokens per second (= rate milli-tokens per ms) up to burst tokens. A bucket not seen
 -- yet is full; the key expires once it would be full again. true when the request may go on.
@@ -142,7 +165,7 @@ local function cf_start(keys, args)
 	local ms = now_ms()
 	local input = f.input or '{}'
 	local ev = create(keys[2], keys[3], req, 'CloudFlow', f.arn, 'STARTING', ms,
-		{Type = 'ExecutionStarted', Time = cf_time(ms), EventDetail = {Input = input}},
+		{Type = 'ExecutionStarted', Time = cf_time(ms), EventDetail = cf_detail({Input = input})},
 		CF, {'flow', f.flow, 'name', f.name, 'acct', f.account, 'input', input})
 	local e = {name = f.name, flow = f.flow, input = input, st = 'STARTING', t0 = ms, ver = 1}
 	return answer(req, true, cf_body(req, e, def), {ev})
@@ -164,7 +187,8 @@ local function cf_running(keys, args)
 	-- Running already: the report is absorbed, nothing changes.
 	if e.st == 'RUNNING' then return answer(req, true, cf_body(req, e, def)) end
 	local ms = now_ms()
-	local ev = transition(e, req, 'RUNNING', ms, {Type = 'ExecutionRunning', Time = cf_time(ms)}, CF)
+	local ev = transition(e, req, 'RUNNING', ms,
+		{Type = 'ExecutionRunning', Time = cf_time(ms), EventDetail = cf_detail({})}, CF)
 	return answer(req, true, cf_body(req, cf_moved(e), def), {ev})
 end
 
@@ -198,7 +222,7 @@ local function cf_stop(keys, args)
 	local ms = now_ms()
 	local ev = transition(e, req, 'STOPPED', ms,
 		{Type = 'ExecutionStopped', Time = cf_time(ms),
-			EventDetail = details({Error = f.error, Cause = f.cause})},
+			EventDetail = cf_detail({Error = f.error, Cause = f.cause})},
 		CF, {'error', f.error or '', 'cause', f.cause or ''})
 	return answer(req, true, cf_body(req, cf_moved(e), def), {ev})
 end
@@ -220,23 +244,57 @@ local function cf_finish(keys, args)
 	local ms = now_ms()
 	local ev = transition(e, req, f.status, ms,
 		{Type = CF_HISTORY[f.status], Time = cf_time(ms),
-			EventDetail = details({Output = f.output, Error = f.error, Cause = f.cause})},
+			EventDetail = cf_detail({Output = f.output, Error = f.error, Cause = f.cause})},
 		CF, {'output', f.output or '', 'error', f.error or '', 'cause', f.cause or ''})
 	return answer(req, true, cf_body(req, cf_moved(e, f.output or ''), def), {ev})
 end
 
--- KEYS: flow, x. Fields: account, owner, flow, name. A read: nothing is stored.
-local function cf_describe(keys, args)
-	local f = fields(args)
-	if f.account ~= f.owner then return cf_denied(f) end
+-- The common head of the reads: access, the flow, then the execution (keys flow, x). Returns def, e; or
+-- nil, answer. Nothing is stored.
+local function cf_read_find(keys, f)
+	if f.account ~= f.owner then return nil, cf_denied(f) end
 	local def = redis.call('HGET', keys[1], 'def')
-	if not def then return read_fail('FlowNotExists', 404, 'Flow ' .. f.flow .. ' does not exist') end
+	if not def then return nil, read_fail('FlowNotExists', 404, 'Flow ' .. f.flow .. ' does not exist') end
 	local e = load(keys[2], nil, 'flow', 'name', 'input', 'output')
 	if not e then
-		return read_fail('ExecutionNotExists', 404, 'Execution ' .. f.name .. ' does not exist in flow ' .. f.flow)
+		return nil, read_fail('ExecutionNotExists', 404,
+			'Execution ' .. f.name .. ' does not exist in flow ' .. f.flow)
 	end
+	return def, e
+end
+
+-- KEYS: flow, x. Fields: account, owner, flow, name. A read: nothing is stored.
+local function cf_describe(keys, args)
+	local def, e = cf_read_find(keys, fields(args))
+	if not def then return e end
 	return read(true, cf_body({id = args[1]}, e, def))
 end
+
+-- KEYS: flow, x, h. Fields: account, owner, flow, name, limit (1-1000), nextToken?. A read: the events of
+-- the execution from the token on (the index of the next entry, handed out by the previous page), oldest
+-- first, in CloudFlow's shape. Andon runs no steps: StepName is empty, and ScheduleEventId is the event
+-- before (0 for the first), as in CloudFlow's examples.
+local function cf_history(keys, args)
+	local f = fields(args)
+	local def, e = cf_read_find(keys, f)
+	if not def then return e end
+	local page = history_page(keys[3], tonumber(f.limit), false, f.nextToken)
+	if not page then
+		return read_fail('InvalidArgument', 400, 'NextToken ' .. f.nextToken .. ' is invalid: give the ' ..
+			'NextToken of the previous page')
+	end
+	local evs = {}
+	for i = 1, #page.events do
+		local h = page.events[i]
+		-- Entries written before EventDetail was stored as JSON text hold a map, or nothing.
+		local d = h.EventDetail
+		if type(d) ~= 'string' then d = cf_detail(d or {}) end
+		evs[i] = {EventId = h.id, Type = h.Type, StepName = h.StepName or '', Time = h.Time, EventDetail = d,
+			ScheduleEventId = h.previousEventId}
+	end
+	return read(true, {Events = evs, NextToken = page.nextToken, RequestId = args[1]})
+end
+
 
 -- The account-wide bucket of CloudFlow.StopExecution, a gate the worker runs before the change (its
 -- answer reaches cf_stop as '@gate'). KEYS: the bucket. ARGV: rate, burst. Returns 1 (a token) or 0.
@@ -251,4 +309,5 @@ redis.register_function('cf_running', cf_running)
 redis.register_function('cf_stop', cf_stop)
 redis.register_function('cf_finish', cf_finish)
 redis.register_function{function_name = 'cf_describe', callback = cf_describe, flags = {'no-writes'}}
+redis.register_function{function_name = 'cf_history', callback = cf_history, flags = {'no-writes'}}
 end

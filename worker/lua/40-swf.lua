@@ -73,7 +73,7 @@ local function wf_key(dom, wid) return dom .. '/' .. wid end
 -- Closes run e (workflow key wkey, key prefix p) in status st with its closing history entry, and hands
 -- policy to every child the run started: one SWF.ApplyChildPolicy request each, with an id derived from
 -- this request's id and the child's run, so a replay re-issues the same requests and each child applies
--- its own once. ABANDON (or no policy) leaves the children alone.
+-- its own once. ABANDON (or no policy: a decider's close) leaves the children alone.
 local function close(p, wkey, e, req, st, ms, etype, aname, attrs, policy, outs)
 	outs[#outs + 1] = change(e, req, st, ms, etype, aname, attrs)
 	if redis.call('HGET', wkey, 'cur') == e.rid then redis.call('HDEL', wkey, 'cur') end
@@ -88,19 +88,21 @@ local function close(p, wkey, e, req, st, ms, etype, aname, attrs, policy, outs)
 end
 
 -- Records a cancel request on open run e and schedules a decision task: a message on the domain's
--- decision topic, so that the decider can close the run.
+-- decision topic, so that the decider can close the run. The task names its account: a topic given by
+-- decisionTopic may be shared by several accounts' domains.
 local function request_cancel(e, req, ms, attrs, outs)
 	outs[#outs + 1] = change(e, req, 'RUNNING', ms, 'WorkflowExecutionCancelRequested',
 		'workflowExecutionCancelRequestedEventAttributes', attrs, {'creq', '1'})
 	outs[#outs + 1] = out(e.dtopic, wf_key(e.dom, e.wid), {v = 1, decisionTaskId = e.rid .. ':' .. e.hseq,
-		domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
+		account = e.acct, domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
 		workflowType = {name = e.tn, version = e.tv}, taskList = e.tl ~= '' and {name = e.tl} or nil,
 		reason = 'WorkflowExecutionCancelRequested', eventId = e.hseq, cause = attrs and attrs.cause,
 		time = ms, requestId = req.id})
 end
 
--- The child policy a run hands its children when it closes by itself (completed, failed, canceled, timed
--- out): the one given at start, else its type's default, else none (ABANDON).
+-- The child policy a run hands its children when it times out: the one given at start, else its type's
+-- default, else none (ABANDON). A run its decider closes (completed, failed, canceled) hands nothing on:
+-- SWF applies the policy only when a run is terminated or times out.
 local function own_policy(e)
 	return nonempty(e.cp) or nonempty(e.tcp) or 'ABANDON'
 end
@@ -249,8 +251,8 @@ local function swf_terminate(keys, args)
 	end
 	local outs = {}
 	close(p, keys[1], e, req, 'TERMINATED', now_ms(), 'WorkflowExecutionTerminated',
-		'workflowExecutionTerminatedEventAttributes', {reason = f.reason, details = f.details, childPolicy = policy},
-		policy, outs)
+		'workflowExecutionTerminatedEventAttributes', {reason = f.reason, details = f.details, childPolicy = policy,
+			cause = 'OPERATOR_INITIATED'}, policy, outs)
 	return answer_empty(req, outs)
 end
 
@@ -304,9 +306,10 @@ local function swf_close(keys, args)
 		return fail(req, 'OperationNotPermittedFault', 400, 'No cancel was requested: WorkflowExecution=[workflowId=' ..
 			e.wid .. ', runId=' .. e.rid .. ']')
 	end
-	local k, outs, policy = CLOSE[f.decision], {}, own_policy(e)
+	-- No policy: the children of a run its decider closes keep running (docs/swf.md, 3.5).
+	local k, outs = CLOSE[f.decision], {}
 	close(p, keys[1], e, req, k[1], now_ms(), k[2], k[3],
-		{result = f.result, reason = f.reason, details = f.details}, policy, outs)
+		{result = f.result, reason = f.reason, details = f.details}, nil, outs)
 	return answer_empty(req, outs)
 end
 
