@@ -5,7 +5,11 @@
 
 #include <string.h>
 
-static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops};
+static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops,
+#ifdef ANDON_TEST_OPS
+					    andon_test_ops,
+#endif
+};
 
 const andon_op_t *andon_ops_find(const char *name, size_t len)
 {
