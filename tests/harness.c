@@ -29,7 +29,7 @@ static struct {
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
 	char worker_logs[H_MAX_WORKERS][300];
 	char worker_program[512]; /* "" : ANDON_BIN/andon-worker */
-	pid_t tools[H_MAX_TOOLS];     /* h_tool_start; 0: free slot */
+	pid_t tools[H_MAX_TOOLS]; /* h_tool_start; 0: free slot */
 	int tool_seq;
 	int worker_seq;
 	redisContext *rc;
@@ -448,7 +448,7 @@ void h_flush(void)
 }
 
 static const char *send_req(const char *op, const char *id, const char *key, const char *account,
-			     json_t *body)
+			    json_t *body)
 {
 	char uuid[37], err[256];
 	json_t *req = json_object();

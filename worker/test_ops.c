@@ -4,7 +4,8 @@
 #include <stdlib.h>
 
 /* A deterministic poison pill: the worker dies in the middle of processing the request. */
-static int crash_prepare(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, andon_apierr_t *err)
+static int crash_prepare(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			 andon_apierr_t *err)
 {
 	(void)ctx;
 	(void)req;

@@ -304,8 +304,6 @@ static void settle(andon_worker_t *w, int timeout_ms)
 		return;
 	if ((err = rd_kafka_offsets_store(w->consumer, w->offsets)) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		andon_warn("storing offsets: %s", rd_kafka_err2str(err));
-	else
-		andon_quar_stored(w->quar, w->offsets);
 	rd_kafka_topic_partition_list_destroy(w->offsets);
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 }
@@ -874,7 +872,8 @@ static int process_all(andon_worker_t *w, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const rd_kafka_message_t *m = w->msgs[i];
 
-		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || !andon_quar_alone(w->quar, m->partition, m->offset))
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    !andon_quar_alone(w->quar, m->partition, m->offset))
 			continue;
 		if (i > from && (rc = process(w, w->msgs + from, i - from)) != 0) {
 			from = i;
