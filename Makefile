@@ -25,7 +25,7 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
 LIB_SRC    := $(wildcard lib/*.c)
-WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+WORKER_SRC := $(filter-out worker/main.c worker/test_ops.c,$(wildcard worker/*.c))
 LUA_SRC    := $(sort $(wildcard worker/lua/*.lua))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 INTEG_SRC  := $(wildcard tests/integration/*.c)
@@ -37,6 +37,7 @@ BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(B)/tests/bench $(B)/tests/bench-handshake
+TEST_WORKER := $(B)/tests/andon-worker-test
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -81,6 +82,16 @@ $(B)/bin/andon-devkafka: $(call obj,devkafka/andon-devkafka.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The test worker: the worker's sources built again with -DANDON_TEST_OPS (test-only ops such as Test.Crash,
+# worker/test_ops.c) into obj-test/; nothing of it goes into bin/andon-worker.
+$(B)/obj-test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DANDON_TEST_OPS -MMD -MP -c $< -o $@
+$(TEST_WORKER): $(patsubst %.c,$(B)/obj-test/%.o,worker/main.c worker/test_ops.c $(WORKER_SRC)) \
+		$(B)/obj/gen/lua_bundle.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Tests: unit tests link the worker's modules (no main) and the library; integration tests add the harness.
 HARNESS := $(call obj,$(wildcard tests/harness*.c))
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(WORKER_LIB) $(LIB)
@@ -94,10 +105,10 @@ $(BENCH_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(HARNESS) $(WORKER_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test: unit integration
-test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) $(TEST_WORKER)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
-integration: $(BINS) $(INTEG_BINS)
+integration: $(BINS) $(INTEG_BINS) $(TEST_WORKER)
 	sh tests/run-integration.sh $(B) $(INTEG_BINS)
 bench: $(BINS) $(BENCH_BINS)
 	sh tests/run-integration.sh $(B) $(BENCH_BINS)

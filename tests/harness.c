@@ -27,7 +27,9 @@ static struct {
 	int redis_port;
 	pid_t redis, broker;
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
-	pid_t tools[H_MAX_TOOLS];     /* h_tool_start; 0: free slot */
+	char worker_logs[H_MAX_WORKERS][300];
+	char worker_program[512]; /* "" : ANDON_BIN/andon-worker */
+	pid_t tools[H_MAX_TOOLS]; /* h_tool_start; 0: free slot */
 	int tool_seq;
 	int worker_seq;
 	redisContext *rc;
@@ -447,14 +449,14 @@ void h_flush(void)
 		DIE("flush timed out");
 }
 
-const char *h_send(const char *op, const char *id, const char *account, json_t *body)
+static const char *send_req(const char *op, const char *id, const char *key, const char *account,
+			    json_t *body)
 {
 	char uuid[37], err[256];
 	json_t *req = json_object();
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	rd_kafka_resp_err_t e;
-	const char *key;
 
 	if (id == NULL) {
 		andon_uuid4(uuid);
@@ -467,7 +469,8 @@ const char *h_send(const char *op, const char *id, const char *account, json_t *
 		json_object_set_new(req, "account", json_string(account));
 	json_object_set_new(req, "body", body);
 	/* Keyed by the execution, as producers should; tests must pass whatever the key. */
-	key = json_string_value(json_object_get(body, "executionArn"));
+	if (key == NULL)
+		key = json_string_value(json_object_get(body, "executionArn"));
 	if (key == NULL)
 		key = id;
 	msgpack_sbuffer_init(&sb);
@@ -485,6 +488,16 @@ const char *h_send(const char *op, const char *id, const char *account, json_t *
 	json_array_append_new(H.ids, json_string(id));
 	json_decref(req);
 	return json_string_value(json_array_get(H.ids, json_array_size(H.ids) - 1));
+}
+
+const char *h_send(const char *op, const char *id, const char *account, json_t *body)
+{
+	return send_req(op, id, NULL, account, body);
+}
+
+const char *h_send_key(const char *op, const char *id, const char *key, json_t *body)
+{
+	return send_req(op, id, key, NULL, body);
 }
 
 static json_t *decode(const rd_kafka_message_t *m)
@@ -666,20 +679,23 @@ static int file_has(const char *path, const char *needle)
 	return found;
 }
 
-pid_t h_worker_start(const char *const *opts)
+pid_t h_worker_spawn(const char *const *opts)
 {
-	char path[600], log[300], port[64];
+	char path[600], port[64], log[sizeof(H.worker_logs[0])];
 	char *argv[64];
 	int argc = 0, slot = -1;
-	long long deadline;
 
 	for (int i = 0; i < H_MAX_WORKERS && slot < 0; i++)
 		if (H.workers[i] == 0)
 			slot = i;
 	if (slot < 0)
 		DIE("more than %d workers", H_MAX_WORKERS);
-	snprintf(path, sizeof(path), "%s/andon-worker", H.bin);
+	if (H.worker_program[0] != '\0')
+		snprintf(path, sizeof(path), "%s", H.worker_program);
+	else
+		snprintf(path, sizeof(path), "%s/andon-worker", H.bin);
 	snprintf(log, sizeof(log), "%s/worker-%d.log", H.dir, ++H.worker_seq);
+	memcpy(H.worker_logs[slot], log, sizeof(log));
 	snprintf(port, sizeof(port), "redis.port=%d", H.redis_port);
 	argv[argc++] = path;
 	argv[argc++] = "-b";
@@ -701,13 +717,58 @@ pid_t h_worker_start(const char *const *opts)
 		argv[argc++] = (char *)*o;
 	}
 	argv[argc] = NULL;
-	H.workers[slot] = spawn(argv, log, -1);
+	return H.workers[slot] = spawn(argv, H.worker_logs[slot], -1);
+}
+
+const char *h_worker_log(pid_t pid)
+{
+	for (int i = 0; i < H_MAX_WORKERS; i++)
+		if (H.workers[i] == pid && pid > 0)
+			return H.worker_logs[i];
+	return NULL;
+}
+
+int h_worker_wait(pid_t pid, int timeout_ms)
+{
+	int status;
+
+	for (int i = 0; i < H_MAX_WORKERS; i++) {
+		if (H.workers[i] != pid || pid <= 0)
+			continue;
+		if ((status = reap(pid, timeout_ms)) != -1)
+			H.workers[i] = 0;
+		return status;
+	}
+	return -1;
+}
+
+void h_worker_program(const char *path)
+{
+	snprintf(H.worker_program, sizeof(H.worker_program), "%s", path != NULL ? path : "");
+}
+
+const char *h_test_worker(void)
+{
+	static char path[600];
+	const char *env = getenv("ANDON_TEST_WORKER");
+
+	if (env != NULL && *env != '\0')
+		return env;
+	snprintf(path, sizeof(path), "%s/../tests/andon-worker-test", H.bin);
+	return path;
+}
+
+pid_t h_worker_start(const char *const *opts)
+{
+	pid_t pid = h_worker_spawn(opts);
+	const char *log = h_worker_log(pid);
+	long long deadline;
 
 	/* Ready once it owns partitions and the group answers: a describe of nothing changes no state. */
 	for (deadline = h_now_ms() + 60000; h_now_ms() < deadline;) {
 		const char *id;
 
-		if (waitpid(H.workers[slot], NULL, WNOHANG) == H.workers[slot])
+		if (waitpid(pid, NULL, WNOHANG) == pid)
 			DIE("worker exited at start (see %s)", log);
 		if (!file_has(log, "assigned ")) {
 			h_pump(50);
@@ -718,7 +779,7 @@ pid_t h_worker_start(const char *const *opts)
 				      "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:probe:probe"));
 		h_flush();
 		if (h_reply(id, 1, 3000) != NULL)
-			return H.workers[slot];
+			return pid;
 	}
 	DIE("worker not ready within 60 s (see %s)", log);
 }

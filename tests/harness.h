@@ -38,6 +38,16 @@ int h_group_teardown_cmocka(void **state);
  * (NULL-terminated, may be NULL), waits until it owns partitions and a probe request is answered.
  * Returns its pid. */
 pid_t h_worker_start(const char *const *opts);
+/** The same without waiting for anything: returns the new worker's pid at once. */
+pid_t h_worker_spawn(const char *const *opts);
+/** Waits up to timeout_ms for worker pid to exit and frees its slot: its wait status, or -1 while it runs. */
+int h_worker_wait(pid_t pid, int timeout_ms);
+/** The program the next workers run: path, or NULL for ANDON_BIN/andon-worker (the default). */
+void h_worker_program(const char *path);
+/** The test build of the worker, with test-only ops such as Test.Crash (ANDON_TEST_WORKER). */
+const char *h_test_worker(void);
+/** The log file of worker pid (its output), or NULL. */
+const char *h_worker_log(pid_t pid);
 /** SIGTERM to every worker, then waits (deadline 60 s each); 0 when all exited with status 0. */
 int h_worker_stop(void);
 /** SIGKILL every worker, or one, and reap. */
@@ -66,6 +76,8 @@ void h_produce_raw(const char *topic, const char *key, const void *buf, size_t l
 /** Produces a request {v:1, op, id, account?, body} (body is stolen) without waiting; id may be NULL for a
  * fresh one. Returns the request id (owned by the harness until h_stop). */
 const char *h_send(const char *op, const char *id, const char *account, json_t *body);
+/** h_send with the given Kafka key (NULL: as h_send chooses). */
+const char *h_send_key(const char *op, const char *id, const char *key, json_t *body);
 /** Produces many requests at once; flushes once at the end. */
 void h_flush(void);
 

@@ -55,6 +55,7 @@ static const opt_t opts[] = {
     INT_OPT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
     {"worker.log_level", OPT_LOGLEVEL, offsetof(andon_config_t, log_level), 0, 0, 0, "info"},
     INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
+    INT_OPT("worker.quarantine_after", quarantine_after, 0, 1000, "2"),
     STR_OPT("worker.region", region, "us-east-1"),
     STR_OPT("worker.default_account", default_account, "123456789012"),
     INT_OPT("worker.legacy_topic_names", legacy_topic_names, 0, 1, "0"),

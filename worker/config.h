@@ -34,6 +34,7 @@ typedef struct andon_config {
 	int shutdown_timeout_ms; /* how long a shutdown waits for Redis/Kafka before giving up */
 	int log_level;
 	int stats_interval_ms; /* 0 disables the periodic stats line */
+	int quarantine_after;  /* starts finding one offset in flight before it is dead-lettered; 0 = off */
 	char region[64];
 	char default_account[64]; /* account of requests that carry none */
 	int legacy_topic_names;	  /* 1: default per-domain/per-pipeline topics without the account */

@@ -8,7 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops};
+/* clang-format off */
+static const andon_op_t *const tables[] = {
+	andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops,
+#ifdef ANDON_TEST_OPS
+	andon_test_ops, /* the test build's (worker/test_ops.c) */
+#endif
+};
+/* clang-format on */
 
 const andon_op_t *andon_ops_find(const char *name, size_t len)
 {

@@ -48,6 +48,9 @@ extern const andon_op_t andon_sfn_ops[];
 extern const andon_op_t andon_sm_ops[];
 extern const andon_op_t andon_cflow_ops[];
 extern const andon_op_t andon_swf_ops[];
+#ifdef ANDON_TEST_OPS
+extern const andon_op_t andon_test_ops[]; /* test build only (worker/test_ops.c) */
+#endif
 
 /*
  * Helpers for adapters: read an optional string field of body with length bounds in characters of

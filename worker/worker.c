@@ -8,6 +8,7 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "quarantine.h"
 #include "track.h"
 #include "util.h"
 
@@ -55,6 +56,7 @@ struct andon_worker {
 	rd_kafka_queue_t *queue;
 	andon_engine_t *engine;
 	andon_track_t *track;
+	andon_quar_t *quar; /* in-flight records and quarantined offsets (quarantine.h) */
 
 	/* Per-batch state, allocated once. */
 	rd_kafka_message_t **msgs;
@@ -332,10 +334,14 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 {
 	andon_worker_t *w = opaque;
 	int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	int64_t deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
 	rd_kafka_error_t *e = NULL;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		andon_info("assigned %d partition(s)", parts->cnt);
+		/* Before the first fetch: what their last owner left in flight decides how they start. */
+		if (andon_quar_assign(w->quar, parts, w->run, deadline) != 0)
+			andon_warn("assigned partitions start without their in-flight records");
 		if (cooperative)
 			e = rd_kafka_incremental_assign(rk, parts);
 		else
@@ -344,10 +350,11 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 		/* Finish what was taken from these partitions so the next owner starts after it. */
 		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt,
 			   andon_track_count(w->track));
-		if (drain(w, andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0)
+		if (drain(w, deadline) != 0)
 			andon_warn("revoke: %zu message(s) still unacknowledged; they will be consumed again",
 				   andon_track_count(w->track));
 		rd_kafka_commit(rk, NULL, 0);
+		andon_quar_revoke(w->quar, parts, rd_kafka_assignment_lost(rk), w->run, deadline);
 		if (cooperative)
 			e = rd_kafka_incremental_unassign(rk, parts);
 		else
@@ -400,6 +407,18 @@ static size_t arena_size(const andon_config_t *cfg)
 	size_t batch = (size_t)cfg->batch_size * 4096, largest = 4 * (size_t)cfg->max_message_bytes + 65536;
 
 	return batch > largest ? batch : largest;
+}
+
+/* In-flight records are per consumer group: whichever worker of the group owns a partition next reads them.
+ */
+static andon_quar_t *quar_new(andon_worker_t *w)
+{
+	char group[256];
+	size_t size = sizeof(group);
+
+	if (rd_kafka_conf_get(rd_kafka_conf(w->consumer), "group.id", group, &size) != RD_KAFKA_CONF_OK)
+		snprintf(group, sizeof(group), "andon-worker");
+	return andon_quar_new(w->engine, w->cfg->quarantine_after, group, w->cfg->topic_requests);
 }
 
 andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
@@ -464,6 +483,10 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if ((w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL)
 		goto err;
 	conf = NULL; /* now owned by the consumer */
+	if ((w->quar = quar_new(w)) == NULL) {
+		andon_fail(errstr, errstr_size, "out of memory");
+		goto err;
+	}
 	rd_kafka_poll_set_consumer(w->consumer);
 	w->queue = rd_kafka_queue_get_consumer(w->consumer);
 
@@ -540,6 +563,11 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 
 	j->kind = JOB_ERROR;
 	memset(&j->err, 0, sizeof(j->err));
+	if (andon_quar_poisoned(w->quar, m->partition, m->offset, reason, sizeof(reason))) {
+		j->kind = JOB_DLQ; /* not even decoded: the poison may sit anywhere in processing */
+		andon_apierr(&j->err, "Quarantined", 500, "%s", reason);
+		return;
+	}
 	if (andon_codec_unpack(m->payload, m->len, w->cfg->max_depth, &w->zone, &root, reason,
 			       sizeof(reason)) != 0) {
 		j->kind = JOB_DLQ;
@@ -895,12 +923,18 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
  * in the arena is cut into chunks, so what a request is answered never depends on its neighbours.
  * Returns 0, or -1 when Redis gave up during a shutdown.
  */
-static int process(andon_worker_t *w, size_t n)
+static int process(andon_worker_t *w, rd_kafka_message_t **msgs, size_t n)
 {
-	size_t ncalls = 0, njobs = 0, from = 0, i;
+	size_t ncalls = 0, njobs = 0, from = 0, i = 0;
 
+	/* Recorded before anything is decoded: whatever kills the worker now, the next owner knows. */
+	if (andon_quar_begin(w->quar, msgs, n, w->run,
+			     andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0) {
+		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", n);
+		goto stuck;
+	}
 	for (i = 0; i < n; i++) {
-		rd_kafka_message_t *m = w->msgs[i];
+		rd_kafka_message_t *m = msgs[i];
 		job_t *j;
 
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -926,8 +960,39 @@ static int process(andon_worker_t *w, size_t n)
 stuck:
 	/* Not yet tracked, so never acknowledged either: their offsets are not stored. */
 	for (; i < n; i++)
-		rd_kafka_message_destroy(w->msgs[i]);
+		rd_kafka_message_destroy(msgs[i]);
 	return -1;
+}
+
+/*
+ * Processes the polled batch w->msgs[0..n) in order, giving each message of a range its partition's last
+ * owner died with (andon_quar_alone) a batch of its own, so that a death there names one offset.
+ */
+static int process_all(andon_worker_t *w, size_t n)
+{
+	size_t from = 0;
+	int rc = 0;
+
+	/* process() disposes of the messages it is given, whatever it returns; the rest are left here. */
+	for (size_t i = 0; i < n; i++) {
+		const rd_kafka_message_t *m = w->msgs[i];
+
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    !andon_quar_alone(w->quar, m->partition, m->offset))
+			continue;
+		if (i > from && (rc = process(w, w->msgs + from, i - from)) != 0) {
+			from = i;
+			break;
+		}
+		from = i + 1;
+		if ((rc = process(w, w->msgs + i, 1)) != 0)
+			break;
+	}
+	if (rc == 0 && from < n)
+		return process(w, w->msgs + from, n - from);
+	for (; from < n; from++)
+		rd_kafka_message_destroy(w->msgs[from]);
+	return rc;
 }
 
 /*
@@ -1061,6 +1126,7 @@ static void cron(andon_worker_t *w)
 	int64_t now = andon_now_us();
 
 	timers_sweep(w);
+	andon_quar_clear(w->quar, w->run, now + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
 		stats(w);
@@ -1092,7 +1158,7 @@ int andon_worker_run(andon_worker_t *w)
 			n = rd_kafka_consume_batch_queue(w->queue, 0, w->msgs + 1, room - 1);
 			n = n < 0 ? 1 : n + 1;
 		}
-		if (n > 0 && process(w, (size_t)n) != 0) {
+		if (n > 0 && process_all(w, (size_t)n) != 0) {
 			rc = -1;
 			break;
 		}
@@ -1143,6 +1209,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	}
 	if (w->offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(w->offsets);
+	andon_quar_destroy(w->quar);
 	andon_engine_destroy(w->engine);
 	andon_track_destroy(w->track);
 	andon_arena_free(&w->arena);

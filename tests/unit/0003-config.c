@@ -38,6 +38,7 @@ static const struct int_opt int_opts[] = {
     {"worker.tick_ms", offsetof(andon_config_t, tick_ms), 1, 10000, 100},
     {"worker.shutdown_timeout_ms", offsetof(andon_config_t, shutdown_timeout_ms), 0, 3600000, 30000},
     {"worker.stats_interval_ms", offsetof(andon_config_t, stats_interval_ms), 0, 86400000, 10000},
+    {"worker.quarantine_after", offsetof(andon_config_t, quarantine_after), 0, 1000, 2},
 };
 
 struct str_opt {
@@ -113,6 +114,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->redis_host, "127.0.0.1");
 	assert_int_equal(cfg->redis_port, 6379);
 	assert_int_equal(cfg->batch_size, 1000);
+	assert_int_equal(cfg->quarantine_after, 2);
 	assert_string_equal(cfg->topic_dlq, "andon.dlq");
 	assert_string_equal(cfg->default_account, "123456789012");
 }
