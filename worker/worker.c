@@ -7,6 +7,7 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "request.h"
 #include "track.h"
 #include "util.h"
 
@@ -487,52 +488,21 @@ static void job_ctx(andon_worker_t *w, const job_t *j, andon_ctx_t *ctx)
 
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
-	const rd_kafka_message_t *m = j->msg;
-	const andon_op_t *op;
-	msgpack_object root;
-	andon_ctx_t ctx;
-	char reason[256];
+	_Static_assert(sizeof(j->account) == ANDON_REQUEST_ACCOUNT_SIZE, "job account buffer");
 
-	j->kind = JOB_ERROR;
-	memset(&j->err, 0, sizeof(j->err));
-	if (andon_codec_unpack(m->payload, m->len, w->cfg->max_depth, &w->zone, &root, reason,
-			       sizeof(reason)) != 0) {
+	switch (andon_request_prepare(w->cfg, &w->arena, &w->zone, j->msg->payload, j->msg->len, &j->req,
+				      j->account, &w->calls[*ncalls], &j->err)) {
+	case ANDON_REQUEST_CALL:
+		j->kind = JOB_CALL;
+		j->call = (int)(*ncalls)++;
+		break;
+	case ANDON_REQUEST_ERROR:
+		j->kind = JOB_ERROR;
+		break;
+	case ANDON_REQUEST_DLQ:
 		j->kind = JOB_DLQ;
-		andon_apierr(&j->err, "SerializationException", 400, "undecodable msgpack: %s", reason);
-		return;
+		break;
 	}
-	if (andon_proto_parse(&root, &j->req, &j->err) != 0) {
-		if (j->req.id == NULL)
-			j->kind = JOB_DLQ;
-		return;
-	}
-	if ((op = andon_ops_find(j->req.op, j->req.op_len)) == NULL) {
-		andon_apierr(&j->err, "ActionNotSupported", 400,
-			     "the action %.*s is not valid for this endpoint", (int)j->req.op_len, j->req.op);
-		return;
-	}
-	if (m->len > (size_t)w->cfg->max_message_bytes) {
-		andon_apierr(&j->err, "EntityTooLarge", op->too_large_status,
-			     "request of %zu bytes exceeds the limit of %d bytes", m->len,
-			     w->cfg->max_message_bytes);
-		return;
-	}
-	if (j->req.account != NULL) {
-		memcpy(j->account, j->req.account, j->req.account_len);
-		j->account[j->req.account_len] = '\0';
-	} else {
-		snprintf(j->account, sizeof(j->account), "%s", w->cfg->default_account);
-	}
-	job_ctx(w, j, &ctx);
-	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
-		return;
-	if (w->calls[*ncalls].overflow) {
-		andon_apierr(&j->err, "InternalFailure", 500,
-			     "request has too many fields or too long names");
-		return;
-	}
-	j->kind = JOB_CALL;
-	j->call = (int)(*ncalls)++;
 }
 
 static void produce_dlq(andon_worker_t *w, job_t *j)
