@@ -130,7 +130,8 @@ static void strs_utf8(const msgpack_object *o, const char *path)
 			snprintf(sub, sizeof(sub), "%s key", path);
 			strs_utf8(k, sub);
 			if (k->type == MSGPACK_OBJECT_STR)
-				snprintf(sub, sizeof(sub), "%s.%.*s", path, (int)k->via.str.size, k->via.str.ptr);
+				snprintf(sub, sizeof(sub), "%s.%.*s", path, (int)k->via.str.size,
+					 k->via.str.ptr);
 			else
 				snprintf(sub, sizeof(sub), "%s.?", path);
 			strs_utf8(&o->via.map.ptr[i].val, sub);

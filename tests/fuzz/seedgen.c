@@ -15,9 +15,9 @@
 /*
  * seedgen OUTDIR FILE.jsonl...: every line is one request envelope as JSON. Each is written as msgpack to
  * OUTDIR/request/<file>-<line>.mp (fuzz-request's seeds) and as its JSON line to
- * OUTDIR/json/<file>-<line>.json (fuzz-json's, beside the msgpack ones). Every seed must be accepted by the worker's own request path, and
- * every op of the four tables must have a seed: a seed that the adapters reject, or an op nobody seeds,
- * fails the build rather than quietly leaving that op to chance.
+ * OUTDIR/json/<file>-<line>.json (fuzz-json's, beside the msgpack ones). Every seed must be accepted by
+ * the worker's own request path, and every op of the four tables must have a seed: a seed that the
+ * adapters reject, or an op nobody seeds, fails the build rather than quietly leaving that op to chance.
  */
 
 static const andon_op_t *const tables[] = {andon_sfn_ops, andon_sm_ops, andon_cflow_ops, andon_swf_ops};
