@@ -5,6 +5,8 @@
 #   make bench            throughput and latency benchmark
 #   make run              local redis-server + dev broker + worker in the foreground
 #   make install PREFIX=/usr/local
+#   make fuzz             libFuzzer targets (clang, ASan + UBSan, into build-fuzz/) for FUZZ_SECONDS each
+#   make fuzz-smoke       the same for 60 seconds each (CI)
 
 PKGS    := rdkafka hiredis msgpack jansson
 PREFIX  ?= /usr/local
@@ -19,8 +21,8 @@ B       := build
 SANFLAGS :=
 endif
 
-CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           $(SANFLAGS) -Ilib -Iworker -Itests $(shell pkg-config --cflags $(PKGS))
+WFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+CFLAGS  := $(WFLAGS) $(OPT) $(SANFLAGS) -Ilib -Iworker -Itests $(shell pkg-config --cflags $(PKGS))
 LDFLAGS := $(SANFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
@@ -41,7 +43,8 @@ TEST_WORKER := $(B)/tests/andon-worker-test
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-.PHONY: all test test-build unit integration bench run install clean style style-check
+.PHONY: all test test-build unit integration bench run install clean style style-check fuzz fuzz-smoke \
+	fuzz-build
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -120,13 +123,64 @@ install: $(BINS)
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 config/andon.conf $(DESTDIR)$(PREFIX)/share/andon/andon.conf.example
 
-STYLE_SRC = $(wildcard lib/*.[ch] worker/*.[ch] producers/*.c consumers/*.c devkafka/*.c tests/*.[ch] tests/*/*.c)
+STYLE_SRC = $(wildcard lib/*.[ch] worker/*.[ch] producers/*.c consumers/*.c devkafka/*.c tests/*.[ch] tests/*/*.c \
+	    tests/fuzz/*.h)
 style:
 	clang-format -i $(STYLE_SRC)
 style-check:
 	clang-format --dry-run --Werror $(STYLE_SRC)
 
-clean:
-	rm -rf build build-san
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets built by clang into build-fuzz/, with every library and
+# worker object instrumented for coverage, AddressSanitizer and UBSan. The seeds are JSON in git; seedgen
+# turns them into msgpack (and checks that each is a valid request, and that every op has one).
+F            := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := $(WFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -Iworker -Itests -Itests/fuzz \
+                -I$(F)/gen $(shell pkg-config --cflags $(PKGS))
+FUZZ_TARGETS := $(F)/bin/fuzz-request $(F)/bin/fuzz-json
+FUZZ_SEEDS   := $(sort $(wildcard tests/fuzz/seeds/*.jsonl))
+FUZZ_LIBS    := $(F)/libandon-worker.a $(F)/libandon.a
+fobj = $(patsubst %.c,$(F)/obj/%.o,$(1))
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+$(F)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+# The mutator's words are the dictionary's plain ones (no escapes), as C string literals.
+$(F)/gen/dict-words.inc: tests/fuzz/request.dict
+	@mkdir -p $(dir $@)
+	sed -n 's/^\("[^"\\]*"\)$$/\1,/p' $< > $@
+$(F)/obj/tests/fuzz/mutate.o: $(F)/gen/dict-words.inc
+$(F)/libandon.a: $(call fobj,$(LIB_SRC))
+	$(AR) rcs $@ $^
+$(F)/libandon-worker.a: $(call fobj,$(WORKER_SRC))
+	$(AR) rcs $@ $^
+# fuzz-request-plain is fuzz-request without the custom mutator, to compare the two.
+$(F)/bin/fuzz-request: $(call fobj,tests/fuzz/fuzz-request.c tests/fuzz/mutate.c) $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+$(F)/bin/fuzz-request-plain: $(call fobj,tests/fuzz/fuzz-request.c) $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+$(F)/bin/fuzz-json: $(call fobj,tests/fuzz/fuzz-json.c tests/fuzz/mutate.c) $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+$(F)/bin/seedgen: $(call fobj,tests/fuzz/seedgen.c) $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+$(F)/seeds/.done: $(F)/bin/seedgen $(FUZZ_SEEDS)
+	rm -rf $(F)/seeds
+	$(F)/bin/seedgen $(F)/seeds $(FUZZ_SEEDS)
+	touch $@
+
+fuzz-build: $(FUZZ_TARGETS) $(F)/bin/fuzz-request-plain $(F)/seeds/.done
+fuzz: fuzz-build
+	sh tests/run-fuzz.sh $(F) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-smoke: fuzz-build
+	sh tests/run-fuzz.sh $(F) 60 $(FUZZ_TARGETS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(B) $(F) -name '*.d' 2>/dev/null)

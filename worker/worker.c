@@ -9,6 +9,7 @@
 #include "ops.h"
 #include "proto.h"
 #include "quarantine.h"
+#include "request.h"
 #include "track.h"
 #include "util.h"
 
@@ -507,26 +508,6 @@ err:
 	return NULL;
 }
 
-/* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
-static void job_ctx(andon_worker_t *w, const job_t *j, andon_ctx_t *ctx)
-{
-	ctx->cfg = w->cfg;
-	ctx->region = w->cfg->region;
-	ctx->account = j->account;
-	ctx->arena = &w->arena;
-	ctx->gate = NULL;
-}
-
-/*
- * Every engine function checks that what it loads belongs to the request's account (00-core.lua, owned()):
- * an FCALL built for a request carries it as the last field, '@acct'. Lookups (plain GETs) carry nothing.
- */
-static void stamp_account(andon_call_t *c, const char *account)
-{
-	if (c->argc > 0 && c->argvlen[0] == 5 && memcmp(c->argv[0], "FCALL", 5) == 0)
-		andon_call_field(c, "@acct", account, strlen(account));
-}
-
 /*
  * Adds a request's first-round commands: its gate (already built in w->pre[w->npre] by the adapter), its id
  * record, and its lookup (the adapter built the lookup as its call; it moves to the first round, and the
@@ -551,79 +532,35 @@ static void pre_add(andon_worker_t *w, job_t *j, int has_gate)
 	}
 }
 
+/* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
 	const rd_kafka_message_t *m = j->msg;
-	const andon_op_t *op;
-	msgpack_object root;
-	andon_ctx_t ctx;
+	andon_call_t *gate = &w->pre[w->npre]; /* where an adapter's gate goes, if it asks for one */
 	char reason[256];
-	const char *bad;
-	size_t bad_len;
 
-	j->kind = JOB_ERROR;
+	_Static_assert(sizeof(j->account) == ANDON_REQUEST_ACCOUNT_SIZE, "job account buffer");
 	memset(&j->err, 0, sizeof(j->err));
+	memset(&j->req, 0, sizeof(j->req));
 	if (andon_quar_poisoned(w->quar, m->partition, m->offset, reason, sizeof(reason))) {
 		j->kind = JOB_DLQ; /* not even decoded: the poison may sit anywhere in processing */
 		andon_apierr(&j->err, "Quarantined", 500, "%s", reason);
 		return;
 	}
-	if (andon_codec_unpack(m->payload, m->len, w->cfg->max_depth, &w->zone, &root, reason,
-			       sizeof(reason)) != 0) {
+	switch (andon_request_prepare(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account,
+				      &w->calls[*ncalls], gate, &j->err)) {
+	case ANDON_REQUEST_CALL:
+		j->kind = JOB_CALL;
+		j->call = (int)(*ncalls)++;
+		pre_add(w, j, gate->argc > 0);
+		break;
+	case ANDON_REQUEST_ERROR:
+		j->kind = JOB_ERROR;
+		break;
+	case ANDON_REQUEST_DLQ:
 		j->kind = JOB_DLQ;
-		andon_apierr(&j->err, "SerializationException", 400, "undecodable msgpack: %s", reason);
-		return;
+		break;
 	}
-	if (andon_proto_parse(&root, &j->req, &j->err) != 0) {
-		if (j->req.id == NULL)
-			j->kind = JOB_DLQ;
-		return;
-	}
-	if ((op = andon_ops_find(j->req.op, j->req.op_len)) == NULL) {
-		andon_apierr(&j->err, "ActionNotSupported", 400,
-			     "the action %.*s is not valid for this endpoint", (int)j->req.op_len, j->req.op);
-		return;
-	}
-	if (m->len > (size_t)w->cfg->max_message_bytes) {
-		andon_apierr(&j->err, "EntityTooLarge", op->too_large_status,
-			     "request of %zu bytes exceeds the limit of %d bytes", m->len,
-			     w->cfg->max_message_bytes);
-		return;
-	}
-	if (andon_codec_check_text(j->req.body, &bad, &bad_len) != 0) {
-		/* Text that is not UTF-8 never reaches Redis, nor anything Andon writes (a callback message
-		 * echoes its step's Arguments). */
-		if (bad != NULL)
-			andon_apierr(
-			    &j->err, andon_ops_invalid_code(op), 400,
-			    "1 validation error detected: Value at '%.*s' failed to satisfy constraint: "
-			    "Member must be valid UTF-8 text",
-			    (int)(bad_len > 128 ? 128 : bad_len), bad);
-		else
-			andon_apierr(&j->err, andon_ops_invalid_code(op), 400,
-				     "body holds a key or text that is not valid UTF-8");
-		return;
-	}
-	if (j->req.account != NULL) {
-		memcpy(j->account, j->req.account, j->req.account_len);
-		j->account[j->req.account_len] = '\0';
-	} else {
-		snprintf(j->account, sizeof(j->account), "%s", w->cfg->default_account);
-	}
-	job_ctx(w, j, &ctx);
-	ctx.gate = &w->pre[w->npre];
-	ctx.gate->argc = 0;
-	if (op->prepare(&ctx, &j->req, &w->calls[*ncalls], &j->err) != 0)
-		return;
-	stamp_account(&w->calls[*ncalls], j->account);
-	if (w->calls[*ncalls].overflow || ctx.gate->overflow) {
-		andon_apierr(&j->err, "InternalFailure", 500,
-			     "request has too many fields or too long names");
-		return;
-	}
-	j->kind = JOB_CALL;
-	j->call = (int)(*ncalls)++;
-	pre_add(w, j, ctx.gate->argc > 0);
 }
 
 static void produce_dlq(andon_worker_t *w, job_t *j)
@@ -852,13 +789,13 @@ static void round_one(andon_worker_t *w, size_t from, size_t to)
 				refuse(j, c);
 				continue;
 			}
-			job_ctx(w, j, &ctx);
+			andon_request_ctx(w->cfg, &w->arena, j->account, &ctx);
 			if (c->resolve(&ctx, &j->req, r->type == REDIS_REPLY_STRING ? r->str : NULL, r->len,
 				       c, &j->err) != 0) {
 				refuse(j, c);
 				continue;
 			}
-			stamp_account(c, j->account);
+			andon_request_stamp(c, j->account);
 		}
 		if (j->pre_gate >= 0) {
 			r = w->pre_replies[j->pre_gate];

@@ -1,0 +1,49 @@
+/* request: the path one consumed message takes before Redis, from its bytes to an engine call or an error. */
+#ifndef ANDON_REQUEST_H
+#define ANDON_REQUEST_H
+
+#include "call.h"
+#include "config.h"
+#include "ops.h"
+#include "proto.h"
+
+#include <msgpack.h>
+#include <stddef.h>
+
+/* Bytes of the account buffer: the envelope's 64-byte limit (proto.c) and a NUL. */
+#define ANDON_REQUEST_ACCOUNT_SIZE 65
+
+/** What becomes of one message. */
+typedef enum andon_request_kind {
+	ANDON_REQUEST_CALL,  /* valid: the call is ready for the engine (or is a lookup, call->resolve) */
+	ANDON_REQUEST_ERROR, /* rejected before Redis: error reply, and a DLQ record when err says so */
+	ANDON_REQUEST_DLQ,   /* no request id to answer: a DLQ record only */
+} andon_request_kind_t;
+
+/**
+ * Takes the message value buf[0..len) through decoding (into zone, which the caller clears), the envelope
+ * (req points into zone and buf), the op lookup, cfg's size limit and the account (the envelope's, else
+ * cfg's default, NUL-terminated into account), then has the op's adapter build call with its strings in
+ * arena. Every str of the body must be UTF-8 (lib/utf8.h). gate (may be NULL) is where the adapter may
+ * build a first-round command (ops.h, andon_ctx_t.gate); its argc is 0 when it asked for none. Returns
+ * ANDON_REQUEST_CALL with call ready, or ANDON_REQUEST_ERROR / ANDON_REQUEST_DLQ with err set (err is
+ * cleared first). req is always set, empty when the message did not decode.
+ */
+andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_arena_t *arena,
+					   msgpack_zone *zone, const char *buf, size_t len, andon_req_t *req,
+					   char account[ANDON_REQUEST_ACCOUNT_SIZE], andon_call_t *call,
+					   andon_call_t *gate, andon_apierr_t *err);
+
+/**
+ * Every engine function checks that what it loads belongs to the request's account (00-core.lua,
+ * owned()): an FCALL built for a request carries the account as its last field, '@acct'. Plain commands
+ * (a lookup's GET) get nothing. andon_request_prepare() stamps the calls it builds; a lookup's resolved
+ * call is stamped by whoever resolves it.
+ */
+void andon_request_stamp(andon_call_t *call, const char *account);
+
+/** The adapter context of a request acting in account: what prepare and a lookup's resolve are given. */
+void andon_request_ctx(const andon_config_t *cfg, andon_arena_t *arena, const char *account,
+		       andon_ctx_t *ctx);
+
+#endif
