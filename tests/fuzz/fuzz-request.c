@@ -317,10 +317,10 @@ static void answer_call(run_t *r)
 	check_reply(r, 1);
 }
 
-/* worker.c's resolve() for one lookup value, then the answer that follows. */
+/* worker.c's round_one() for one lookup value, then the answer that follows. */
 static void resolve(run_t *r, const andon_call_t *lookup, const char *value, size_t len)
 {
-	andon_call_t call, gate;
+	andon_call_t call;
 	andon_apierr_t err;
 	andon_ctx_t ctx;
 

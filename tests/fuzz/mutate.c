@@ -373,7 +373,8 @@ static int retype(msgpack_object *o)
 		int64_t v = 0;
 		int neg = n > 0 && s[0] == '-', digits = 0;
 
-		for (size_t i = neg; i < n && i < 19 && s[i] >= '0' && s[i] <= '9'; i++, digits++)
+		/* 18 digits at most: every such number fits in int64_t. */
+		for (size_t i = neg; i < n && digits < 18 && s[i] >= '0' && s[i] <= '9'; i++, digits++)
 			v = v * 10 + (s[i] - '0');
 		set_int(o, digits > 0 ? (neg ? -v : v) : some_int());
 		return 0;
