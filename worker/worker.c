@@ -1,5 +1,5 @@
 /* worker: the daemon's main loop: poll a batch, pipeline it to Redis, answer on Kafka, store offsets. */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "codec.h"
 #include "engine.h"
@@ -19,91 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What became of one consumed message. */
-enum job_kind {
-	JOB_CALL,  /* valid request: its answer comes from the engine */
-	JOB_ERROR, /* rejected before Redis: error reply (+ DLQ when the input itself is bad) */
-	JOB_DLQ,   /* nobody to answer (no id): DLQ record only */
-};
-
-typedef struct job {
-	rd_kafka_message_t *msg;
-	uint64_t seq; /* tracker sequence, the opaque of what is produced for it */
-	enum job_kind kind;
-	andon_req_t req;
-	andon_apierr_t err;
-	int call; /* index into w->calls for JOB_CALL */
-	/* Round one (before any change): indexes into w->pre of its id record, its gate and its lookup (the
-	 * last two -1 when it has none), and its fingerprint (in the arena). */
-	int pre_id, pre_gate, pre_lookup;
-	const char *fp;
-	char account[65];
-} job_t;
-
-/* A message whose delivery failed for good, produced again from the main loop. */
-typedef struct redo {
-	struct redo *next;
-	char *topic;
-	void *key, *value;
-	size_t key_len, value_len;
-	uint64_t seq;
-	rd_kafka_resp_err_t err; /* why it failed */
-} redo_t;
-
-struct andon_worker {
-	const andon_config_t *cfg;
-	const volatile sig_atomic_t *run;
-	rd_kafka_t *consumer, *producer;
-	rd_kafka_queue_t *queue;
-	andon_engine_t *engine;
-	andon_track_t *track;
-	andon_quar_t *quar; /* in-flight records and quarantined offsets (quarantine.h) */
-
-	/* Per-batch state, allocated once. */
-	rd_kafka_message_t **msgs;
-	job_t *jobs;
-	andon_call_t *calls;
-	redisReply **replies;
-	/*
-	 * First round of a chunk, before any change (at most 3 per request): request id records (idem.h),
-	 * gates an adapter asked for (ops.h), and the lookups of requests that name their execution only
-	 * indirectly (andon_resolve_fn). The calls of the second round may point into the lookups' replies,
-	 * so those are freed with the chunk.
-	 */
-	andon_call_t *pre;
-	redisReply **pre_replies;
-	size_t npre;
-	andon_arena_t arena;
-	msgpack_zone zone;
-	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
-	msgpack_sbuffer sb_dead; /* DLQ records (built while sb may hold the message being dead-lettered) */
-	rd_kafka_topic_partition_list_t *offsets;
-
-	redo_t *redo;
-
-	/* Post-writes: the '@timer' and '@index' outputs of a chunk's calls, applied before producing. */
-	andon_call_t *post;
-	redisReply **post_replies;
-	size_t post_cap;
-
-	/* Timer sweep: what the last sweep fired, removed from the timer set once all of it is acknowledged.
-	 */
-	redisReply *fired;	/* the claim's reply: members */
-	const char **done_argv; /* ZREM andon:timers member... */
-	size_t *done_len, done_argc;
-	unsigned long timer_pending; /* messages produced by the sweep, not yet acknowledged */
-
-	int fatal;
-	int zone_ok;
-	size_t stuck; /* messages of a batch Redis never answered at shutdown: never acknowledged */
-	size_t
-	    dlq_original_max; /* bytes of an original a DLQ record keeps, so the record fits the producer */
-
-	/* Statistics since start. */
-	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches, timers;
-	int64_t next_stats_us, next_tick_us;
-};
-
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	andon_worker_t *w = opaque;
@@ -117,217 +32,6 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
 	}
 	/* Broker and transport errors: librdkafka reconnects and retries by itself. */
 	andon_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
-}
-
-/*
- * Errors that no retry can fix: the message is too large, the topic is invalid, missing or forbidden.
- * Everything else (timeouts, brokers down, leader changes) is worth producing again.
- */
-static int permanent(rd_kafka_resp_err_t err)
-{
-	switch (err) {
-	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-	case RD_KAFKA_RESP_ERR_INVALID_MSG:
-	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-	case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-	case RD_KAFKA_RESP_ERR__INVALID_ARG:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* Keeps a copy of a failed message for the main loop to produce again (or dead-letter when dead). */
-static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
-			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
-{
-	redo_t *r = calloc(1, sizeof(*r));
-
-	if (r == NULL || (r->topic = strdup(topic)) == NULL || (r->key = malloc(key_len + 1)) == NULL ||
-	    (r->value = malloc(len + 1)) == NULL) {
-		/* The hold stays: the offset is never stored and the request is consumed again after a
-		 * restart. */
-		andon_err("out of memory keeping a failed delivery");
-		if (r != NULL) {
-			free(r->topic);
-			free(r->key);
-			free(r);
-		}
-		return;
-	}
-	memcpy(r->key, key, key_len);
-	memcpy(r->value, value, len);
-	r->key_len = key_len;
-	r->value_len = len;
-	r->seq = seq;
-	r->err = err;
-	r->next = w->redo;
-	w->redo = r;
-}
-
-/* The opaque of what the timer sweep produces: it belongs to no consumed message. (UINT64_MAX is the
- * tracker's "full".) */
-#define TIMER_SEQ (UINT64_MAX - 1)
-
-#define TIMERS_KEY "andon:timers"
-
-/* One more acknowledgement to wait for, on a consumed message or on the timer sweep. */
-static void hold(andon_worker_t *w, uint64_t seq)
-{
-	if (seq == TIMER_SEQ)
-		w->timer_pending++;
-	else
-		andon_track_hold(w->track, seq, 1);
-}
-
-static void release(andon_worker_t *w, uint64_t seq)
-{
-	if (seq == TIMER_SEQ)
-		w->timer_pending--;
-	else
-		andon_track_release(w->track, seq);
-}
-
-/* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
-static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-	andon_worker_t *w = opaque;
-	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
-
-	(void)rk;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		release(w, seq);
-		return;
-	}
-	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
-	 * delivery keeps its hold until then, so the offset waits. */
-	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, m->err);
-}
-
-static void produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len, const void *value,
-		    size_t len, uint64_t seq);
-
-/*
- * Produces a DLQ record for the message value[0..len) that came from (or was going to) topic. The original
- * is cut to dlq_original_max so the record itself fits in Kafka; the reason then says so. The record is
- * built in sb_dead, never in sb, because value may be sb's own content.
- */
-static void dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
-			int32_t partition, int64_t offset, const void *key, size_t key_len, const void *value,
-			size_t len, uint64_t seq)
-{
-	size_t keep = len < w->dlq_original_max ? len : w->dlq_original_max;
-	char reason[640];
-
-	snprintf(reason, sizeof(reason), "%s%s", why, keep < len ? " (original truncated)" : "");
-	andon_proto_dlq(&w->sb_dead, code, reason, topic, partition, offset, key, key_len, value, keep);
-	produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
-	w->dlq++;
-}
-
-/*
- * A message that can never reach its topic goes to the DLQ with the reason. Only a DLQ record that cannot
- * be delivered is given up, loudly: keeping its hold would stop every partition's offsets for good.
- */
-static void undeliverable(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
-			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
-{
-	char why[512];
-
-	if (strcmp(topic, w->cfg->topic_dlq) == 0) {
-		andon_err("dead-letter record of %zu bytes cannot be delivered (%s); giving it up", len,
-			  rd_kafka_err2str(err));
-		w->lost++;
-		return;
-	}
-	snprintf(why, sizeof(why), "could not deliver %zu bytes to %s: %s", len, topic,
-		 rd_kafka_err2str(err));
-	dead_letter(w, "UndeliverableMessage", why, topic, -1, -1, key, key_len, value, len, seq);
-}
-
-/* Produces a copy of value for consumed message seq; waits for queue space rather than dropping. */
-static void produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len, const void *value,
-		    size_t len, uint64_t seq)
-{
-	rd_kafka_resp_err_t err;
-
-	for (;;) {
-		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-					RD_KAFKA_V_VALUE((void *)value, len),
-					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			break;
-		rd_kafka_poll(w->producer, 10);
-	}
-	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		hold(w, seq);
-		return;
-	}
-	andon_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
-	if (permanent(err))
-		undeliverable(w, topic, key, key_len, value, len, seq, err);
-	else {
-		hold(w, seq); /* released when the kept copy is produced again */
-		keep_for_redo(w, topic, key, key_len, value, len, seq, err);
-	}
-}
-
-static void redo_all(andon_worker_t *w)
-{
-	redo_t *r = w->redo;
-
-	w->redo = NULL;
-	while (r != NULL) {
-		redo_t *next = r->next;
-
-		if (permanent(r->err))
-			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq,
-				      r->err);
-		else
-			produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
-		w->redelivered++;
-		/* The failed attempt's hold is handed over to what was just produced. */
-		release(w, r->seq);
-		free(r->topic);
-		free(r->key);
-		free(r->value);
-		free(r);
-		r = next;
-	}
-}
-
-/* Serves delivery reports and stores the offsets of everything finished, in order. */
-static void settle(andon_worker_t *w, int timeout_ms)
-{
-	rd_kafka_resp_err_t err;
-
-	rd_kafka_poll(w->producer, timeout_ms);
-	if (w->redo != NULL)
-		redo_all(w);
-	if (andon_track_collect(w->track, w->offsets) == 0)
-		return;
-	if ((err = rd_kafka_offsets_store(w->consumer, w->offsets)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		andon_warn("storing offsets: %s", rd_kafka_err2str(err));
-	rd_kafka_topic_partition_list_destroy(w->offsets);
-	w->offsets = rd_kafka_topic_partition_list_new(8);
-}
-
-/* Waits until every message in flight is acknowledged; 0 when drained, -1 when the deadline passed. */
-static int drain(andon_worker_t *w, int64_t deadline_us)
-{
-	while (andon_track_count(w->track) > w->stuck || w->timer_pending > 0) {
-		if (andon_now_us() >= deadline_us)
-			return -1;
-		settle(w, 50);
-	}
-	return 0;
 }
 
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -351,7 +55,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 		/* Finish what was taken from these partitions so the next owner starts after it. */
 		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt,
 			   andon_track_count(w->track));
-		if (drain(w, deadline) != 0)
+		if (andon_out_drain(w, deadline) != 0)
 			andon_warn("revoke: %zu message(s) still unacknowledged; they will be consumed again",
 				   andon_track_count(w->track));
 		rd_kafka_commit(rk, NULL, 0);
@@ -472,7 +176,7 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 
 	if ((conf = kafka_conf(w, producer_defaults, errstr, errstr_size)) == NULL)
 		goto err;
-	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+	rd_kafka_conf_set_dr_msg_cb(conf, andon_out_delivered);
 	w->dlq_original_max = dlq_original_max(cfg, conf);
 	if ((w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
 		goto err;
@@ -567,8 +271,8 @@ static void produce_dlq(andon_worker_t *w, job_t *j)
 {
 	const rd_kafka_message_t *m = j->msg;
 
-	dead_letter(w, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-		    m->key, m->key_len, m->payload, m->len, j->seq);
+	andon_out_dead_letter(w, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition,
+			      m->offset, m->key, m->key_len, m->payload, m->len, j->seq);
 	andon_info("dead-lettered %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
 		   (long long)m->offset, j->err.code, j->err.message);
 }
@@ -579,54 +283,6 @@ static const char *reply_topic(const andon_worker_t *w, const job_t *j, char *bu
 		return w->cfg->topic_replies;
 	snprintf(buf, size, "%.*s", (int)j->req.reply_to_len, j->req.reply_to);
 	return buf;
-}
-
-/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape; a malformed one is a script bug. */
-static int answer_ok(const redisReply *r)
-{
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 3 != 0 ||
-	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
-		return 0;
-	for (size_t i = 2; i < r->elements; i++)
-		if (r->element[i]->type != REDIS_REPLY_STRING)
-			return 0;
-	return 1;
-}
-
-static int out_is(const redisReply *to, const char *s)
-{
-	return to->len == strlen(s) && memcmp(to->str, s, to->len) == 0;
-}
-
-/* Produces the Kafka outputs of engine answer r (00-core.lua, OUT) on behalf of seq; the Redis ones were
- * applied by post_write(). */
-static void emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
-{
-	for (size_t i = 3; i + 2 < r->elements; i += 3) {
-		const redisReply *to = r->element[i], *key = r->element[i + 1], *val = r->element[i + 2];
-		const char *topic;
-		char buf[256];
-
-		if (to->len == 0) {
-			topic = w->cfg->topic_events;
-			w->events++;
-		} else if (out_is(to, "@requests")) {
-			topic = w->cfg->topic_requests;
-		} else if (to->str[0] == '@') {
-			continue; /* a Redis output, already applied */
-		} else if (to->len < sizeof(buf)) {
-			memcpy(buf, to->str, to->len);
-			buf[to->len] = '\0';
-			topic = buf;
-		} else {
-			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
-			 * message is kept in the DLQ rather than sent to a cut name. */
-			undeliverable(w, "(topic name over 255 bytes)", key->str, key->len, val->str,
-				      val->len, seq, RD_KAFKA_RESP_ERR__INVALID_ARG);
-			continue;
-		}
-		produce(w, topic, key->str, key->len, val->str, val->len, seq);
-	}
 }
 
 /* Room for n post-write commands. */
@@ -655,7 +311,7 @@ static int post_room(andon_worker_t *w, size_t n)
  * pipeline, before anything they relate to is produced. Returns 0, or -1 when Redis stayed away through
  * a shutdown. Nothing is acknowledged before this is done, so a replay re-applies them after a crash.
  */
-static int post_write(andon_worker_t *w, redisReply **answers, size_t n)
+int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 {
 	size_t np = 0;
 	int rc;
@@ -663,21 +319,21 @@ static int post_write(andon_worker_t *w, redisReply **answers, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const redisReply *r = answers[i];
 
-		if (!answer_ok(r))
+		if (!andon_out_answer_ok(r))
 			continue;
 		for (size_t k = 3; k + 2 < r->elements; k += 3) {
 			const redisReply *to = r->element[k], *key = r->element[k + 1],
 					 *val = r->element[k + 2];
 			andon_call_t *c;
 
-			if (to->len == 0 || to->str[0] != '@' || out_is(to, "@requests"))
+			if (to->len == 0 || to->str[0] != '@' || andon_out_is(to, "@requests"))
 				continue;
 			if (post_room(w, np + 1) != 0) {
 				andon_err("out of memory for %zu post-writes", np + 1);
 				return -1;
 			}
 			c = &w->post[np++];
-			if (out_is(to, "@timer")) {
+			if (andon_out_is(to, "@timer")) {
 				andon_call_command(c, "ZADD");
 				andon_call_arg(c, TIMERS_KEY, strlen(TIMERS_KEY));
 				andon_call_arg(c, "NX", 2);
@@ -718,7 +374,7 @@ static void answer(andon_worker_t *w, job_t *j)
 	to = reply_topic(w, j, topic, sizeof(topic));
 	if (j->kind == JOB_CALL) {
 		r = w->replies[j->call];
-		if (!answer_ok(r)) {
+		if (!andon_out_answer_ok(r)) {
 			andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
 				     r == NULL			    ? "no reply"
 				     : r->type == REDIS_REPLY_ERROR ? r->str
@@ -727,21 +383,21 @@ static void answer(andon_worker_t *w, job_t *j)
 		} else {
 			andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0,
 					      r->element[2]->str, r->element[2]->len);
-			produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
+			andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
 			/* A duplicate re-sends its outputs too: the first attempt may have died before they
 			 * were acknowledged. Subscribers deduplicate events by eventId. */
-			emit(w, r, j->seq);
+			andon_out_emit(w, r, j->seq);
 			w->answered++;
 			goto done;
 		}
 	}
 	andon_proto_reply_err(&w->sb, &j->req, &j->err);
-	produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
+	andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
 	w->answered++;
 	if (j->err.bad_input || j->err.status >= 500)
 		produce_dlq(w, j);
 done:
-	release(w, j->seq);
+	andon_out_release(w, j->seq);
 }
 
 /* A request that the first round answered: an error reply, and its call never runs. */
@@ -830,7 +486,7 @@ static int run_chunk(andon_worker_t *w, size_t from, size_t to, size_t ncalls)
 	     (round_one(w, from, to),
 	      andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
 				andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000)) != 0 ||
-	     post_write(w, w->replies, ncalls) != 0)) {
+	     andon_worker_post_write(w, w->replies, ncalls) != 0)) {
 		/* The offsets stay unstored, so these are consumed again by whoever runs next. */
 		andon_err("redis unavailable at shutdown; %zu request(s) left for redelivery", to - from);
 		w->stuck += to - from;
@@ -932,123 +588,6 @@ static int process_all(andon_worker_t *w, size_t n)
 	return rc;
 }
 
-/*
- * Removes from the timer set what the last sweep fired, once all it produced is acknowledged; a member
- * that another worker claimed again meanwhile (our lease ran out) fires there once more and is answered
- * from the engine's stored answer. Returns 1 while the last sweep is still unacknowledged.
- */
-static int timers_settle(andon_worker_t *w)
-{
-	redisReply *r;
-
-	if (w->timer_pending > 0)
-		return 1;
-	if (w->done_argc > 2) {
-		r = andon_engine_command(w->engine, (int)w->done_argc, w->done_argv, w->done_len);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR)
-			andon_warn("removing fired timers: %s; they fire again after their lease",
-				   r != NULL ? r->str : "redis unavailable");
-		freeReplyObject(r);
-	}
-	w->done_argc = 2;
-	freeReplyObject(w->fired);
-	w->fired = NULL;
-	return 0;
-}
-
-/*
- * Fires the due deadlines, at most timer_batch per tick: claims them (00-core.lua, timers_claim), calls
- * each one's engine function in one pipeline, applies and produces what they caused. A member is
- * "fn\ntag\nrest"; fn runs on the keys x, h, r of andon:{tag}, with request id "timer\n<member>".
- */
-static void timers_sweep(andon_worker_t *w)
-{
-	char lease[16], max[16];
-	const char *argv[] = {"FCALL", "andon_timers_claim", "1", TIMERS_KEY, lease, max};
-	size_t argvlen[6], n, ncalls = 0;
-	size_t batch =
-	    (size_t)(w->cfg->timer_batch < w->cfg->batch_size ? w->cfg->timer_batch : w->cfg->batch_size);
-	redisReply *r;
-
-	if (timers_settle(w))
-		return;
-	snprintf(lease, sizeof(lease), "%d", w->cfg->timer_lease_ms);
-	snprintf(max, sizeof(max), "%zu", batch);
-	for (int i = 0; i < 6; i++)
-		argvlen[i] = strlen(argv[i]);
-	r = andon_engine_command(w->engine, 6, argv, argvlen);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-		if (r != NULL && r->type == REDIS_REPLY_ERROR)
-			andon_warn("timer sweep: %s", r->str);
-		freeReplyObject(r);
-		return;
-	}
-	w->fired = r;
-	n = r->elements;
-	for (size_t i = 0; i < n; i++) {
-		const redisReply *m = r->element[i];
-		const char *fn_end, *tag_end;
-		char *id;
-		andon_call_t *c = &w->calls[ncalls];
-		char fn[64];
-
-		if (m->type != REDIS_REPLY_STRING || (fn_end = memchr(m->str, '\n', m->len)) == NULL ||
-		    (tag_end = memchr(fn_end + 1, '\n', m->len - (size_t)(fn_end + 1 - m->str))) == NULL ||
-		    (size_t)(fn_end - m->str) >= sizeof(fn)) {
-			andon_err("timer set holds a malformed member; leaving it");
-			continue;
-		}
-		snprintf(fn, sizeof(fn), "%.*s", (int)(fn_end - m->str), m->str);
-		andon_call_begin(c, fn);
-		c->argv[1] =
-		    andon_arena_strndup(&w->arena, fn, strlen(fn)); /* fn[] is gone after this turn */
-		c->overflow |= c->argv[1] == NULL;
-		for (const char *suffix = "x\0h\0r\0"; *suffix; suffix += 2)
-			andon_call_key(c, &w->arena, fn_end + 1, (size_t)(tag_end - fn_end - 1), suffix);
-		if ((id = andon_arena_alloc(&w->arena, 6 + m->len)) != NULL) {
-			memcpy(id, "timer\n", 6);
-			memcpy(id + 6, m->str, m->len);
-		}
-		andon_call_arg(c, id, 6 + m->len);
-		andon_call_arg(c, "Andon.Timer", 11);
-		andon_call_field(c, "timer", m->str, m->len);
-		if (c->overflow) {
-			andon_err("timer member of %zu bytes does not fit a call; leaving it", m->len);
-			continue;
-		}
-		ncalls++;
-	}
-	if (ncalls > 0 &&
-	    (andon_engine_exec(w->engine, w->calls, ncalls, w->replies, w->run,
-			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0 ||
-	     post_write(w, w->replies, ncalls) != 0)) {
-		andon_warn("timer sweep: redis unavailable; the claimed timers fire again after their lease");
-		for (size_t i = 0; i < ncalls; i++) {
-			freeReplyObject(w->replies[i]);
-			w->replies[i] = NULL;
-		}
-		ncalls = 0;
-	}
-	for (size_t i = 0; i < ncalls; i++) {
-		redisReply *a = w->replies[i];
-
-		if (answer_ok(a)) {
-			emit(w, a, TIMER_SEQ);
-			/* The member is the call's "timer" field, the last argument. */
-			w->done_argv[w->done_argc] = w->calls[i].argv[w->calls[i].argc - 1];
-			w->done_len[w->done_argc++] = w->calls[i].argvlen[w->calls[i].argc - 1];
-			w->timers++;
-		} else {
-			andon_err("timer %.*s failed: %s", (int)w->calls[i].argvlen[w->calls[i].argc - 1],
-				  w->calls[i].argv[w->calls[i].argc - 1],
-				  a != NULL && a->type == REDIS_REPLY_ERROR ? a->str : "malformed reply");
-		}
-		freeReplyObject(a);
-		w->replies[i] = NULL;
-	}
-	andon_arena_reset(&w->arena);
-}
-
 static void stats(const andon_worker_t *w)
 {
 	andon_info("stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
@@ -1062,7 +601,7 @@ static void cron(andon_worker_t *w)
 {
 	int64_t now = andon_now_us();
 
-	timers_sweep(w);
+	andon_timers_sweep(w);
 	andon_quar_clear(w->quar, w->run, now + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
@@ -1085,7 +624,7 @@ int andon_worker_run(andon_worker_t *w)
 		if (room > (size_t)w->cfg->batch_size)
 			room = (size_t)w->cfg->batch_size;
 		if (room == 0) {
-			settle(w, 10);
+			andon_out_settle(w, 10);
 			continue;
 		}
 		/* Wait for the first message only, then take what is already fetched: a batch never waits
@@ -1099,7 +638,7 @@ int andon_worker_run(andon_worker_t *w)
 			rc = -1;
 			break;
 		}
-		settle(w, 0);
+		andon_out_settle(w, 0);
 		if (andon_now_us() >= w->next_tick_us) {
 			w->next_tick_us = andon_now_us() + (int64_t)w->cfg->tick_ms * 1000;
 			cron(w);
@@ -1108,12 +647,12 @@ int andon_worker_run(andon_worker_t *w)
 	/* Shutdown order: stop polling (done), drain acknowledgements, commit, close the consumer. */
 	andon_info("shutting down: %zu message(s) awaiting acknowledgement", andon_track_count(w->track));
 	deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
-	if (drain(w, deadline) != 0) {
+	if (andon_out_drain(w, deadline) != 0) {
 		andon_err("shutdown: %zu message(s) not acknowledged in time; they will be consumed again",
 			  andon_track_count(w->track));
 		rc = -1;
 	}
-	timers_settle(w); /* what the last sweep fired is acknowledged now: remove it */
+	andon_timers_settle(w); /* what the last sweep fired is acknowledged now: remove it */
 	rd_kafka_commit(w->consumer, NULL, 0);
 	rd_kafka_consumer_close(w->consumer);
 	if (w->fatal)

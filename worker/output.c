@@ -1,0 +1,261 @@
+/* output: what the worker produces to Kafka, each message held on its request until the broker acknowledges
+ * it; failed deliveries are produced again or dead-lettered, never dropped. */
+#include "worker_int.h"
+
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Errors that no retry can fix: the message is too large, the topic is invalid, missing or forbidden.
+ * Everything else (timeouts, brokers down, leader changes) is worth producing again.
+ */
+static int permanent(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+	case RD_KAFKA_RESP_ERR__INVALID_ARG:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Keeps a copy of a failed message for the main loop to produce again (or dead-letter when dead). */
+static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
+			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
+{
+	redo_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->topic = strdup(topic)) == NULL || (r->key = malloc(key_len + 1)) == NULL ||
+	    (r->value = malloc(len + 1)) == NULL) {
+		/* The hold stays: the offset is never stored and the request is consumed again after a
+		 * restart. */
+		andon_err("out of memory keeping a failed delivery");
+		if (r != NULL) {
+			free(r->topic);
+			free(r->key);
+			free(r);
+		}
+		return;
+	}
+	memcpy(r->key, key, key_len);
+	memcpy(r->value, value, len);
+	r->key_len = key_len;
+	r->value_len = len;
+	r->seq = seq;
+	r->err = err;
+	r->next = w->redo;
+	w->redo = r;
+}
+
+/* One more acknowledgement to wait for, on a consumed message or on the timer sweep. */
+static void hold(andon_worker_t *w, uint64_t seq)
+{
+	if (seq == TIMER_SEQ)
+		w->timer_pending++;
+	else
+		andon_track_hold(w->track, seq, 1);
+}
+
+void andon_out_release(andon_worker_t *w, uint64_t seq)
+{
+	if (seq == TIMER_SEQ)
+		w->timer_pending--;
+	else
+		andon_track_release(w->track, seq);
+}
+
+/* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
+void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	andon_worker_t *w = opaque;
+	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+
+	(void)rk;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		andon_out_release(w, seq);
+		return;
+	}
+	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
+	 * delivery keeps its hold until then, so the offset waits. */
+	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, m->err);
+}
+
+/*
+ * Produces a DLQ record for the message value[0..len) that came from (or was going to) topic. The original
+ * is cut to dlq_original_max so the record itself fits in Kafka; the reason then says so. The record is
+ * built in sb_dead, never in sb, because value may be sb's own content.
+ */
+void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
+			   int32_t partition, int64_t offset, const void *key, size_t key_len,
+			   const void *value, size_t len, uint64_t seq)
+{
+	size_t keep = len < w->dlq_original_max ? len : w->dlq_original_max;
+	char reason[640];
+
+	snprintf(reason, sizeof(reason), "%s%s", why, keep < len ? " (original truncated)" : "");
+	andon_proto_dlq(&w->sb_dead, code, reason, topic, partition, offset, key, key_len, value, keep);
+	andon_out_produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
+	w->dlq++;
+}
+
+/*
+ * A message that can never reach its topic goes to the DLQ with the reason. Only a DLQ record that cannot
+ * be delivered is given up, loudly: keeping its hold would stop every partition's offsets for good.
+ */
+static void undeliverable(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
+			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
+{
+	char why[512];
+
+	if (strcmp(topic, w->cfg->topic_dlq) == 0) {
+		andon_err("dead-letter record of %zu bytes cannot be delivered (%s); giving it up", len,
+			  rd_kafka_err2str(err));
+		w->lost++;
+		return;
+	}
+	snprintf(why, sizeof(why), "could not deliver %zu bytes to %s: %s", len, topic,
+		 rd_kafka_err2str(err));
+	andon_out_dead_letter(w, "UndeliverableMessage", why, topic, -1, -1, key, key_len, value, len, seq);
+}
+
+/* Produces a copy of value for consumed message seq; waits for queue space rather than dropping. */
+void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
+		       const void *value, size_t len, uint64_t seq)
+{
+	rd_kafka_resp_err_t err;
+
+	for (;;) {
+		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+					RD_KAFKA_V_VALUE((void *)value, len),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		rd_kafka_poll(w->producer, 10);
+	}
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		hold(w, seq);
+		return;
+	}
+	andon_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
+	if (permanent(err))
+		undeliverable(w, topic, key, key_len, value, len, seq, err);
+	else {
+		hold(w, seq); /* released when the kept copy is produced again */
+		keep_for_redo(w, topic, key, key_len, value, len, seq, err);
+	}
+}
+
+static void redo_all(andon_worker_t *w)
+{
+	redo_t *r = w->redo;
+
+	w->redo = NULL;
+	while (r != NULL) {
+		redo_t *next = r->next;
+
+		if (permanent(r->err))
+			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq,
+				      r->err);
+		else
+			andon_out_produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
+		w->redelivered++;
+		/* The failed attempt's hold is handed over to what was just produced. */
+		andon_out_release(w, r->seq);
+		free(r->topic);
+		free(r->key);
+		free(r->value);
+		free(r);
+		r = next;
+	}
+}
+
+/* Serves delivery reports and stores the offsets of everything finished, in order. */
+void andon_out_settle(andon_worker_t *w, int timeout_ms)
+{
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_poll(w->producer, timeout_ms);
+	if (w->redo != NULL)
+		redo_all(w);
+	if (andon_track_collect(w->track, w->offsets) == 0)
+		return;
+	if ((err = rd_kafka_offsets_store(w->consumer, w->offsets)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		andon_warn("storing offsets: %s", rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(w->offsets);
+	w->offsets = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Waits until every message in flight is acknowledged; 0 when drained, -1 when the deadline passed. */
+int andon_out_drain(andon_worker_t *w, int64_t deadline_us)
+{
+	while (andon_track_count(w->track) > w->stuck || w->timer_pending > 0) {
+		if (andon_now_us() >= deadline_us)
+			return -1;
+		andon_out_settle(w, 50);
+	}
+	return 0;
+}
+
+/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape; a malformed one is a script bug. */
+int andon_out_answer_ok(const redisReply *r)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 3 != 0 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
+		return 0;
+	for (size_t i = 2; i < r->elements; i++)
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			return 0;
+	return 1;
+}
+
+int andon_out_is(const redisReply *to, const char *s)
+{
+	return to->len == strlen(s) && memcmp(to->str, s, to->len) == 0;
+}
+
+/* Produces the Kafka outputs of engine answer r (00-core.lua, OUT) on behalf of seq; the Redis ones were
+ * applied by andon_worker_post_write(). */
+void andon_out_emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
+{
+	for (size_t i = 3; i + 2 < r->elements; i += 3) {
+		const redisReply *to = r->element[i], *key = r->element[i + 1], *val = r->element[i + 2];
+		const char *topic;
+		char buf[256];
+
+		if (to->len == 0) {
+			topic = w->cfg->topic_events;
+			w->events++;
+		} else if (andon_out_is(to, "@requests")) {
+			topic = w->cfg->topic_requests;
+		} else if (to->str[0] == '@') {
+			continue; /* a Redis output, already applied */
+		} else if (to->len < sizeof(buf)) {
+			memcpy(buf, to->str, to->len);
+			buf[to->len] = '\0';
+			topic = buf;
+		} else {
+			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
+			 * message is kept in the DLQ rather than sent to a cut name. */
+			undeliverable(w, "(topic name over 255 bytes)", key->str, key->len, val->str,
+				      val->len, seq, RD_KAFKA_RESP_ERR__INVALID_ARG);
+			continue;
+		}
+		andon_out_produce(w, topic, key->str, key->len, val->str, val->len, seq);
+	}
+}

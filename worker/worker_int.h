@@ -1,0 +1,149 @@
+/*
+ * worker_int: the worker's private state, shared by the files of the daemon's loop: worker.c (the loop,
+ * batches, Redis rounds), output.c (what is produced to Kafka and held until acknowledged) and timers.c
+ * (the durable-deadline sweep). Nothing outside worker/worker*.c, output.c and timers.c includes it.
+ */
+#ifndef ANDON_WORKER_INT_H
+#define ANDON_WORKER_INT_H
+
+#include "call.h"
+#include "config.h"
+#include "engine.h"
+#include "proto.h"
+#include "quarantine.h"
+#include "track.h"
+#include "worker.h"
+
+#include <hiredis.h>
+#include <librdkafka/rdkafka.h>
+#include <msgpack.h>
+#include <stdint.h>
+
+/* What became of one consumed message. */
+enum job_kind {
+	JOB_CALL,  /* valid request: its answer comes from the engine */
+	JOB_ERROR, /* rejected before Redis: error reply (+ DLQ when the input itself is bad) */
+	JOB_DLQ,   /* nobody to answer (no id): DLQ record only */
+};
+
+typedef struct job {
+	rd_kafka_message_t *msg;
+	uint64_t seq; /* tracker sequence, the opaque of what is produced for it */
+	enum job_kind kind;
+	andon_req_t req;
+	andon_apierr_t err;
+	int call; /* index into w->calls for JOB_CALL */
+	/* Round one (before any change): indexes into w->pre of its id record, its gate and its lookup (the
+	 * last two -1 when it has none), and its fingerprint (in the arena). */
+	int pre_id, pre_gate, pre_lookup;
+	const char *fp;
+	char account[65];
+} job_t;
+
+/* A message whose delivery failed for good, produced again from the main loop. */
+typedef struct redo {
+	struct redo *next;
+	char *topic;
+	void *key, *value;
+	size_t key_len, value_len;
+	uint64_t seq;
+	rd_kafka_resp_err_t err; /* why it failed */
+} redo_t;
+
+struct andon_worker {
+	const andon_config_t *cfg;
+	const volatile sig_atomic_t *run;
+	rd_kafka_t *consumer, *producer;
+	rd_kafka_queue_t *queue;
+	andon_engine_t *engine;
+	andon_track_t *track;
+	andon_quar_t *quar; /* in-flight records and quarantined offsets (quarantine.h) */
+
+	/* Per-batch state, allocated once. */
+	rd_kafka_message_t **msgs;
+	job_t *jobs;
+	andon_call_t *calls;
+	redisReply **replies;
+	/*
+	 * First round of a chunk, before any change (at most 3 per request): request id records (idem.h),
+	 * gates an adapter asked for (ops.h), and the lookups of requests that name their execution only
+	 * indirectly (andon_resolve_fn). The calls of the second round may point into the lookups' replies,
+	 * so those are freed with the chunk.
+	 */
+	andon_call_t *pre;
+	redisReply **pre_replies;
+	size_t npre;
+	andon_arena_t arena;
+	msgpack_zone zone;
+	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
+	msgpack_sbuffer sb_dead; /* DLQ records (built while sb may hold the message being dead-lettered) */
+	rd_kafka_topic_partition_list_t *offsets;
+
+	redo_t *redo;
+
+	/* Post-writes: the '@timer' and '@index' outputs of a chunk's calls, applied before producing. */
+	andon_call_t *post;
+	redisReply **post_replies;
+	size_t post_cap;
+
+	/* Timer sweep: what the last sweep fired, removed from the timer set once all of it is acknowledged.
+	 */
+	redisReply *fired;	/* the claim's reply: members */
+	const char **done_argv; /* ZREM andon:timers member... */
+	size_t *done_len, done_argc;
+	unsigned long timer_pending; /* messages produced by the sweep, not yet acknowledged */
+
+	int fatal;
+	int zone_ok;
+	size_t stuck; /* messages of a batch Redis never answered at shutdown: never acknowledged */
+	size_t
+	    dlq_original_max; /* bytes of an original a DLQ record keeps, so the record fits the producer */
+
+	/* Statistics since start. */
+	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches, timers;
+	int64_t next_stats_us, next_tick_us;
+};
+
+/* The opaque of what the timer sweep produces: it belongs to no consumed message. (UINT64_MAX is the
+ * tracker's "full".) */
+#define TIMER_SEQ (UINT64_MAX - 1)
+
+#define TIMERS_KEY "andon:timers"
+
+/* output.c: everything produced is held on its consumed message (or the sweep) until acknowledged. */
+
+/** Produces a copy of value for consumed message seq (TIMER_SEQ: the sweep); waits for queue space. */
+void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
+		       const void *value, size_t len, uint64_t seq);
+/** Produces a DLQ record for value (the original, cut to dlq_original_max) with code and why. */
+void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
+			   int32_t partition, int64_t offset, const void *key, size_t key_len,
+			   const void *value, size_t len, uint64_t seq);
+/** Drops one hold of seq (the worker's own, or an acknowledgement). */
+void andon_out_release(andon_worker_t *w, uint64_t seq);
+/** The producer's delivery-report callback. */
+void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+/** Serves delivery reports, produces failed deliveries again and stores finished offsets in order. */
+void andon_out_settle(andon_worker_t *w, int timeout_ms);
+/** Waits until everything in flight is acknowledged: 0, or -1 when deadline_us passed. */
+int andon_out_drain(andon_worker_t *w, int64_t deadline_us);
+/** True when r has the engine's {dup, ok, answer, [to, key, value]...} shape. */
+int andon_out_answer_ok(const redisReply *r);
+/** True when the output target to is s. */
+int andon_out_is(const redisReply *to, const char *s);
+/** Produces the Kafka outputs (events, '@requests', topics) of an engine answer for seq. */
+void andon_out_emit(andon_worker_t *w, const redisReply *r, uint64_t seq);
+
+/* worker.c */
+
+/** Applies the '@timer' and '@index' outputs of answers[0..n) in Redis: 0, or -1 when Redis stayed away. */
+int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n);
+
+/* timers.c: the durable-deadline sweep, run from the worker's cron. */
+
+/** Removes what the last sweep fired once all of it is acknowledged; 1 while it is still in flight. */
+int andon_timers_settle(andon_worker_t *w);
+/** Claims and fires the due deadlines (at most timer_batch per tick). */
+void andon_timers_sweep(andon_worker_t *w);
+
+#endif
