@@ -1,13 +1,15 @@
 # Andon: one Makefile for the library, the worker, the tools and the tests.
 #   make                  build everything into build/ (build-san/ with SANITIZE=1)
-#   make test             unit tests, then integration tests (real redis-server + dev broker)
+#   make test             unit tests, then integration tests (real redis-server + real Kafka)
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan
-#   make bench            throughput and latency benchmark
-#   make run              local redis-server + dev broker + worker in the foreground
+#   make bench            throughput and latency benchmark (real Kafka)
+#   make run              local redis-server + real Kafka + worker in the foreground
+#   KAFKA=dev             with test, bench or run: andon-devkafka (librdkafka's mock) instead of Kafka
 #   make install PREFIX=/usr/local
 
 PKGS    := rdkafka hiredis msgpack jansson
 PREFIX  ?= /usr/local
+KAFKA   ?= real
 CC      ?= cc
 OPT     ?= -O2 -g
 
@@ -98,11 +100,11 @@ test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS)
-	sh tests/run-integration.sh $(B) $(INTEG_BINS)
+	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(INTEG_BINS)
 bench: $(BINS) $(BENCH_BINS)
-	sh tests/run-integration.sh $(B) $(BENCH_BINS)
+	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(BENCH_BINS)
 run: $(BINS)
-	sh scripts/run-dev.sh $(B)
+	ANDON_KAFKA=$(KAFKA) sh scripts/run-dev.sh $(B)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/andon

@@ -57,6 +57,11 @@ static const opt_t opts[] = {
     INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
     STR_OPT("worker.region", region, "us-east-1"),
     STR_OPT("worker.default_account", default_account, "123456789012"),
+    STR_OPT("worker.instance_id", instance_id, ""),
+    INT_OPT("topics.create", topics_create, 0, 1, "1"),
+    INT_OPT("topics.partitions", topics_partitions, -1, 100000, "4"),
+    INT_OPT("topics.replication_factor", topics_replication_factor, -1, 1000, "-1"),
+    INT_OPT("topics.min_insync_replicas", topics_min_insync_replicas, 0, 1000, "0"),
     INT_OPT("cloudflow.rate", cloudflow_rate, 0, 1000000, "0"),
     INT_OPT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
 };

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "topics.h"
 #include "track.h"
 #include "util.h"
 
@@ -50,6 +51,7 @@ struct andon_worker {
 	rd_kafka_queue_t *queue;
 	andon_engine_t *engine;
 	andon_track_t *track;
+	andon_topics_t *topics;
 
 	/* Per-batch state, allocated once. */
 	rd_kafka_message_t **msgs;
@@ -66,7 +68,7 @@ struct andon_worker {
 	msgpack_sbuffer sb_dead; /* DLQ records (built while sb may hold the message being dead-lettered) */
 	rd_kafka_topic_partition_list_t *offsets;
 
-	redo_t *redo;
+	redo_t *redo, *redo_tail; /* first in, first produced again */
 
 	/* Post-writes: the '@timer' and '@index' outputs of a chunk's calls, applied before producing. */
 	andon_call_t *post;
@@ -129,6 +131,16 @@ static int permanent(rd_kafka_resp_err_t err)
 	}
 }
 
+static void redo_push(andon_worker_t *w, redo_t *r)
+{
+	r->next = NULL;
+	if (w->redo_tail != NULL)
+		w->redo_tail->next = r;
+	else
+		w->redo = r;
+	w->redo_tail = r;
+}
+
 /* Keeps a copy of a failed message for the main loop to produce again (or dead-letter when dead). */
 static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
 			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
@@ -153,8 +165,7 @@ static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key,
 	r->value_len = len;
 	r->seq = seq;
 	r->err = err;
-	r->next = w->redo;
-	w->redo = r;
+	redo_push(w, r);
 }
 
 /* The opaque of what the timer sweep produces: it belongs to no consumed message. (UINT64_MAX is the
@@ -185,16 +196,20 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	andon_worker_t *w = opaque;
 	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+	rd_kafka_resp_err_t err = m->err;
 
 	(void)rk;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		release(w, seq);
 		return;
 	}
 	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
 	 * delivery keeps its hold until then, so the offset waits. */
-	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, m->err);
+	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
+	if ((err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
+	    andon_topics_forget(w->topics, rd_kafka_topic_name(m->rkt)))
+		err = RD_KAFKA_RESP_ERR__RETRY; /* one of ours: created again, then produced again */
+	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, err);
 }
 
 static void produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len, const void *value,
@@ -244,6 +259,17 @@ static void produce(andon_worker_t *w, const char *topic, const void *key, size_
 {
 	rd_kafka_resp_err_t err;
 
+	switch (andon_topics_state(w->topics, topic, &err)) {
+	case ANDON_TOPIC_PENDING: /* being created: wait for it, and so does the offset */
+		hold(w, seq);
+		keep_for_redo(w, topic, key, key_len, value, len, seq, RD_KAFKA_RESP_ERR__RETRY);
+		return;
+	case ANDON_TOPIC_FAILED:
+		undeliverable(w, topic, key, key_len, value, len, seq, err);
+		return;
+	case ANDON_TOPIC_READY:
+		break;
+	}
 	for (;;) {
 		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)value, len),
@@ -270,10 +296,15 @@ static void redo_all(andon_worker_t *w)
 {
 	redo_t *r = w->redo;
 
-	w->redo = NULL;
+	w->redo = w->redo_tail = NULL;
 	while (r != NULL) {
 		redo_t *next = r->next;
 
+		if (andon_topics_state(w->topics, r->topic, NULL) == ANDON_TOPIC_PENDING) {
+			redo_push(w, r); /* its topic is still being created */
+			r = next;
+			continue;
+		}
 		if (permanent(r->err))
 			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq,
 				      r->err);
@@ -296,6 +327,7 @@ static void settle(andon_worker_t *w, int timeout_ms)
 	rd_kafka_resp_err_t err;
 
 	rd_kafka_poll(w->producer, timeout_ms);
+	andon_topics_poll(w->topics);
 	if (w->redo != NULL)
 		redo_all(w);
 	if (andon_track_collect(w->track, w->offsets) == 0)
@@ -399,6 +431,8 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	    "group.id=andon-worker",	  "enable.auto.offset.store=false", "auto.offset.reset=earliest",
 	    "enable.partition.eof=false", "auto.commit.interval.ms=1000",   NULL};
 	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2", NULL};
+	const char *const own_topics[] = {cfg->topic_requests, cfg->topic_replies, cfg->topic_events,
+					  cfg->topic_dlq};
 	andon_worker_t *w = calloc(1, sizeof(*w));
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_topic_partition_list_t *topics;
@@ -449,8 +483,15 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if ((w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
 		goto err;
 	conf = NULL; /* now owned by the producer */
+	/* The topics must exist before the subscription: librdkafka looks for a missing subscribed topic
+	 * only every topic.metadata.refresh.interval.ms. */
+	if ((w->topics = andon_topics_new(w->producer, cfg, errstr, errstr_size)) == NULL ||
+	    andon_topics_ensure(w->topics, own_topics, 4, run, errstr, errstr_size) != 0)
+		goto err;
 
-	if ((conf = kafka_conf(w, consumer_defaults, errstr, errstr_size)) == NULL)
+	if ((conf = kafka_conf(w, consumer_defaults, errstr, errstr_size)) == NULL ||
+	    (cfg->instance_id[0] != '\0' &&
+	     andon_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, errstr, errstr_size) != 0))
 		goto err;
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	if ((w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL)
@@ -617,6 +658,7 @@ static void emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
 			memcpy(buf, to->str, to->len);
 			buf[to->len] = '\0';
 			topic = buf;
+			andon_topics_want(w->topics, topic); /* a new pipeline's or domain's topic is created */
 		} else {
 			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
 			 * message is kept in the DLQ rather than sent to a cut name. */
@@ -1056,6 +1098,7 @@ void andon_worker_destroy(andon_worker_t *w)
 		rd_kafka_queue_destroy(w->queue);
 	if (w->consumer != NULL)
 		rd_kafka_destroy(w->consumer);
+	andon_topics_destroy(w->topics);
 	if (w->producer != NULL) {
 		rd_kafka_flush(w->producer, 5000);
 		if (rd_kafka_outq_len(w->producer) > 0)
