@@ -1,6 +1,7 @@
 /* topics: creates the topics the worker writes to when they are missing (Admin API, CreateTopics). */
 #include "topics.h"
 
+#include "kafka.h"
 #include "log.h"
 #include "util.h"
 
@@ -349,6 +350,11 @@ int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n, c
 			ready += s == ANDON_TOPIC_READY;
 		}
 		if (ready == n) {
+			/* A fresh producer learns a topic's partitions from its 1 s topic scan; asking now spares
+			 * the first answers that second (and a restarted worker its recovery). */
+			for (size_t i = 0; i < n; i++)
+				if (andon_kafka_warm_topic(t->rk, names[i], NULL, 5000, errstr, errstr_size) != 0)
+					andon_debug("%s", errstr);
 			rc = 0;
 			goto out;
 		}
