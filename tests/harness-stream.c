@@ -233,9 +233,12 @@ static void *reader(void *arg)
 
 hf_stream_t *hf_stream_start(const char *name, int rate, size_t max_requests)
 {
-	static const char *const pprops[] = {"linger.ms", "5", "enable.idempotence", "true", NULL};
-	static const char *const cprops[] = {"group.id", "andon-stream-reader", "enable.auto.commit", "false",
-					     "fetch.wait.max.ms", "100", NULL};
+	/* The stream's own clients reconnect as fast as the worker, so recovery times are the worker's. */
+	static const char *const pprops[] = {"linger.ms", "5", "enable.idempotence", "true",
+					     "reconnect.backoff.max.ms", "1000", NULL};
+	static const char *const cprops[] = {"group.id",	  "andon-stream-reader",	 "enable.auto.commit",
+					     "false",		  "fetch.wait.max.ms",		 "100",
+					     "reconnect.backoff.max.ms", "1000",			 NULL};
 	hf_stream_t *s = calloc(1, sizeof(*s));
 	rd_kafka_topic_partition_list_t *l;
 	int32_t *ids = NULL;
@@ -464,7 +467,7 @@ void hf_print_times(const char *label, const long long *ms, size_t n)
 	free(c);
 }
 
-pid_t hf_worker_spawn(const char *instance_id)
+pid_t hf_worker_spawn(const char *instance_id, const char *const *opts)
 {
 	static char port[64], id[300];
 	const char *args[40];
@@ -489,6 +492,10 @@ pid_t hf_worker_spawn(const char *instance_id)
 		snprintf(id, sizeof(id), "worker.instance_id=%s", instance_id);
 		args[n++] = "-o";
 		args[n++] = id;
+	}
+	for (; opts != NULL && *opts != NULL && n < 38; opts++) {
+		args[n++] = "-o";
+		args[n++] = *opts;
 	}
 	args[n] = NULL;
 	/* h_tool_start copies the arguments into the child at once, so the static buffers can be reused. */

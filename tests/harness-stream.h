@@ -61,10 +61,10 @@ void hf_print_times(const char *label, const long long *ms, size_t n);
 
 /**
  * Spawns a worker without waiting for it (a harness tool: h_tool_stop() stops it, h_stop() kills it),
- * with the settings h_worker_start() gives and worker.instance_id=instance_id unless that is NULL.
- * Returns its pid.
+ * with the settings h_worker_start() gives, worker.instance_id=instance_id unless that is NULL, then the
+ * "-o key=value" settings of opts (NULL-terminated, may be NULL). Returns its pid.
  */
-pid_t hf_worker_spawn(const char *instance_id);
+pid_t hf_worker_spawn(const char *instance_id, const char *const *opts);
 /** SIGKILL a worker spawned by hf_worker_spawn() and reap it. */
 void hf_worker_kill(pid_t pid);
 

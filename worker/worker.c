@@ -427,10 +427,17 @@ static size_t arena_size(const andon_config_t *cfg)
 andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
 				 size_t errstr_size)
 {
-	static const char *const consumer_defaults[] = {
-	    "group.id=andon-worker",	  "enable.auto.offset.store=false", "auto.offset.reset=earliest",
-	    "enable.partition.eof=false", "auto.commit.interval.ms=1000",   NULL};
-	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2", NULL};
+	/* A broker back from a restart is found within a second, not after librdkafka's backoff of up to
+	 * 10 s between attempts. */
+	static const char *const consumer_defaults[] = {"group.id=andon-worker",
+							"enable.auto.offset.store=false",
+							"auto.offset.reset=earliest",
+							"enable.partition.eof=false",
+							"auto.commit.interval.ms=1000",
+							"reconnect.backoff.max.ms=1000",
+							NULL};
+	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2",
+							"reconnect.backoff.max.ms=1000", NULL};
 	const char *const own_topics[] = {cfg->topic_requests, cfg->topic_replies, cfg->topic_events,
 					  cfg->topic_dlq};
 	andon_worker_t *w = calloc(1, sizeof(*w));
@@ -875,7 +882,12 @@ static int process(andon_worker_t *w, size_t n)
 		job_t *j;
 
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			andon_warn("consume: %s", rd_kafka_message_errstr(m));
+			/* A fatal consumer error (a static member fenced by its own rejoin, say) ends the
+			 * consumer for good: finish what is in hand and exit, for the supervisor to restart. */
+			if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+				w->fatal = 1;
+			andon_log(w->fatal ? ANDON_LOG_ERROR : ANDON_LOG_WARN, "consume: %s",
+				  rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			continue;
 		}

@@ -35,7 +35,7 @@ static void worker_killed_20_times_under_load(void **state)
 
 	(void)state;
 	srand(seed);
-	pid = hf_worker_spawn("worker-1");
+	pid = hf_worker_spawn("worker-1", NULL);
 	s = hf_stream_start("k20", RATE, 1000000);
 	/* Ready once the stream's first requests are answered. */
 	assert_true(hf_stream_recovery(s, h_now_ms(), 60000) >= 0);
@@ -45,7 +45,7 @@ static void worker_killed_20_times_under_load(void **state)
 		sleep_ms(300 + rand() % 2000); /* a random moment: mid-batch, mid-commit, mid-produce */
 		t = h_now_ms();
 		hf_worker_kill(pid);
-		pid = hf_worker_spawn("worker-1");
+		pid = hf_worker_spawn("worker-1", NULL);
 		rec[i] = hf_stream_recovery(s, t, 60000);
 		assert_true(rec[i] >= 0);
 	}

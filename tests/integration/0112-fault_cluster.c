@@ -22,6 +22,9 @@
 
 enum { RATE = 1000 };
 
+/* A static member's session outlasts a node's failover (see 0111). */
+static const char *const session[] = {"kafka.session.timeout.ms=30000", NULL};
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -58,7 +61,7 @@ static void leader_killed_mid_stream_and_back(void **state)
 	(void)state;
 	assert_int_equal(hk_describe_topic("andon.requests", &parts, &replicas, isr, sizeof(isr)), 0);
 	assert_int_equal(replicas, 3);
-	pid = hf_worker_spawn("worker-1");
+	pid = hf_worker_spawn("worker-1", session);
 	s = hf_stream_start("lead", RATE, 1000000);
 	assert_true(hf_stream_recovery(s, h_now_ms(), 60000) >= 0);
 	sleep_ms(3000);

@@ -52,7 +52,7 @@ static void members_join_and_leave_under_load(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		w[i] = hf_worker_spawn(NULL);
+		w[i] = hf_worker_spawn(NULL, NULL);
 	s = hf_stream_start("grp", RATE, 1000000);
 	assert_true(hf_stream_recovery(s, h_now_ms(), 60000) >= 0);
 	sleep_ms(2000);
@@ -62,7 +62,7 @@ static void members_join_and_leave_under_load(void **state)
 	measured("SIGTERM one of three", t);
 
 	t = h_now_ms();
-	w[2] = hf_worker_spawn(NULL);
+	w[2] = hf_worker_spawn(NULL, NULL);
 	measured("a third joins", t);
 
 	t = h_now_ms();
@@ -70,7 +70,7 @@ static void members_join_and_leave_under_load(void **state)
 	measured("SIGKILL one of three", t);
 
 	t = h_now_ms();
-	w[1] = hf_worker_spawn(NULL);
+	w[1] = hf_worker_spawn(NULL, NULL);
 	measured("it joins again", t);
 
 	t = h_now_ms();
@@ -79,8 +79,8 @@ static void members_join_and_leave_under_load(void **state)
 	measured("SIGKILL one and SIGTERM another at once", t);
 
 	t = h_now_ms();
-	w[0] = hf_worker_spawn(NULL);
-	w[2] = hf_worker_spawn(NULL);
+	w[0] = hf_worker_spawn(NULL, NULL);
+	w[2] = hf_worker_spawn(NULL, NULL);
 	measured("two join at once", t);
 
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);

@@ -32,7 +32,7 @@ static void redis_killed_twice_mid_stream(void **state)
 	pid_t pid;
 
 	(void)state;
-	pid = hf_worker_spawn("worker-1");
+	pid = hf_worker_spawn("worker-1", NULL);
 	s = hf_stream_start("rk", RATE, 1000000);
 	assert_true(hf_stream_recovery(s, h_now_ms(), 60000) >= 0);
 	for (int i = 0; i < KILLS; i++) {
