@@ -23,10 +23,10 @@ static struct {
 	char dir[600]; /* own cluster's folder */
 	char sh[512];  /* scripts/kafka.sh */
 	pid_t dev_pid;
-	char group[64];		 /* the workers' consumer group on a real broker */
-	char group_arg[80];	 /* "group.id=<group>" */
-	const char *props[8];	 /* hk_consumer_props() */
-	rd_kafka_t *admin;	 /* hk_leader(), hk_describe_topic(): created on first use */
+	char group[64];	      /* the workers' consumer group on a real broker */
+	char group_arg[80];   /* "group.id=<group>" */
+	const char *props[8]; /* hk_consumer_props() */
+	rd_kafka_t *admin;    /* hk_leader(), hk_describe_topic(): created on first use */
 } K;
 
 #define DIE(...)                                                                                             \
@@ -142,7 +142,8 @@ void hk_start(const char *dir, const char *bin, char *brokers, size_t size)
 	}
 	/* A folder the test driver cleans up even if this process is killed; else the test's own. */
 	K.nodes = K.want_own > 0 ? K.want_own : 1;
-	snprintf(K.dir, sizeof(K.dir), "%s/kafka-%d", root != NULL && *root != '\0' ? root : dir, (int)getpid());
+	snprintf(K.dir, sizeof(K.dir), "%s/kafka-%d", root != NULL && *root != '\0' ? root : dir,
+		 (int)getpid());
 	snprintf(args, sizeof(args), "start -n %d '%s'", K.nodes, K.dir);
 	{
 		long long t0 = h_now_ms();
@@ -191,8 +192,8 @@ int hk_topic_exists(rd_kafka_t *rk, const char *topic)
 	if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return -1;
 	for (int i = 0; i < md->topic_cnt && !found; i++)
-		found = strcmp(md->topics[i].topic, topic) == 0 && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			md->topics[i].partition_cnt > 0;
+		found = strcmp(md->topics[i].topic, topic) == 0 &&
+			md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0;
 	rd_kafka_metadata_destroy(md);
 	return found;
 }
@@ -236,7 +237,8 @@ void hk_create_topic(rd_kafka_t *rk, const char *topic, int partitions)
 	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
 	if (n != 1 || (rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
 		       rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS))
-		DIE("create %s: %s", topic, n == 1 ? rd_kafka_err2str(rd_kafka_topic_result_error(res[0])) : "?");
+		DIE("create %s: %s", topic,
+		    n == 1 ? rd_kafka_err2str(rd_kafka_topic_result_error(res[0])) : "?");
 	rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
 	for (deadline = h_now_ms() + 30000; hk_topic_exists(rk, topic) != 1; sleep_ms(20))
@@ -373,7 +375,8 @@ int hk_describe_topic(const char *topic, int *partitions, int *replicas, char *m
 	if (rd_kafka_metadata(admin(), 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("metadata");
 	for (int i = 0; i < md->topic_cnt; i++) {
-		if (strcmp(md->topics[i].topic, topic) != 0 || md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (strcmp(md->topics[i].topic, topic) != 0 ||
+		    md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
 			continue;
 		found = 0;
 		*partitions = md->topics[i].partition_cnt;

@@ -67,7 +67,8 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	(void)rk;
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		fprintf(stderr, "harness-stream: request %zu not delivered: %s\n", k, rd_kafka_err2str(m->err));
+		fprintf(stderr, "harness-stream: request %zu not delivered: %s\n", k,
+			rd_kafka_err2str(m->err));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -234,11 +235,17 @@ static void *reader(void *arg)
 hf_stream_t *hf_stream_start(const char *name, int rate, size_t max_requests)
 {
 	/* The stream's own clients reconnect as fast as the worker, so recovery times are the worker's. */
-	static const char *const pprops[] = {"linger.ms", "5", "enable.idempotence", "true",
-					     "reconnect.backoff.max.ms", "1000", NULL};
-	static const char *const cprops[] = {"group.id",	  "andon-stream-reader",	 "enable.auto.commit",
-					     "false",		  "fetch.wait.max.ms",		 "100",
-					     "reconnect.backoff.max.ms", "1000",			 NULL};
+	static const char *const pprops[] = {
+	    "linger.ms", "5", "enable.idempotence", "true", "reconnect.backoff.max.ms", "1000", NULL};
+	static const char *const cprops[] = {"group.id",
+					     "andon-stream-reader",
+					     "enable.auto.commit",
+					     "false",
+					     "fetch.wait.max.ms",
+					     "100",
+					     "reconnect.backoff.max.ms",
+					     "1000",
+					     NULL};
 	hf_stream_t *s = calloc(1, sizeof(*s));
 	rd_kafka_topic_partition_list_t *l;
 	int32_t *ids = NULL;
@@ -258,17 +265,20 @@ hf_stream_t *hf_stream_start(const char *name, int rate, size_t max_requests)
 	pthread_mutex_init(&s->lock, NULL);
 	s->producer = client(s, RD_KAFKA_PRODUCER, pprops);
 	s->consumer = client(s, RD_KAFKA_CONSUMER, cprops);
-	if ((n = andon_kafka_partitions(s->producer, "andon.replies", NULL, 10000, &ids, err, sizeof(err))) <= 0)
+	if ((n = andon_kafka_partitions(s->producer, "andon.replies", NULL, 10000, &ids, err, sizeof(err))) <=
+	    0)
 		DIE("%s", err);
 	l = rd_kafka_topic_partition_list_new(n);
 	for (int i = 0; i < n; i++)
-		rd_kafka_topic_partition_list_add(l, "andon.replies", ids[i])->offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(l, "andon.replies", ids[i])->offset =
+		    RD_KAFKA_OFFSET_BEGINNING;
 	free(ids);
 	if (rd_kafka_assign(s->consumer, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("assign andon.replies");
 	rd_kafka_topic_partition_list_destroy(l);
 	s->sending = s->reading = 1;
-	if (pthread_create(&s->reader, NULL, reader, s) != 0 || pthread_create(&s->sender, NULL, sender, s) != 0)
+	if (pthread_create(&s->reader, NULL, reader, s) != 0 ||
+	    pthread_create(&s->sender, NULL, sender, s) != 0)
 		DIE("pthread_create");
 	return s;
 }
@@ -376,7 +386,8 @@ static void check_redis(hf_stream_t *s, size_t executions, hf_report_t *rep)
 		for (size_t i = from; i < to; i++) {
 			redisReply *len = NULL, *st = NULL;
 
-			if (redisGetReply(rc, (void **)&len) != REDIS_OK || redisGetReply(rc, (void **)&st) != REDIS_OK)
+			if (redisGetReply(rc, (void **)&len) != REDIS_OK ||
+			    redisGetReply(rc, (void **)&st) != REDIS_OK)
 				DIE("redis: %s", rc->errstr);
 			if (len->type != REDIS_REPLY_INTEGER || len->integer < 2)
 				rep->lost++;
@@ -420,11 +431,12 @@ int hf_stream_finish(hf_stream_t *s, int timeout_ms, hf_report_t *rep)
 			rep->contradictions++;
 	}
 	check_redis(s, rep->executions, rep);
-	fprintf(stderr,
-		"%s: requests %zu (executions %zu), answered %zu, answered twice %zu, lost %zu, applied twice "
-		"%zu, contradictions %zu\n",
-		s->name, rep->requests, rep->executions, rep->answered, rep->answered_twice, rep->lost,
-		rep->applied_twice, rep->contradictions);
+	fprintf(
+	    stderr,
+	    "%s: requests %zu (executions %zu), answered %zu, answered twice %zu, lost %zu, applied twice "
+	    "%zu, contradictions %zu\n",
+	    s->name, rep->requests, rep->executions, rep->answered, rep->answered_twice, rep->lost,
+	    rep->applied_twice, rep->contradictions);
 	return rep->lost == 0 && rep->applied_twice == 0 && rep->contradictions == 0 ? 0 : -1;
 }
 

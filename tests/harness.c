@@ -37,11 +37,11 @@ static struct {
 	json_t *replies; /* id -> [reply...] */
 	size_t
 	    bad_text; /* messages read holding a str that is not valid UTF-8 (strict decoders refuse them) */
-	json_t *events;	 /* [event...] */
-	json_t *dlq;	 /* [{topic, partition, offset, key, value}...] */
+	json_t *events;	    /* [event...] */
+	json_t *dlq;	    /* [{topic, partition, offset, key, value}...] */
 	json_t *watched;    /* topic -> [{key, value}...] for topics added with h_watch */
 	json_t *unassigned; /* watched topics that do not exist yet: [topic...] */
-	json_t *ids;	 /* keeps request ids alive */
+	json_t *ids;	    /* keeps request ids alive */
 	int started;
 } H;
 
@@ -273,7 +273,8 @@ static void assign_all(void)
 		if (n <= 0)
 			DIE("%s", err);
 		for (int p = 0; p < n; p++)
-			rd_kafka_topic_partition_list_add(l, topics[t], ids[p])->offset = RD_KAFKA_OFFSET_BEGINNING;
+			rd_kafka_topic_partition_list_add(l, topics[t], ids[p])->offset =
+			    RD_KAFKA_OFFSET_BEGINNING;
 		free(ids);
 	}
 	if (rd_kafka_assign(H.consumer, l) != RD_KAFKA_RESP_ERR_NO_ERROR)

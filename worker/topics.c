@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BACKOFF_MIN_MS	    200
-#define BACKOFF_MAX_MS	    5000
-#define REQUEST_TIMEOUT_MS  10000 /* per CreateTopics request; the controller's own wait is the same */
-#define ENSURE_WARN_MS	    5000  /* a start waiting on an unreachable cluster says so this often */
-#define TABLE_MIN	    64
+#define BACKOFF_MIN_MS	   200
+#define BACKOFF_MAX_MS	   5000
+#define REQUEST_TIMEOUT_MS 10000 /* per CreateTopics request; the controller's own wait is the same */
+#define ENSURE_WARN_MS	   5000	 /* a start waiting on an unreachable cluster says so this often */
+#define TABLE_MIN	   64
 
 typedef struct entry {
 	char *name;
@@ -93,7 +93,8 @@ andon_topics_t *andon_topics_new(rd_kafka_t *rk, const andon_config_t *cfg, char
 			   cfg->topics_partitions == 0 ? "partitions" : "replication_factor");
 		return NULL;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->slots = calloc(TABLE_MIN, sizeof(*t->slots))) == NULL) {
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->slots = calloc(TABLE_MIN, sizeof(*t->slots))) == NULL) {
 		free(t);
 		andon_fail(errstr, errstr_size, "out of memory");
 		return NULL;
@@ -173,8 +174,9 @@ static void settle(andon_topics_t *t, entry_t *e, rd_kafka_resp_err_t err, const
 		return;
 	switch (err) {
 	case RD_KAFKA_RESP_ERR_NO_ERROR:
-		andon_info("created topic %s (partitions %d, replication factor %d%s)", e->name, t->partitions,
-			   t->replication_factor, t->min_insync > 0 ? ", min.insync.replicas set" : "");
+		andon_info("created topic %s (partitions %d, replication factor %d%s)", e->name,
+			   t->partitions, t->replication_factor,
+			   t->min_insync > 0 ? ", min.insync.replicas set" : "");
 		/* fall through */
 	case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
 		e->err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -235,8 +237,9 @@ static void handle(andon_topics_t *t, rd_kafka_event_t *ev)
 		return;
 	tr = rd_kafka_CreateTopics_result_topics(res, &n);
 	if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR || n != 1)
-		settle(t, e, rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_event_error(ev)
-										   : RD_KAFKA_RESP_ERR__BAD_MSG,
+		settle(t, e,
+		       rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_event_error(ev)
+									      : RD_KAFKA_RESP_ERR__BAD_MSG,
 		       rd_kafka_event_error_string(ev) != NULL ? rd_kafka_event_error_string(ev)
 							       : "malformed result");
 	else
@@ -293,7 +296,8 @@ void andon_topics_want(andon_topics_t *t, const char *topic)
 		andon_err("out of memory registering topic %s", topic);
 }
 
-enum andon_topic_state andon_topics_state(const andon_topics_t *t, const char *topic, rd_kafka_resp_err_t *err)
+enum andon_topic_state andon_topics_state(const andon_topics_t *t, const char *topic,
+					  rd_kafka_resp_err_t *err)
 {
 	const entry_t *e;
 
@@ -324,8 +328,8 @@ size_t andon_topics_pending(const andon_topics_t *t)
 	return t->pending;
 }
 
-int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n, const volatile sig_atomic_t *run,
-			char *errstr, size_t errstr_size)
+int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n,
+			const volatile sig_atomic_t *run, char *errstr, size_t errstr_size)
 {
 	int64_t warn_us = andon_now_us() + (int64_t)ENSURE_WARN_MS * 1000;
 	int rc = -1;
@@ -350,10 +354,11 @@ int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n, c
 			ready += s == ANDON_TOPIC_READY;
 		}
 		if (ready == n) {
-			/* A fresh producer learns a topic's partitions from its 1 s topic scan; asking now spares
-			 * the first answers that second (and a restarted worker its recovery). */
+			/* A fresh producer learns a topic's partitions from its 1 s topic scan; asking now
+			 * spares the first answers that second (and a restarted worker its recovery). */
 			for (size_t i = 0; i < n; i++)
-				if (andon_kafka_warm_topic(t->rk, names[i], NULL, 5000, errstr, errstr_size) != 0)
+				if (andon_kafka_warm_topic(t->rk, names[i], NULL, 5000, errstr,
+							   errstr_size) != 0)
 					andon_debug("%s", errstr);
 			rc = 0;
 			goto out;

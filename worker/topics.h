@@ -48,8 +48,8 @@ void andon_topics_destroy(andon_topics_t *t);
  * topic is READY, or -1 with the reason in errstr when the cluster refused a name or the settings (a wrong
  * replication factor, say) or *run was cleared meanwhile.
  */
-int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n, const volatile sig_atomic_t *run,
-			char *errstr, size_t errstr_size);
+int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n,
+			const volatile sig_atomic_t *run, char *errstr, size_t errstr_size);
 
 /**
  * Registers topic as one the worker writes to: a topic seen for the first time is created in the background
@@ -62,7 +62,8 @@ void andon_topics_want(andon_topics_t *t, const char *topic);
  * The state of topic. For ANDON_TOPIC_FAILED, *err (may be NULL) is set to the cluster's reason, a
  * permanent error code. A topic never registered is READY.
  */
-enum andon_topic_state andon_topics_state(const andon_topics_t *t, const char *topic, rd_kafka_resp_err_t *err);
+enum andon_topic_state andon_topics_state(const andon_topics_t *t, const char *topic,
+					  rd_kafka_resp_err_t *err);
 
 /**
  * A delivery to topic failed because the topic does not exist (deleted since, or its creation was not yet

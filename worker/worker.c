@@ -665,7 +665,8 @@ static void emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
 			memcpy(buf, to->str, to->len);
 			buf[to->len] = '\0';
 			topic = buf;
-			andon_topics_want(w->topics, topic); /* a new pipeline's or domain's topic is created */
+			andon_topics_want(w->topics,
+					  topic); /* a new pipeline's or domain's topic is created */
 		} else {
 			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
 			 * message is kept in the DLQ rather than sent to a cut name. */
@@ -883,7 +884,8 @@ static int process(andon_worker_t *w, size_t n)
 
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			/* A fatal consumer error (a static member fenced by its own rejoin, say) ends the
-			 * consumer for good: finish what is in hand and exit, for the supervisor to restart. */
+			 * consumer for good: finish what is in hand and exit, for the supervisor to restart.
+			 */
 			if (m->err == RD_KAFKA_RESP_ERR__FATAL)
 				w->fatal = 1;
 			andon_log(w->fatal ? ANDON_LOG_ERROR : ANDON_LOG_WARN, "consume: %s",

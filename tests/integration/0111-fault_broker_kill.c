@@ -54,8 +54,8 @@ static void broker_killed_twice_mid_stream(void **state)
 	sleep_ms(2000);
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);
 	assert_int_equal(h_tool_stop(pid), 0);
-	fprintf(stderr, "0111: requests %zu, broker kills %d, lost %zu, applied twice %zu\n", rep.requests, KILLS,
-		rep.lost, rep.applied_twice);
+	fprintf(stderr, "0111: requests %zu, broker kills %d, lost %zu, applied twice %zu\n", rep.requests,
+		KILLS, rep.lost, rep.applied_twice);
 	hf_print_times("0111 broker kill to serving again", down, KILLS);
 	hf_print_times("0111 recovery (kill to next answer on every partition)", rec, KILLS);
 	hf_stream_free(s);

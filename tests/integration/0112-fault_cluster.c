@@ -73,8 +73,9 @@ static void leader_killed_mid_stream_and_back(void **state)
 	t = h_now_ms();
 	hk_node_kill(leader);
 	rec_kill = hf_stream_recovery(s, t, 120000);
-	fprintf(stderr, "0112: node %d (leader of andon.requests [0] and of %d of 4 reply partitions) killed; "
-			"every partition answered again after %lld ms; andon.requests [0] now led by node %d\n",
+	fprintf(stderr,
+		"0112: node %d (leader of andon.requests [0] and of %d of 4 reply partitions) killed; "
+		"every partition answered again after %lld ms; andon.requests [0] now led by node %d\n",
 		leader, led, rec_kill, hk_leader("andon.requests", 0));
 	assert_true(rec_kill >= 0);
 	assert_true(hk_leader("andon.requests", 0) != leader);

@@ -86,8 +86,9 @@ static void members_join_and_leave_under_load(void **state)
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(h_tool_stop(w[i]), 0);
-	fprintf(stderr, "0113: requests %zu, membership changes %d (kills 2, clean leaves 2), lost %zu, applied "
-			"twice %zu\n",
+	fprintf(stderr,
+		"0113: requests %zu, membership changes %d (kills 2, clean leaves 2), lost %zu, applied "
+		"twice %zu\n",
 		rep.requests, events, rep.lost, rep.applied_twice);
 	hf_print_times("0113 recovery (change to next answer on every partition)", rec, (size_t)events);
 	hf_stream_free(s);

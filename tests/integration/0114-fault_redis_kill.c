@@ -49,8 +49,8 @@ static void redis_killed_twice_mid_stream(void **state)
 	sleep_ms(2000);
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);
 	assert_int_equal(h_tool_stop(pid), 0);
-	fprintf(stderr, "0114: requests %zu, Redis kills %d, lost %zu, applied twice %zu\n", rep.requests, KILLS,
-		rep.lost, rep.applied_twice);
+	fprintf(stderr, "0114: requests %zu, Redis kills %d, lost %zu, applied twice %zu\n", rep.requests,
+		KILLS, rep.lost, rep.applied_twice);
 	hf_print_times("0114 recovery (kill to next answer on every partition; Redis down 1 s)", rec, KILLS);
 	hf_stream_free(s);
 }
