@@ -53,9 +53,10 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Refused connections to a broker killed on purpose are expected: only critical lines are shown. */
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	if (level <= 3)
+	if (level <= 2)
 		andon_kafka_log_cb(rk, level, fac, buf);
 }
 
@@ -85,7 +86,6 @@ static rd_kafka_t *client(hf_stream_t *s, rd_kafka_type_t type, const char *cons
 	if (andon_kafka_conf_set(conf, "bootstrap.servers", h_brokers(), err, sizeof(err)) != 0 ||
 	    andon_kafka_conf_set_pairs(conf, props, err, sizeof(err)) != 0)
 		DIE("%s", err);
-	/* Brokers killed on purpose make librdkafka complain; only errors are shown. */
 	rd_kafka_conf_set_log_cb(conf, quiet_log);
 	rd_kafka_conf_set_opaque(conf, s);
 	if (type == RD_KAFKA_PRODUCER)
