@@ -198,6 +198,20 @@ int hk_topic_exists(rd_kafka_t *rk, const char *topic)
 	return found;
 }
 
+int hk_partitions(rd_kafka_t *rk, const char *topic, int32_t **ids)
+{
+	long long deadline = h_now_ms() + 30000;
+	char err[512];
+	int n;
+
+	while ((n = andon_kafka_partitions(rk, topic, NULL, 10000, ids, err, sizeof(err))) <= 0) {
+		if (h_now_ms() >= deadline)
+			DIE("%s", err);
+		sleep_ms(50);
+	}
+	return n;
+}
+
 /* Waits for one admin result on q; returns the event (the caller destroys it). */
 static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, const char *what)
 {

@@ -44,6 +44,11 @@ const char *const *hk_consumer_props(void);
  * metadata shows it (the mock: asks for its metadata, which creates it). Aborts the test on failure. */
 void hk_create_topic(rd_kafka_t *rk, const char *topic, int partitions);
 
+/** The partition ids of topic (a malloc'd array in *ids; returns the count), asking again for up to 30 s
+ * while it is not found: on several nodes a new topic reaches each node's metadata at its own moment.
+ * Aborts the test when it never shows. */
+int hk_partitions(rd_kafka_t *rk, const char *topic, int32_t **ids);
+
 /** 1 when topic exists (one metadata request); -1 when the metadata request failed. */
 int hk_topic_exists(rd_kafka_t *rk, const char *topic);
 

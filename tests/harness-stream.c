@@ -249,7 +249,6 @@ hf_stream_t *hf_stream_start(const char *name, int rate, size_t max_requests)
 	hf_stream_t *s = calloc(1, sizeof(*s));
 	rd_kafka_topic_partition_list_t *l;
 	int32_t *ids = NULL;
-	char err[512];
 	int n;
 
 	if (s == NULL || (s->reqs = calloc(max_requests + 2, sizeof(*s->reqs))) == NULL)
@@ -265,9 +264,7 @@ hf_stream_t *hf_stream_start(const char *name, int rate, size_t max_requests)
 	pthread_mutex_init(&s->lock, NULL);
 	s->producer = client(s, RD_KAFKA_PRODUCER, pprops);
 	s->consumer = client(s, RD_KAFKA_CONSUMER, cprops);
-	if ((n = andon_kafka_partitions(s->producer, "andon.replies", NULL, 10000, &ids, err, sizeof(err))) <=
-	    0)
-		DIE("%s", err);
+	n = hk_partitions(s->producer, "andon.replies", &ids);
 	l = rd_kafka_topic_partition_list_new(n);
 	for (int i = 0; i < n; i++)
 		rd_kafka_topic_partition_list_add(l, "andon.replies", ids[i])->offset =

@@ -264,14 +264,11 @@ static void assign_all(void)
 {
 	static const char *const topics[] = {"andon.replies", "andon.events", "andon.dlq"};
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(9);
-	char err[512];
 
 	for (size_t t = 0; t < 3; t++) {
 		int32_t *ids = NULL;
-		int n = andon_kafka_partitions(H.producer, topics[t], NULL, 10000, &ids, err, sizeof(err));
+		int n = hk_partitions(H.producer, topics[t], &ids);
 
-		if (n <= 0)
-			DIE("%s", err);
 		for (int p = 0; p < n; p++)
 			rd_kafka_topic_partition_list_add(l, topics[t], ids[p])->offset =
 			    RD_KAFKA_OFFSET_BEGINNING;

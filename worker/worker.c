@@ -665,8 +665,8 @@ static void emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
 			memcpy(buf, to->str, to->len);
 			buf[to->len] = '\0';
 			topic = buf;
-			andon_topics_want(w->topics,
-					  topic); /* a new pipeline's or domain's topic is created */
+			/* A pipeline's or domain's topic: created if new, and produce() waits for it. */
+			andon_topics_want(w->topics, topic);
 		} else {
 			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
 			 * message is kept in the DLQ rather than sent to a cut name. */
