@@ -40,8 +40,9 @@ if [ "${ANDON_KAFKA:-real}" = dev ]; then
 	while [ ! -s "$dir/bootstrap" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	brokers=$(cat "$dir/bootstrap")
 	kafka="dev broker    $brokers (librdkafka's mock; topics andon.requests, andon.replies, andon.events, andon.dlq)"
-	# The mock holds an empty fetch for all of fetch.wait.max.ms (DEV-BROKER.md).
-	kafka_opts="-X fetch.wait.max.ms=5"
+	# The mock holds an empty fetch for all of fetch.wait.max.ms (DEV-BROKER.md) and has no controller to
+	# create topics with (it creates them on first use).
+	kafka_opts="-X fetch.wait.max.ms=5 -o topics.create=0"
 else
 	bash "$kafka_sh" fetch
 	echo "run-dev: starting Apache Kafka (one node) in $dir/kafka"

@@ -4,7 +4,8 @@
  * the same number of bare pipelined Redis function calls, so the worker's own share of throughput and
  * latency shows. Throughput is measured with a burst; latency paced at half the worker's measured maximum,
  * for the worker and for the bare broker alike. A benchmark, not a test: it prints figures and fails only
- * when something is not answered. ANDON_BENCH_N sets the request count per phase (default 20000).
+ * when something is not answered. ANDON_BENCH_N sets the request count per phase (default 20000);
+ * ANDON_BENCH_OPTS="key=value ..." gives the worker extra settings (-o), for tuning experiments.
  */
 #include "harness-kafka.h"
 #include "harness.h"
@@ -270,7 +271,18 @@ int main(void)
 		n_req = (int)n;
 	}
 	h_start();
-	h_worker_start(NULL);
+	{
+		const char *opts[17] = {NULL};
+		char *copy = getenv("ANDON_BENCH_OPTS") != NULL ? strdup(getenv("ANDON_BENCH_OPTS")) : NULL;
+		char *save = NULL;
+		int k = 0;
+
+		for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 16;
+		     o = strtok_r(NULL, " ", &save))
+			opts[k++] = o;
+		h_worker_start(opts);
+		free(copy);
+	}
 	h_topic_create(ECHO_TOPIC, 4);
 	r = h_redis(
 	    "FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "

@@ -315,9 +315,12 @@ void hk_prepare(rd_kafka_t *rk)
 void hk_worker_args(char **argv, int *argc)
 {
 	if (K.dev) {
-		/* The mock holds an empty fetch for all of fetch.wait.max.ms (DEV-BROKER.md). */
+		/* The mock holds an empty fetch for all of fetch.wait.max.ms (DEV-BROKER.md), and has no
+		 * controller to create topics: it creates them on first use itself. */
 		argv[(*argc)++] = "-X";
 		argv[(*argc)++] = "fetch.wait.max.ms=5";
+		argv[(*argc)++] = "-o";
+		argv[(*argc)++] = "topics.create=0";
 		return;
 	}
 	/* A group of this binary's own: a previous binary's killed or static members are not its members. */

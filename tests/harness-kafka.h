@@ -35,7 +35,8 @@ void hk_stop(void);
  * rk is the harness's producer. */
 void hk_prepare(rd_kafka_t *rk);
 
-/** Appends the broker-specific worker arguments ("-X k=v" pairs) to argv at *argc (at most 8 entries). */
+/** Appends the broker-specific worker arguments ("-X k=v", "-o k=v" pairs) to argv at *argc (at most 8
+ * entries). */
 void hk_worker_args(char **argv, int *argc);
 /** Properties for the harness's own consumer: NULL-terminated key, value pairs. */
 const char *const *hk_consumer_props(void);

@@ -216,7 +216,8 @@ static void settle(andon_topics_t *t, entry_t *e, rd_kafka_resp_err_t err, const
 	default:
 		break;
 	}
-	/* Unreachable, busy or moving controller: try again later. */
+	/* Unreachable, busy or moving controller: try again later. (A cluster with no controller at all,
+	 * such as librdkafka's mock, times out here for good: run the worker with topics.create=0 there.) */
 	if (e->backoff_ms == 0 || e->err != err)
 		andon_warn("topic %s: creation failed (%s); retrying", e->name, why);
 	e->err = err;
@@ -328,6 +329,23 @@ size_t andon_topics_pending(const andon_topics_t *t)
 	return t->pending;
 }
 
+/* Marks READY the registered topics that the cluster's metadata already lists: provisioned topics need
+ * no CreateTopics (nor the permission for it). Best effort: on any error creation decides. */
+static void known_from_metadata(andon_topics_t *t)
+{
+	const struct rd_kafka_metadata *md;
+
+	if (rd_kafka_metadata(t->rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	for (int i = 0; i < md->topic_cnt; i++) {
+		entry_t *e = find(t, md->topics[i].topic, hash_name(md->topics[i].topic));
+		if (e != NULL && e->state == ANDON_TOPIC_PENDING && !e->in_flight &&
+		    md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0)
+			set_state(t, e, ANDON_TOPIC_READY);
+	}
+	rd_kafka_metadata_destroy(md);
+}
+
 int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n,
 			const volatile sig_atomic_t *run, char *errstr, size_t errstr_size)
 {
@@ -336,6 +354,8 @@ int andon_topics_ensure(andon_topics_t *t, const char *const *names, size_t n,
 
 	for (size_t i = 0; i < n; i++)
 		andon_topics_want(t, names[i]);
+	if (t->pending > 0)
+		known_from_metadata(t);
 	t->strict = 1;
 	for (;;) {
 		size_t ready = 0;
