@@ -2,6 +2,7 @@
 #   make                  build everything into build/ (build-san/ with SANITIZE=1)
 #   make test             unit tests, then integration tests (real redis-server + real Kafka)
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make test-faults      only the fault tests on real Kafka (0110-0114; make test runs them too)
 #   make bench            throughput and latency benchmark (real Kafka)
 #   make run              local redis-server + real Kafka + worker in the foreground
 #   KAFKA=dev             with test, bench or run: andon-devkafka (librdkafka's mock) instead of Kafka
@@ -39,10 +40,11 @@ BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(B)/tests/bench $(B)/tests/bench-handshake
+FAULT_BINS := $(filter $(B)/tests/integration/011%,$(INTEG_BINS))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-.PHONY: all test test-build unit integration bench run install clean style style-check
+.PHONY: all test test-build test-faults unit integration bench run install clean style style-check
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -101,6 +103,8 @@ unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS)
 	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(INTEG_BINS)
+test-faults: $(BINS) $(FAULT_BINS)
+	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(FAULT_BINS)
 bench: $(BINS) $(BENCH_BINS)
 	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(BENCH_BINS)
 run: $(BINS)

@@ -12,6 +12,7 @@
 #
 # DIR/node-N/ holds server.properties, data/, server.log (Kafka's log) and pid; DIR/nodes the node count.
 # Environment: ANDON_CACHE (default ~/.cache/andon), ANDON_KAFKA_HEAP (default 384m),
+# ANDON_KAFKA_JVM_OPTS (default: the serial collector and C1 only, see launch()),
 # ANDON_KAFKA_START_TIMEOUT (seconds, default 90).
 set -euo pipefail
 
@@ -22,6 +23,9 @@ DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 cache=${ANDON_CACHE:-$HOME/.cache/andon}/kafka-$KAFKA_VERSION
 libs=$cache/libs
 heap=${ANDON_KAFKA_HEAP:-384m}
+# A test node has a small heap and little load: the serial collector and C1 start faster and keep less
+# memory than G1 and C2 (measured in docs/KAFKA.md, section 5).
+jvm_opts=${ANDON_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k}
 start_timeout=${ANDON_KAFKA_START_TIMEOUT:-90}
 
 die() {
@@ -139,9 +143,8 @@ alive() {
 # Starts node n of the cluster in dir in the background; its pid goes to node-n/pid.
 launch() {
 	local dir=$1 n=$2 nd=$1/node-$2
-	# -Xss and serial GC: a test node has a small heap and a few threads; G1 only adds memory here.
-	setsid java -Xmx"$heap" -Xms64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
-		-Djava.awt.headless=true -Dkafka.logs.dir="$nd" \
+	# shellcheck disable=SC2086 # jvm_opts is a list of options
+	setsid java -Xmx"$heap" -Xms64m $jvm_opts -Djava.awt.headless=true -Dkafka.logs.dir="$nd" \
 		-Dlog4j2.configurationFile="$cache/log4j2.properties" \
 		-cp "$libs/*" kafka.Kafka "$nd/server.properties" >"$nd/stdout.log" 2>&1 </dev/null &
 	echo $! >"$nd/pid"
