@@ -92,12 +92,14 @@ need_libs() {
 	command -v java >/dev/null || die "java not found: run scripts/deps.sh"
 }
 
-# A port nothing listens on, below Linux's ephemeral range (32768-60999) so the kernel does not hand it to
-# some client meanwhile; a clash with another listener is caught at start and retried.
+# A port nothing listens on and not yet picked for this cluster (taken: space-separated list), below Linux's
+# ephemeral range (32768-60999) so the kernel does not hand it to some client meanwhile; a clash with
+# another listener is caught at start and retried.
 pick_port() {
-	local p
+	local p taken=" $1 "
 	for _ in $(seq 1 100); do
 		p=$((20000 + RANDOM % 12000))
+		case $taken in *" $p "*) continue ;; esac
 		if ! (exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$p"); then
 			echo "$p"
 			return 0
@@ -220,7 +222,7 @@ EOF
 }
 
 start() {
-	local nodes=1 dir try n port cport voters cluster_id ports
+	local nodes=1 dir try n port cport voters cluster_id ports taken
 	while getopts n: opt; do
 		case $opt in
 		n) nodes=$OPTARG ;;
@@ -237,11 +239,14 @@ start() {
 	for try in 1 2 3 4 5; do
 		voters=""
 		ports=""
+		taken=""
 		for n in $(seq 1 "$nodes"); do
 			rm -rf "$dir/node-$n"
 			mkdir -p "$dir/node-$n"
-			port=$(pick_port)
-			cport=$(pick_port)
+			port=$(pick_port "$taken")
+			taken="$taken $port"
+			cport=$(pick_port "$taken")
+			taken="$taken $cport"
 			echo "$port" >"$dir/node-$n/port"
 			echo "$cport" >"$dir/node-$n/cport"
 			voters="$voters${voters:+,}$n@127.0.0.1:$cport"
@@ -302,14 +307,17 @@ node_kill() {
 }
 
 node_start() {
-	local dir=$1 n=$2 nodes
+	local dir=$1 n=$2 nodes running=0 i
 	need_libs
 	nodes=$(cat "$dir/nodes")
 	[ -f "$dir/node-$n/server.properties" ] || die "no node $n in $dir"
 	! alive "$(node_pid "$dir" "$n" || true)" || die "node $n of $dir is running"
 	launch "$dir" "$n"
-	# Ready once it serves metadata again; the others may still be fencing a dead peer, so ask for 1.
-	wait_ready "$dir" 1 "$n" || die "node $n did not come back within ${start_timeout}s"
+	# Ready once its own metadata lists every running node, itself included (registered and unfenced).
+	for i in $(seq 1 "$nodes"); do
+		alive "$(node_pid "$dir" "$i" || true)" && running=$((running + 1))
+	done
+	wait_ready "$dir" "$running" "$n" || die "node $n did not come back within ${start_timeout}s"
 }
 
 cmd=${1:-}
