@@ -1,15 +1,18 @@
 # Andon: one Makefile for the library, the worker, the tools and the tests.
 #   make                  build everything into build/ (build-san/ with SANITIZE=1)
-#   make test             unit tests, then integration tests (real redis-server + dev broker)
+#   make test             unit tests, then integration tests (real redis-server + real Kafka)
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan
-#   make bench            throughput and latency benchmark
-#   make run              local redis-server + dev broker + worker in the foreground
+#   make test-faults      only the fault tests on real Kafka (0110-0114; make test runs them too)
+#   make bench            throughput and latency benchmark (real Kafka)
+#   make run              local redis-server + real Kafka + worker in the foreground
+#   KAFKA=dev             with test, bench or run: andon-devkafka (librdkafka's mock) instead of Kafka
 #   make install PREFIX=/usr/local
 #   make fuzz             libFuzzer targets (clang, ASan + UBSan, into build-fuzz/) for FUZZ_SECONDS each
 #   make fuzz-smoke       the same for 60 seconds each (CI)
 
 PKGS    := rdkafka hiredis msgpack jansson
 PREFIX  ?= /usr/local
+KAFKA   ?= real
 CC      ?= cc
 OPT     ?= -O2 -g
 
@@ -40,11 +43,12 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(B)/tests/bench $(B)/tests/bench-handshake
 TEST_WORKER := $(B)/tests/andon-worker-test
+FAULT_BINS := $(filter $(B)/tests/integration/011%,$(INTEG_BINS))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-.PHONY: all test test-build unit integration bench run install clean style style-check fuzz fuzz-smoke \
-	fuzz-build
+.PHONY: all test test-build test-faults unit integration bench run install clean style style-check fuzz \
+	fuzz-smoke fuzz-build
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -112,11 +116,13 @@ test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) $(TEST_WORKER)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS) $(TEST_WORKER)
-	sh tests/run-integration.sh $(B) $(INTEG_BINS)
+	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(INTEG_BINS)
+test-faults: $(BINS) $(FAULT_BINS)
+	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(FAULT_BINS)
 bench: $(BINS) $(BENCH_BINS)
-	sh tests/run-integration.sh $(B) $(BENCH_BINS)
+	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(BENCH_BINS)
 run: $(BINS)
-	sh scripts/run-dev.sh $(B)
+	ANDON_KAFKA=$(KAFKA) sh scripts/run-dev.sh $(B)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/andon

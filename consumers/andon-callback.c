@@ -462,11 +462,21 @@ int main(int argc, char **argv)
 		andon_err("rd_kafka_new: %s", errstr);
 		goto out;
 	}
-	/* The topic must exist before the group join (DEV-BROKER.md: a join racing topic creation can stick);
-	 * the producer's metadata request creates it where the cluster allows. */
-	if (andon_kafka_warm_topic(h.producer, topic, "callback topic", 10000, errstr, sizeof(errstr)) != 0) {
-		andon_err("%s", errstr);
-		goto out;
+	/* The topic must exist before the group join (DEV-BROKER.md: a join racing topic creation can stick;
+	 * librdkafka looks for a missing subscribed topic only every few minutes). The producer's metadata
+	 * request creates it where the cluster allows; elsewhere the worker creates it with the pipeline's
+	 * first callback step, so wait for it. */
+	for (int waited = 0;
+	     andon_kafka_warm_topic(h.producer, topic, "callback topic", 10000, errstr, sizeof(errstr)) != 0;
+	     waited = 1) {
+		if (!waited)
+			andon_info("%s; waiting for it to be created", errstr);
+		for (int i = 0; i < 10 && run; i++)
+			usleep(50000);
+		if (!run) {
+			status = 0; /* stopped before there was anything to handle */
+			goto out;
+		}
 	}
 	rd_kafka_poll_set_consumer(consumer);
 	topics = rd_kafka_topic_partition_list_new(1);

@@ -1,13 +1,16 @@
 #!/bin/sh
-# The embedded default: a local redis-server (AOF on) in a temp dir on a free port, the development Kafka
-# broker, and the worker in the foreground. Ctrl-C stops all three. Usage: run-dev.sh BUILD_DIR
+# The embedded default: a local redis-server (AOF on) in a temp dir on a free port, a single-node Apache
+# Kafka (scripts/kafka.sh; with ANDON_KAFKA=dev the development broker andon-devkafka instead), and the
+# worker in the foreground. Ctrl-C stops all three. Usage: run-dev.sh BUILD_DIR
 set -eu
 build=${1:-build}
 bin=$build/bin
+kafka_sh=$(dirname "$0")/kafka.sh
 dir=$(mktemp -d /tmp/andon-dev-XXXXXX)
 pids=""
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	[ -f "$dir/kafka/nodes" ] && bash "$kafka_sh" stop "$dir/kafka"
 	wait 2>/dev/null || true
 	rm -rf "$dir"
 }
@@ -30,16 +33,28 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
 done
 [ -n "$port" ] || { echo "run-dev: could not start redis-server" >&2; exit 1; }
 
-setsid "$bin/andon-devkafka" -q -f "$dir/bootstrap" >/dev/null &
-pids="$pids $!"
-i=0
-while [ ! -s "$dir/bootstrap" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-brokers=$(cat "$dir/bootstrap")
+if [ "${ANDON_KAFKA:-real}" = dev ]; then
+	setsid "$bin/andon-devkafka" -q -f "$dir/bootstrap" >/dev/null &
+	pids="$pids $!"
+	i=0
+	while [ ! -s "$dir/bootstrap" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	brokers=$(cat "$dir/bootstrap")
+	kafka="dev broker    $brokers (librdkafka's mock; topics andon.requests, andon.replies, andon.events, andon.dlq)"
+	# The mock holds an empty fetch for all of fetch.wait.max.ms (DEV-BROKER.md) and has no controller to
+	# create topics with (it creates them on first use).
+	kafka_opts="-X fetch.wait.max.ms=5 -o topics.create=0"
+else
+	bash "$kafka_sh" fetch
+	echo "run-dev: starting Apache Kafka (one node) in $dir/kafka"
+	brokers=$(bash "$kafka_sh" start "$dir/kafka")
+	kafka="Kafka         $brokers (Apache Kafka, one KRaft node, log in $dir/kafka/node-1/server.log)"
+	kafka_opts=""
+fi
 
 cat <<MSG
 Andon development stack
   redis-server  127.0.0.1:$port (AOF on, data in $dir)
-  dev broker    $brokers (topics andon.requests, andon.replies, andon.events, andon.dlq)
+  $kafka
 In another terminal:
   $bin/andon-send -b $brokers StepFunctions.CreateStateMachine name=orders
   $bin/andon-send -b $brokers StepFunctions.StartExecution stateMachineArn=arn:aws:states:us-east-1:123456789012:stateMachine:orders name=run-1
@@ -47,7 +62,8 @@ In another terminal:
   $bin/andon-tail -b $brokers -t andon.events -o beginning
 Ctrl-C stops everything.
 MSG
-"$bin/andon-worker" -b "$brokers" -o "redis.port=$port" -X fetch.wait.max.ms=5 -X session.timeout.ms=6000 &
+# shellcheck disable=SC2086 # kafka_opts is a list of arguments
+"$bin/andon-worker" -b "$brokers" -o "redis.port=$port" $kafka_opts -X session.timeout.ms=6000 &
 wpid=$!
 # The first wait returns when a signal arrives; the second waits for the worker's own shutdown.
 wait "$wpid" || true

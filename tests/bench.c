@@ -1,8 +1,13 @@
 /*
- * bench: stop requests through Kafka -> worker -> Redis -> reply, against the ceiling of the same number of
- * bare pipelined Redis function calls. A benchmark, not a test: it prints figures and fails only when
- * something is not answered. ANDON_BENCH_N sets the request count (default 20000).
+ * bench: stop requests through Kafka -> worker -> Redis -> reply, beside the same broker's bare
+ * produce-to-consume round trip (messages of the same size on a topic nobody processes) and the ceiling of
+ * the same number of bare pipelined Redis function calls, so the worker's own share of throughput and
+ * latency shows. Throughput is measured with a burst; latency paced at half the worker's measured maximum,
+ * for the worker and for the bare broker alike. A benchmark, not a test: it prints figures and fails only
+ * when something is not answered. ANDON_BENCH_N sets the request count per phase (default 20000);
+ * ANDON_BENCH_OPTS="key=value ..." gives the worker extra settings (-o), for tuning experiments.
  */
+#include "harness-kafka.h"
 #include "harness.h"
 
 #include "codec.h"
@@ -14,8 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#define SM_NAME "bench"
-#define SM_ARN	"arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
+#define SM_NAME	   "bench"
+#define ECHO_TOPIC "bench.echo"
+#define SM_ARN	   "arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
 
 static int n_req = 20000;
 
@@ -152,16 +158,19 @@ static rd_kafka_t *reply_reader(void)
 	rd_kafka_conf_set(conf, "group.id", "andon-bench-reader", err, sizeof(err));
 	rd_kafka_conf_set(conf, "fetch.wait.max.ms", "2", err, sizeof(err));
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	for (int p = 0; p < 4; p++)
+	for (int p = 0; p < 4; p++) {
 		rd_kafka_topic_partition_list_add(l, "andon.replies", p)->offset = RD_KAFKA_OFFSET_END;
+		rd_kafka_topic_partition_list_add(l, ECHO_TOPIC, p)->offset = RD_KAFKA_OFFSET_END;
+	}
 	rd_kafka_assign(rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 	rd_kafka_poll(rk, 500); /* let the END offsets resolve before anything is sent */
 	return rk;
 }
 
-/* Sends n_req stops at rate per second (0: as fast as possible) and waits for every reply. */
-static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, int rate)
+/* Sends n_req stops to topic at rate per second (0: as fast as possible) and waits for every reply (on
+ * andon.replies, or the messages themselves when topic is the echo topic). */
+static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, const char *topic, int rate)
 {
 	msgpack_sbuffer sb;
 	char arn[256];
@@ -178,8 +187,8 @@ static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, int
 		}
 		encode_stop(&sb, ph->name, i, arn, sizeof(arn));
 		ph->sent_us[i] = now_us();
-		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("andon.requests"),
-					 RD_KAFKA_V_KEY(arn, strlen(arn)), RD_KAFKA_V_VALUE(sb.data, sb.size),
+		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(arn, strlen(arn)),
+					 RD_KAFKA_V_VALUE(sb.data, sb.size),
 					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(producer, 1);
@@ -204,7 +213,7 @@ static void report(const phase_t *ph, const char *label, double *rate_out)
 
 	memcpy(lat, ph->lat_us, sizeof(long long) * (size_t)n_req);
 	qsort(lat, (size_t)n_req, sizeof(long long), cmp_ll);
-	printf("%-34s %8d requests in %6.3f s = %8.0f req/s   latency p50 %7.2f ms  p99 %7.2f ms\n", label,
+	printf("%-38s %8d requests in %6.3f s = %8.0f req/s   latency p50 %7.2f ms  p99 %7.2f ms\n", label,
 	       n_req, secs, n_req / secs, lat[n_req / 2] / 1000.0, lat[(size_t)n_req * 99 / 100] / 1000.0);
 	if (rate_out != NULL)
 		*rate_out = n_req / secs;
@@ -245,7 +254,10 @@ int main(void)
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *producer, *reader;
 	phase_t burst = {.name = "burst"}, paced = {.name = "paced"};
-	double worker_rate, ceiling_rate;
+	phase_t echo_burst = {.name = "echo"}, echo_paced = {.name = "echopaced"};
+	double worker_rate, echo_rate, ceiling_rate;
+	char label[64];
+	int half;
 	char err[256];
 	redisReply *r;
 
@@ -259,7 +271,19 @@ int main(void)
 		n_req = (int)n;
 	}
 	h_start();
-	h_worker_start(NULL);
+	{
+		const char *opts[17] = {NULL};
+		char *copy = getenv("ANDON_BENCH_OPTS") != NULL ? strdup(getenv("ANDON_BENCH_OPTS")) : NULL;
+		char *save = NULL;
+		int k = 0;
+
+		for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 16;
+		     o = strtok_r(NULL, " ", &save))
+			opts[k++] = o;
+		h_worker_start(opts);
+		free(copy);
+	}
+	h_topic_create(ECHO_TOPIC, 4);
 	r = h_redis(
 	    "FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
 	    "name " SM_NAME " type STANDARD account " H_ACCOUNT,
@@ -276,15 +300,24 @@ int main(void)
 	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	reader = reply_reader();
 
-	printf("andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions\n",
-	       n_req);
-	run_phase(producer, reader, &burst, 0);
+	printf(
+	    "andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions, on %s\n",
+	    n_req, hk_is_dev() ? "andon-devkafka (librdkafka's mock)" : "Apache Kafka (one node)");
+	run_phase(producer, reader, &burst, "andon.requests", 0);
 	report(&burst, "worker, burst (throughput)", &worker_rate);
-	run_phase(producer, reader, &paced, 5000);
-	report(&paced, "worker, paced at 5,000 req/s", NULL);
+	run_phase(producer, reader, &echo_burst, ECHO_TOPIC, 0);
+	report(&echo_burst, "broker alone, burst", &echo_rate);
+	half = (int)(worker_rate / 2);
+	run_phase(producer, reader, &paced, "andon.requests", half);
+	snprintf(label, sizeof(label), "worker, paced at %d req/s", half);
+	report(&paced, label, NULL);
+	run_phase(producer, reader, &echo_paced, ECHO_TOPIC, half);
+	snprintf(label, sizeof(label), "broker alone, paced at %d msg/s", half);
+	report(&echo_paced, label, NULL);
 	ceiling_rate = ceiling();
-	printf("%-34s %8d calls    %25.0f calls/s\n", "ceiling: bare pipelined FCALL", n_req, ceiling_rate);
-	printf("worker / ceiling = %.0f%%\n", 100.0 * worker_rate / ceiling_rate);
+	printf("%-38s %8d calls    %25.0f calls/s\n", "ceiling: bare pipelined FCALL", n_req, ceiling_rate);
+	printf("worker / ceiling = %.0f%%; worker / broker alone = %.0f%%\n",
+	       100.0 * worker_rate / ceiling_rate, 100.0 * worker_rate / echo_rate);
 
 	rd_kafka_consumer_close(reader);
 	rd_kafka_destroy(reader);
@@ -294,6 +327,10 @@ int main(void)
 	free(burst.lat_us);
 	free(paced.sent_us);
 	free(paced.lat_us);
+	free(echo_burst.sent_us);
+	free(echo_burst.lat_us);
+	free(echo_paced.sent_us);
+	free(echo_paced.lat_us);
 	if (h_worker_stop() != 0) {
 		h_stop();
 		return 1;

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include "codec.h"
+#include "harness-kafka.h"
 #include "json.h"
 #include "kafka.h"
 #include "util.h"
@@ -25,7 +26,8 @@
 static struct {
 	char dir[256], bin[512], brokers[256];
 	int redis_port;
-	pid_t redis, broker;
+	const char *appendfsync; /* NULL: everysec */
+	pid_t redis;
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
 	char worker_logs[H_MAX_WORKERS][300];
 	char worker_program[512]; /* "" : ANDON_BIN/andon-worker */
@@ -37,10 +39,11 @@ static struct {
 	json_t *replies; /* id -> [reply...] */
 	size_t
 	    bad_text; /* messages read holding a str that is not valid UTF-8 (strict decoders refuse them) */
-	json_t *events;	 /* [event...] */
-	json_t *dlq;	 /* [{topic, partition, offset, key, value}...] */
-	json_t *watched; /* topic -> [{key, value}...] for topics added with h_watch */
-	json_t *ids;	 /* keeps request ids alive */
+	json_t *events;	    /* [event...] */
+	json_t *dlq;	    /* [{topic, partition, offset, key, value}...] */
+	json_t *watched;    /* topic -> [{key, value}...] for topics added with h_watch */
+	json_t *unassigned; /* watched topics that do not exist yet: [topic...] */
+	json_t *ids;	    /* keeps request ids alive */
 	int started;
 } H;
 
@@ -164,7 +167,7 @@ void h_redis_start(void)
 			"--appendonly",
 			"yes",
 			"--appendfsync",
-			"everysec",
+			(char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
 			NULL};
 	H.redis = spawn(argv, log, -1);
 	for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; sleep_ms(20)) {
@@ -199,6 +202,20 @@ void h_redis_stop(void)
 	H.redis = 0;
 }
 
+void h_redis_kill(void)
+{
+	if (H.rc != NULL) {
+		redisFree(H.rc);
+		H.rc = NULL;
+	}
+	kill_reap(&H.redis, SIGKILL);
+}
+
+void h_redis_appendfsync(const char *policy)
+{
+	H.appendfsync = policy;
+}
+
 redisContext *h_redis_ctx(void)
 {
 	if (H.rc == NULL && redis_connect() != 0)
@@ -223,26 +240,10 @@ redisReply *h_redis(const char *fmt, ...)
 	return r;
 }
 
+/* The broker (harness-kafka.c): the run's shared Kafka, a cluster of the test's own, or the mock. */
 static void start_broker(void)
 {
-	char log[300], line[256];
-	int fds[2];
-	FILE *fp;
-	char path[600];
-
-	snprintf(path, sizeof(path), "%s/andon-devkafka", H.bin);
-	snprintf(log, sizeof(log), "%s/devkafka.log", H.dir);
-	if (pipe(fds) != 0)
-		DIE("pipe: %s", strerror(errno));
-	char *argv[] = {path, "-q", NULL};
-	H.broker = spawn(argv, log, fds[1]);
-	close(fds[1]);
-	fp = fdopen(fds[0], "r");
-	if (fp == NULL || fgets(line, sizeof(line), fp) == NULL)
-		DIE("andon-devkafka printed no bootstrap address (see %s)", log);
-	fclose(fp);
-	line[strcspn(line, "\r\n")] = '\0';
-	snprintf(H.brokers, sizeof(H.brokers), "%s", line);
+	hk_start(H.dir, H.bin, H.brokers, sizeof(H.brokers));
 }
 
 static rd_kafka_t *kafka_new(rd_kafka_type_t type, const char *const *props)
@@ -263,16 +264,18 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, const char *const *props)
 
 static void assign_all(void)
 {
-	static const struct {
-		const char *topic;
-		int partitions;
-	} topics[] = {{"andon.replies", 4}, {"andon.events", 4}, {"andon.dlq", 1}};
+	static const char *const topics[] = {"andon.replies", "andon.events", "andon.dlq"};
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(9);
 
-	for (size_t t = 0; t < 3; t++)
-		for (int p = 0; p < topics[t].partitions; p++)
-			rd_kafka_topic_partition_list_add(l, topics[t].topic, p)->offset =
+	for (size_t t = 0; t < 3; t++) {
+		int32_t *ids = NULL;
+		int n = hk_partitions(H.producer, topics[t], &ids);
+
+		for (int p = 0; p < n; p++)
+			rd_kafka_topic_partition_list_add(l, topics[t], ids[p])->offset =
 			    RD_KAFKA_OFFSET_BEGINNING;
+		free(ids);
+	}
 	if (rd_kafka_assign(H.consumer, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("assign failed");
 	rd_kafka_topic_partition_list_destroy(l);
@@ -281,8 +284,6 @@ static void assign_all(void)
 void h_start(void)
 {
 	static const char *const pprops[] = {"linger.ms", "1", NULL};
-	static const char *const cprops[] = {
-	    "group.id", "andon-test-reader", "enable.auto.commit", "false", "fetch.wait.max.ms", "5", NULL};
 	const char *bin = getenv("ANDON_BIN");
 	char tmpl[] = "/tmp/andon-test-XXXXXX";
 
@@ -295,12 +296,14 @@ void h_start(void)
 	h_redis_start();
 	start_broker();
 	H.producer = kafka_new(RD_KAFKA_PRODUCER, pprops);
-	H.consumer = kafka_new(RD_KAFKA_CONSUMER, cprops);
+	hk_prepare(H.producer);
+	H.consumer = kafka_new(RD_KAFKA_CONSUMER, hk_consumer_props());
 	assign_all();
 	H.replies = json_object();
 	H.events = json_array();
 	H.dlq = json_array();
 	H.watched = json_object();
+	H.unassigned = json_array();
 	H.ids = json_array();
 	H.started = 1;
 }
@@ -325,12 +328,13 @@ void h_stop(void)
 		rd_kafka_destroy(H.producer);
 	}
 	H.consumer = H.producer = NULL;
-	kill_reap(&H.broker, SIGTERM);
+	hk_stop();
 	h_redis_stop();
 	json_decref(H.replies);
 	json_decref(H.events);
 	json_decref(H.dlq);
 	json_decref(H.watched);
+	json_decref(H.unassigned);
 	json_decref(H.ids);
 	if (getenv("ANDON_KEEP_TMP") == NULL) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", H.dir);
@@ -341,7 +345,8 @@ void h_stop(void)
 	}
 }
 
-void h_watch(const char *topic)
+/* Reads a watched topic from its beginning once it exists; 0 when assigned, -1 while it does not exist. */
+static int watch_assign(const char *topic)
 {
 	rd_kafka_topic_partition_list_t *l;
 	rd_kafka_error_t *e;
@@ -349,12 +354,15 @@ void h_watch(const char *topic)
 	char err[512];
 	int n;
 
-	if (json_object_get(H.watched, topic) != NULL)
-		return;
-	/* The metadata request creates the topic (4 partitions) as the worker's first produce would. */
-	if (andon_kafka_warm_topic(H.producer, topic, NULL, 10000, err, sizeof(err)) != 0 ||
-	    (n = andon_kafka_partitions(H.producer, topic, NULL, 10000, &ids, err, sizeof(err))) <= 0)
+	/* On the mock the metadata request creates the topic (4 partitions) as the worker's first produce
+	 * would; a real cluster creates none on first use: the worker creates its topics, the test waits. */
+	if (hk_is_dev() && andon_kafka_warm_topic(H.producer, topic, NULL, 10000, err, sizeof(err)) != 0)
 		DIE("watch %s: %s", topic, err);
+	if ((n = andon_kafka_partitions(H.producer, topic, NULL, 10000, &ids, err, sizeof(err))) <= 0) {
+		if (!hk_is_dev() && strstr(err, "not found") != NULL)
+			return -1;
+		DIE("watch %s: %s", topic, err);
+	}
 	l = rd_kafka_topic_partition_list_new(n);
 	for (int i = 0; i < n; i++)
 		rd_kafka_topic_partition_list_add(l, topic, ids[i])->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -362,7 +370,37 @@ void h_watch(const char *topic)
 	if ((e = rd_kafka_incremental_assign(H.consumer, l)) != NULL)
 		DIE("watch %s: %s", topic, rd_kafka_error_string(e));
 	rd_kafka_topic_partition_list_destroy(l);
+	return 0;
+}
+
+/* Assigns the watched topics that exist by now (checked every 100 ms at most). */
+static void watch_pending(void)
+{
+	static long long next_ms;
+
+	if (json_array_size(H.unassigned) == 0 || h_now_ms() < next_ms)
+		return;
+	next_ms = h_now_ms() + 100;
+	for (size_t i = 0; i < json_array_size(H.unassigned);) {
+		if (watch_assign(json_string_value(json_array_get(H.unassigned, i))) == 0)
+			json_array_remove(H.unassigned, i);
+		else
+			i++;
+	}
+}
+
+void h_watch(const char *topic)
+{
+	if (json_object_get(H.watched, topic) != NULL)
+		return;
 	json_object_set_new(H.watched, topic, json_array());
+	if (watch_assign(topic) != 0)
+		json_array_append_new(H.unassigned, json_string(topic));
+}
+
+void h_topic_create(const char *topic, int partitions)
+{
+	hk_create_topic(H.producer, topic, partitions);
 }
 
 json_t *h_topic(const char *topic)
@@ -533,6 +571,7 @@ void h_pump(int timeout_ms)
 	rd_kafka_message_t *m;
 
 	rd_kafka_poll(H.producer, 0);
+	watch_pending();
 	do {
 		const char *topic;
 		json_t *v;
@@ -702,10 +741,7 @@ pid_t h_worker_spawn(const char *const *opts)
 	argv[argc++] = H.brokers;
 	argv[argc++] = "-o";
 	argv[argc++] = port;
-	/* The mock broker holds an empty fetch for all of fetch.wait.max.ms; group timing per DEV-BROKER.md.
-	 */
-	argv[argc++] = "-X";
-	argv[argc++] = "fetch.wait.max.ms=5";
+	hk_worker_args(argv, &argc);
 	argv[argc++] = "-X";
 	argv[argc++] = "session.timeout.ms=6000";
 	argv[argc++] = "-X";

@@ -63,6 +63,10 @@ int h_tool_stop(pid_t pid);
 /** Shuts Redis down (AOF flushed) and starts it again on the same port and directory. */
 void h_redis_stop(void);
 void h_redis_start(void);
+/** SIGKILL Redis (no AOF flush beyond what its appendfsync policy already did) and reap it. */
+void h_redis_kill(void);
+/** The appendfsync policy of Redis (default "everysec"); set it before h_start() or h_redis_start(). */
+void h_redis_appendfsync(const char *policy);
 
 /** The harness's own Redis connection (for pipelining in benchmarks). */
 redisContext *h_redis_ctx(void);
@@ -101,8 +105,11 @@ json_t *h_dlq(void);
 /** Waits until at least n DLQ records were seen. Returns 0, or -1 on timeout. */
 int h_wait_dlq(size_t n, int timeout_ms);
 
-/** Starts reading topic from its beginning (creating it with 4 partitions if needed). */
+/** Reads topic from its beginning, from the moment it exists (on the dev broker: creates it with 4
+ * partitions, as a first produce would; a real cluster creates no topic on first use). */
 void h_watch(const char *topic);
+/** Creates topic with partitions (the broker's default replication) unless it exists. */
+void h_topic_create(const char *topic, int partitions);
 /** Messages seen so far on a watched topic: borrowed array of {key, value}. */
 json_t *h_topic(const char *topic);
 /** Waits until at least n messages were seen on a watched topic. Returns 0, or -1 on timeout. */

@@ -47,6 +47,15 @@ typedef struct andon_config {
 	int cloudflow_account_rate;  /* requests per second; 0 = unlimited */
 	int cloudflow_account_burst; /* 0 = cloudflow_account_rate */
 
+	/* Topics the worker creates when they are missing (topics.h). */
+	int topics_create;		/* 0: never; missing topics are the cluster's business */
+	int topics_partitions;		/* partitions of a created topic; -1: the broker's num.partitions */
+	int topics_replication_factor;	/* -1: the broker's default.replication.factor */
+	int topics_min_insync_replicas; /* 0: the broker's min.insync.replicas */
+
+	/* Static consumer-group membership: librdkafka's group.instance.id; empty: dynamic membership. */
+	char instance_id[250];
+
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];
 	size_t kafka_count;

@@ -33,6 +33,16 @@ static int permanent(rd_kafka_resp_err_t err)
 	}
 }
 
+static void redo_push(andon_worker_t *w, redo_t *r)
+{
+	r->next = NULL;
+	if (w->redo_tail != NULL)
+		w->redo_tail->next = r;
+	else
+		w->redo = r;
+	w->redo_tail = r;
+}
+
 /* Keeps a copy of a failed message for the main loop to produce again (or dead-letter when dead). */
 static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
 			  const void *value, size_t len, uint64_t seq, rd_kafka_resp_err_t err)
@@ -57,8 +67,7 @@ static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key,
 	r->value_len = len;
 	r->seq = seq;
 	r->err = err;
-	r->next = w->redo;
-	w->redo = r;
+	redo_push(w, r);
 }
 
 /* One more acknowledgement to wait for, on a consumed message or on the timer sweep. */
@@ -83,16 +92,20 @@ void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
 {
 	andon_worker_t *w = opaque;
 	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+	rd_kafka_resp_err_t err = m->err;
 
 	(void)rk;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		andon_out_release(w, seq);
 		return;
 	}
 	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
 	 * delivery keeps its hold until then, so the offset waits. */
-	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, m->err);
+	andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
+	if ((err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
+	    andon_topics_forget(w->topics, rd_kafka_topic_name(m->rkt)))
+		err = RD_KAFKA_RESP_ERR__RETRY; /* one of ours: created again, then produced again */
+	keep_for_redo(w, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len, seq, err);
 }
 
 /*
@@ -139,6 +152,17 @@ void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, si
 {
 	rd_kafka_resp_err_t err;
 
+	switch (andon_topics_state(w->topics, topic, &err)) {
+	case ANDON_TOPIC_PENDING: /* being created: wait for it, and so does the offset */
+		hold(w, seq);
+		keep_for_redo(w, topic, key, key_len, value, len, seq, RD_KAFKA_RESP_ERR__RETRY);
+		return;
+	case ANDON_TOPIC_FAILED:
+		undeliverable(w, topic, key, key_len, value, len, seq, err);
+		return;
+	case ANDON_TOPIC_READY:
+		break;
+	}
 	for (;;) {
 		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)value, len),
@@ -165,10 +189,15 @@ static void redo_all(andon_worker_t *w)
 {
 	redo_t *r = w->redo;
 
-	w->redo = NULL;
+	w->redo = w->redo_tail = NULL;
 	while (r != NULL) {
 		redo_t *next = r->next;
 
+		if (andon_topics_state(w->topics, r->topic, NULL) == ANDON_TOPIC_PENDING) {
+			redo_push(w, r); /* its topic is still being created */
+			r = next;
+			continue;
+		}
 		if (permanent(r->err))
 			undeliverable(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq,
 				      r->err);
@@ -191,6 +220,7 @@ void andon_out_settle(andon_worker_t *w, int timeout_ms)
 	rd_kafka_resp_err_t err;
 
 	rd_kafka_poll(w->producer, timeout_ms);
+	andon_topics_poll(w->topics);
 	if (w->redo != NULL)
 		redo_all(w);
 	if (andon_track_collect(w->track, w->offsets) == 0)
@@ -249,6 +279,8 @@ void andon_out_emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
 			memcpy(buf, to->str, to->len);
 			buf[to->len] = '\0';
 			topic = buf;
+			/* A pipeline's or domain's topic: created if new, and produce() waits for it. */
+			andon_topics_want(w->topics, topic);
 		} else {
 			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
 			 * message is kept in the DLQ rather than sent to a cut name. */

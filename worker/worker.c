@@ -129,10 +129,19 @@ static andon_quar_t *quar_new(andon_worker_t *w)
 andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
 				 size_t errstr_size)
 {
-	static const char *const consumer_defaults[] = {
-	    "group.id=andon-worker",	  "enable.auto.offset.store=false", "auto.offset.reset=earliest",
-	    "enable.partition.eof=false", "auto.commit.interval.ms=1000",   NULL};
-	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2", NULL};
+	/* A broker back from a restart is found within a second, not after librdkafka's backoff of up to
+	 * 10 s between attempts. */
+	static const char *const consumer_defaults[] = {"group.id=andon-worker",
+							"enable.auto.offset.store=false",
+							"auto.offset.reset=earliest",
+							"enable.partition.eof=false",
+							"auto.commit.interval.ms=1000",
+							"reconnect.backoff.max.ms=1000",
+							NULL};
+	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2",
+							"reconnect.backoff.max.ms=1000", NULL};
+	const char *const own_topics[] = {cfg->topic_requests, cfg->topic_replies, cfg->topic_events,
+					  cfg->topic_dlq};
 	andon_worker_t *w = calloc(1, sizeof(*w));
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_topic_partition_list_t *topics;
@@ -181,8 +190,15 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if ((w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
 		goto err;
 	conf = NULL; /* now owned by the producer */
+	/* The topics must exist before the subscription: librdkafka looks for a missing subscribed topic
+	 * only every topic.metadata.refresh.interval.ms. */
+	if ((w->topics = andon_topics_new(w->producer, cfg, errstr, errstr_size)) == NULL ||
+	    andon_topics_ensure(w->topics, own_topics, 4, run, errstr, errstr_size) != 0)
+		goto err;
 
-	if ((conf = kafka_conf(w, consumer_defaults, errstr, errstr_size)) == NULL)
+	if ((conf = kafka_conf(w, consumer_defaults, errstr, errstr_size)) == NULL ||
+	    (cfg->instance_id[0] != '\0' &&
+	     andon_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, errstr, errstr_size) != 0))
 		goto err;
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	if ((w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL)
@@ -531,7 +547,13 @@ static int process(andon_worker_t *w, rd_kafka_message_t **msgs, size_t n)
 		job_t *j;
 
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			andon_warn("consume: %s", rd_kafka_message_errstr(m));
+			/* A fatal consumer error (a static member fenced by its own rejoin, say) ends the
+			 * consumer for good: finish what is in hand and exit, for the supervisor to restart.
+			 */
+			if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+				w->fatal = 1;
+			andon_log(w->fatal ? ANDON_LOG_ERROR : ANDON_LOG_WARN, "consume: %s",
+				  rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			continue;
 		}
@@ -669,6 +691,7 @@ void andon_worker_destroy(andon_worker_t *w)
 		rd_kafka_queue_destroy(w->queue);
 	if (w->consumer != NULL)
 		rd_kafka_destroy(w->consumer);
+	andon_topics_destroy(w->topics);
 	if (w->producer != NULL) {
 		rd_kafka_flush(w->producer, 5000);
 		if (rd_kafka_outq_len(w->producer) > 0)

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "proto.h"
 #include "quarantine.h"
+#include "topics.h"
 #include "track.h"
 #include "worker.h"
 
@@ -57,7 +58,8 @@ struct andon_worker {
 	rd_kafka_queue_t *queue;
 	andon_engine_t *engine;
 	andon_track_t *track;
-	andon_quar_t *quar; /* in-flight records and quarantined offsets (quarantine.h) */
+	andon_topics_t *topics; /* topics the worker creates when missing (topics.h) */
+	andon_quar_t *quar;	/* in-flight records and quarantined offsets (quarantine.h) */
 
 	/* Per-batch state, allocated once. */
 	rd_kafka_message_t **msgs;
@@ -79,7 +81,7 @@ struct andon_worker {
 	msgpack_sbuffer sb_dead; /* DLQ records (built while sb may hold the message being dead-lettered) */
 	rd_kafka_topic_partition_list_t *offsets;
 
-	redo_t *redo;
+	redo_t *redo, *redo_tail; /* first in, first produced again */
 
 	/* Post-writes: the '@timer' and '@index' outputs of a chunk's calls, applied before producing. */
 	andon_call_t *post;

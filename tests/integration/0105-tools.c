@@ -522,9 +522,10 @@ static void send_without_reply_exits_2_at_its_deadline(void **state)
 	struct proc p;
 
 	(void)state;
-	/* A reply topic of its own (producing creates it on the dev broker), asked for in the request's
-	 * replyTo; nobody reads the request topic, so the reply never comes. */
-	h_produce_raw("tools.replies", NULL, "", 0);
+	/* A reply topic of its own, asked for in the request's replyTo; nobody reads the request topic, so
+	 * the reply never comes. */
+	h_topic_create("tools.replies", 4);
+	h_topic_create("nobody.reads", 4);
 	run(&p, 2, NULL, "andon-send", "-b", h_brokers(), "-T", "1500", "-t", "nobody.reads", "-r",
 	    "tools.replies", "-i", "tools-unanswered", "StepFunctions.DescribeExecution", "executionArn=x",
 	    NULL);
