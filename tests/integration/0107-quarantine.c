@@ -21,9 +21,10 @@
 #include <sys/wait.h>
 
 /* Every request of a test goes with this Kafka key: one partition, so the poison blocks what follows. */
-#define LANE	     "lane-0107"
-#define AFTER	     2
-#define INFLIGHT_KEY "andon:{inflight:andon-worker}:andon.requests"
+#define LANE  "lane-0107"
+#define AFTER 2
+/* The in-flight records of this binary's consumer group (the harness names the group per binary). */
+#define INFLIGHT_KEYS "andon:{inflight:*}:andon.requests"
 
 static char *sm;
 
@@ -110,13 +111,19 @@ static int start_until_quarantined(const char *const *opts, int starts, int max_
 
 static long long inflight_fields(void)
 {
-	redisReply *r = h_redis("HLEN " INFLIGHT_KEY);
-	long long n;
+	redisReply *keys = h_redis("KEYS " INFLIGHT_KEYS), *r;
+	long long n = 0;
 
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-	n = r->integer;
-	freeReplyObject(r);
+	assert_non_null(keys);
+	assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+	for (size_t i = 0; i < keys->elements; i++) {
+		r = h_redis("HLEN %s", keys->element[i]->str);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+		n += r->integer;
+		freeReplyObject(r);
+	}
+	freeReplyObject(keys);
 	return n;
 }
 
