@@ -109,7 +109,7 @@ $(B)/tests/integration/%: $(call obj,tests/integration/%.c) $(HARNESS) $(WORKER_
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 $(BENCH_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka # the harness holds the fault tests' cmocka runner
 
 test: unit integration
 test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) $(TEST_WORKER)

@@ -8,6 +8,9 @@
 #include "kafka.h"
 
 #include <librdkafka/rdkafka.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cmocka.h>
 
 /* One request of the stream: index 2i starts execution i, 2i+1 stops it. */
 typedef struct req {
@@ -515,4 +520,35 @@ void hf_worker_kill(pid_t pid)
 {
 	kill(pid, SIGKILL);
 	h_tool_stop(pid); /* reaps it */
+}
+
+/* What the running fault test does before the harness starts (its own cluster, Redis settings). */
+static void (*before_start)(void);
+
+static int fault_setup(void **state)
+{
+	(void)state;
+	if (before_start != NULL)
+		before_start();
+	h_start();
+	return 0;
+}
+
+static int fault_teardown(void **state)
+{
+	(void)state;
+	h_stop();
+	return 0;
+}
+
+int hf_run(const char *name, const struct CMUnitTest *tests, size_t n, void (*before)(void))
+{
+	const char *kafka = getenv("ANDON_KAFKA");
+
+	if (kafka != NULL && strcmp(kafka, "dev") == 0) {
+		fprintf(stderr, "%s: skipped on the development broker (a real Kafka test)\n", name);
+		return 0;
+	}
+	before_start = before;
+	return _cmocka_run_group_tests(name, tests, n, fault_setup, fault_teardown);
 }

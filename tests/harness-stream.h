@@ -68,4 +68,13 @@ pid_t hf_worker_spawn(const char *instance_id, const char *const *opts);
 /** SIGKILL a worker spawned by hf_worker_spawn() and reap it. */
 void hf_worker_kill(pid_t pid);
 
+struct CMUnitTest;
+
+/**
+ * A fault test's main: on the development broker (ANDON_KAFKA=dev) it only says it skips and returns 0;
+ * else it runs tests[0..n) as one cmocka group named name, with before() (may be NULL: the run's shared
+ * broker) then h_start() as its setup and h_stop() as its teardown. Returns cmocka's count of failures.
+ */
+int hf_run(const char *name, const struct CMUnitTest *tests, size_t n, void (*before)(void));
+
 #endif

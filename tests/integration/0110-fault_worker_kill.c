@@ -57,28 +57,11 @@ static void worker_killed_20_times_under_load(void **state)
 	hf_stream_free(s);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	h_start(); /* the run's shared broker: nothing here kills it */
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	h_stop();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(worker_killed_20_times_under_load),
 	};
-	if (getenv("ANDON_KAFKA") != NULL && strcmp(getenv("ANDON_KAFKA"), "dev") == 0) {
-		fprintf(stderr, "0110: skipped on the development broker (a real Kafka test)\n");
-		return 0;
-	}
-	return cmocka_run_group_tests_name("0110-fault_worker_kill", tests, setup, teardown);
+
+	return hf_run("0110-fault_worker_kill", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

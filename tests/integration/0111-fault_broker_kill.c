@@ -61,19 +61,9 @@ static void broker_killed_twice_mid_stream(void **state)
 	hf_stream_free(s);
 }
 
-static int setup(void **state)
+static void own_broker(void)
 {
-	(void)state;
 	hk_use_own(1); /* a broker of its own to kill */
-	h_start();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	h_stop();
-	return 0;
 }
 
 int main(void)
@@ -81,9 +71,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(broker_killed_twice_mid_stream),
 	};
-	if (getenv("ANDON_KAFKA") != NULL && strcmp(getenv("ANDON_KAFKA"), "dev") == 0) {
-		fprintf(stderr, "0111: skipped on the development broker (a real Kafka test)\n");
-		return 0;
-	}
-	return cmocka_run_group_tests_name("0111-fault_broker_kill", tests, setup, teardown);
+
+	return hf_run("0111-fault_broker_kill", tests, sizeof(tests) / sizeof(tests[0]), own_broker);
 }

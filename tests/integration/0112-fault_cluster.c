@@ -96,19 +96,9 @@ static void leader_killed_mid_stream_and_back(void **state)
 	hf_stream_free(s);
 }
 
-static int setup(void **state)
+static void own_cluster(void)
 {
-	(void)state;
 	hk_use_own(3); /* scripts/kafka.sh: replication 3, min.insync.replicas=2 */
-	h_start();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	h_stop();
-	return 0;
 }
 
 int main(void)
@@ -117,9 +107,6 @@ int main(void)
 	    cmocka_unit_test(worker_creates_topics_with_settings),
 	    cmocka_unit_test(leader_killed_mid_stream_and_back),
 	};
-	if (getenv("ANDON_KAFKA") != NULL && strcmp(getenv("ANDON_KAFKA"), "dev") == 0) {
-		fprintf(stderr, "0112: skipped on the development broker (a real Kafka test)\n");
-		return 0;
-	}
-	return cmocka_run_group_tests_name("0112-fault_cluster", tests, setup, teardown);
+
+	return hf_run("0112-fault_cluster", tests, sizeof(tests) / sizeof(tests[0]), own_cluster);
 }

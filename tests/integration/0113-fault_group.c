@@ -94,28 +94,11 @@ static void members_join_and_leave_under_load(void **state)
 	hf_stream_free(s);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	h_start();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	h_stop();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(members_join_and_leave_under_load),
 	};
-	if (getenv("ANDON_KAFKA") != NULL && strcmp(getenv("ANDON_KAFKA"), "dev") == 0) {
-		fprintf(stderr, "0113: skipped on the development broker (a real Kafka test)\n");
-		return 0;
-	}
-	return cmocka_run_group_tests_name("0113-fault_group", tests, setup, teardown);
+
+	return hf_run("0113-fault_group", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -55,19 +55,9 @@ static void redis_killed_twice_mid_stream(void **state)
 	hf_stream_free(s);
 }
 
-static int setup(void **state)
+static void fsync_always(void)
 {
-	(void)state;
 	h_redis_appendfsync("always"); /* what Redis acknowledged survives its SIGKILL */
-	h_start();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	h_stop();
-	return 0;
 }
 
 int main(void)
@@ -75,9 +65,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(redis_killed_twice_mid_stream),
 	};
-	if (getenv("ANDON_KAFKA") != NULL && strcmp(getenv("ANDON_KAFKA"), "dev") == 0) {
-		fprintf(stderr, "0114: skipped on the development broker (a real Kafka test)\n");
-		return 0;
-	}
-	return cmocka_run_group_tests_name("0114-fault_redis_kill", tests, setup, teardown);
+
+	return hf_run("0114-fault_redis_kill", tests, sizeof(tests) / sizeof(tests[0]), fsync_always);
 }
