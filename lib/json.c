@@ -1,6 +1,7 @@
 /* json: JSON <-> msgpack conversion for the command-line tools (jansson one side, msgpack-c the other). */
 #include "json.h"
 
+#include "utf8.h"
 #include "util.h"
 
 #include <math.h>
@@ -108,47 +109,6 @@ int andon_json_to_msgpack(const json_t *j, msgpack_packer *pk, char *errstr, siz
 	return pack_value(j, pk, 0, errstr, errstr_size);
 }
 
-/*
- * Strict RFC 3629 check, as strict as jansson's own: no overlong forms, no surrogates, nothing above
- * U+10FFFF. Being at least that strict is what makes json_stringn_nocheck() safe after it.
- */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		uint32_t cp, min;
-		size_t more;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0)
-			more = 1;
-		else if ((c & 0xf0) == 0xe0)
-			more = 2;
-		else if ((c & 0xf8) == 0xf0)
-			more = 3;
-		else
-			return 0;
-		cp = c & (0x3f >> more);
-		min = more == 1 ? 0x80 : more == 2 ? 0x800 : 0x10000;
-		if (n - i - 1 < more)
-			return 0;
-		for (size_t k = 1; k <= more; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += 1 + more;
-	}
-	return 1;
-}
-
 /* RFC 4648 base64 with padding, as a new JSON string. */
 static json_t *base64_string(const unsigned char *p, size_t n)
 {
@@ -224,8 +184,7 @@ static json_t *map_to_json(const msgpack_object_map *m)
 		val = andon_json_from_msgpack(&m->ptr[i].val);
 		if (val == NULL)
 			goto oom;
-		if (k->type == MSGPACK_OBJECT_STR &&
-		    utf8_valid((const unsigned char *)k->via.str.ptr, k->via.str.size)) {
+		if (k->type == MSGPACK_OBJECT_STR && andon_utf8_valid(k->via.str.ptr, k->via.str.size)) {
 			rc = json_object_setn_new_nocheck(obj, str_ptr(&k->via.str), k->via.str.size, val);
 		} else {
 			/* JSON keys are strings; the key's own JSON text keeps it readable. */
@@ -271,7 +230,8 @@ json_t *andon_json_from_msgpack(const msgpack_object *o)
 			return json_null();
 		return json_real(o->via.f64);
 	case MSGPACK_OBJECT_STR:
-		if (utf8_valid((const unsigned char *)o->via.str.ptr, o->via.str.size))
+		/* lib/utf8.c is at least as strict as jansson's own check: json_stringn_nocheck() is safe. */
+		if (andon_utf8_valid(o->via.str.ptr, o->via.str.size))
 			return json_stringn_nocheck(str_ptr(&o->via.str), o->via.str.size);
 		return bytes_object(o->via.str.ptr, o->via.str.size, 0, 0);
 	case MSGPACK_OBJECT_BIN:

@@ -37,12 +37,6 @@ static struct {
 		abort();                                                                                     \
 	} while (0)
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 int hk_use_own(int nodes)
 {
 	const char *kind = getenv("ANDON_KAFKA");
@@ -207,7 +201,7 @@ int hk_partitions(rd_kafka_t *rk, const char *topic, int32_t **ids)
 	while ((n = andon_kafka_partitions(rk, topic, NULL, 10000, ids, err, sizeof(err))) <= 0) {
 		if (h_now_ms() >= deadline)
 			DIE("%s", err);
-		sleep_ms(50);
+		h_sleep_ms(50);
 	}
 	return n;
 }
@@ -255,7 +249,7 @@ void hk_create_topic(rd_kafka_t *rk, const char *topic, int partitions)
 		    n == 1 ? rd_kafka_err2str(rd_kafka_topic_result_error(res[0])) : "?");
 	rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
-	for (deadline = h_now_ms() + 30000; hk_topic_exists(rk, topic) != 1; sleep_ms(20))
+	for (deadline = h_now_ms() + 30000; hk_topic_exists(rk, topic) != 1; h_sleep_ms(20))
 		if (h_now_ms() >= deadline)
 			DIE("topic %s created but not in the metadata after 30 s", topic);
 }
@@ -296,7 +290,7 @@ static void clean(rd_kafka_t *rk)
 			return;
 		if (h_now_ms() >= deadline)
 			DIE("%zu topic(s) still listed 30 s after their deletion", left);
-		sleep_ms(20);
+		h_sleep_ms(20);
 	}
 }
 

@@ -52,12 +52,6 @@ struct hf_stream {
 		abort();                                                                                     \
 	} while (0)
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* Refused connections to a broker killed on purpose are expected: only critical lines are shown. */
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -336,7 +330,7 @@ long long hf_stream_recovery(hf_stream_t *s, long long t_ms, int timeout_ms)
 			break;
 		if (h_now_ms() >= deadline)
 			return -1;
-		sleep_ms(5);
+		h_sleep_ms(5);
 	}
 	for (;;) {
 		long long first[MAXP] = {0}, latest = 0;
@@ -366,7 +360,7 @@ long long hf_stream_recovery(hf_stream_t *s, long long t_ms, int timeout_ms)
 			return latest - t_ms;
 		if (h_now_ms() >= deadline)
 			return -1;
-		sleep_ms(10);
+		h_sleep_ms(10);
 	}
 }
 
@@ -411,8 +405,8 @@ int hf_stream_finish(hf_stream_t *s, int timeout_ms, hf_report_t *rep)
 	hf_stream_stop(s);
 	sent = hf_stream_sent(s);
 	while (hf_stream_answered(s) < sent && h_now_ms() < deadline)
-		sleep_ms(20);
-	sleep_ms(500); /* late duplicates of replayed requests */
+		h_sleep_ms(20);
+	h_sleep_ms(500); /* late duplicates of replayed requests */
 	s->reading = 0;
 	pthread_join(s->reader, NULL);
 	s->reader = 0;

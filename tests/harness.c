@@ -60,7 +60,7 @@ long long h_now_ms(void)
 	return (long long)(andon_now_us() / 1000);
 }
 
-static void sleep_ms(int ms)
+void h_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
@@ -99,7 +99,7 @@ static int reap(pid_t pid, int timeout_ms)
 			return status;
 		if (r < 0)
 			return -1;
-		sleep_ms(10);
+		h_sleep_ms(10);
 	} while (h_now_ms() < deadline);
 	return -1;
 }
@@ -170,7 +170,7 @@ void h_redis_start(void)
 			(char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
 			NULL};
 	H.redis = spawn(argv, log, -1);
-	for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; sleep_ms(20)) {
+	for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; h_sleep_ms(20)) {
 		redisReply *r;
 		if (redis_connect() != 0)
 			continue;

@@ -131,4 +131,7 @@ char **h_sfn_start_many(const char *sm_arn, const char *prefix, int n);
 /** Monotonic milliseconds. */
 long long h_now_ms(void);
 
+/** Sleeps ms milliseconds: for pacing load and spacing faults, never for waiting on a result. */
+void h_sleep_ms(int ms);
+
 #endif

@@ -171,15 +171,19 @@ static void cf_key(const andon_ctx_t *ctx, andon_call_t *call, const cf_target_t
 	andon_call_key(call, ctx->arena, t->tag, t->tag_len, suffix);
 }
 
-/* KEYS flow, x, h, r of the execution; then request id, op and the target's fields. */
+/* The execution keys a call takes after the flow: reads x (and h for history), changes x, h and r. */
+enum cf_keys { CF_KEYS_X = 1, CF_KEYS_XH = 2, CF_KEYS_XHR = 3 };
+
+/* KEYS flow and the execution's keys (then the caller's bucket); request id, op and the target's fields. */
 static void cf_exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
-			 const cf_target_t *t, const char *fn, int with_bucket)
+			 const cf_target_t *t, const char *fn, enum cf_keys keys, int with_bucket)
 {
+	static const char *const kinds[] = {"x", "h", "r"};
+
 	andon_call_begin(call, fn);
 	cf_key(ctx, call, t, "flow", NULL, 0);
-	cf_key(ctx, call, t, "x", t->exec, t->exec_len);
-	cf_key(ctx, call, t, "h", t->exec, t->exec_len);
-	cf_key(ctx, call, t, "r", t->exec, t->exec_len);
+	for (int i = 0; i < (int)keys; i++)
+		cf_key(ctx, call, t, kinds[i], t->exec, t->exec_len);
 	if (with_bucket)
 		cf_key(ctx, call, t, "tb", ctx->account, strlen(ctx->account));
 	andon_call_arg(call, req->id, req->id_len);
@@ -296,7 +300,7 @@ static int cf_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, an
 
 	if (cf_resolve(ctx, req, "ExecutionName", 1, &t, err) != 0)
 		return -1;
-	cf_exec_call(ctx, req, call, &t, "cf_start", 0);
+	cf_exec_call(ctx, req, call, &t, "cf_start", CF_KEYS_XHR, 0);
 	/* The execution's public identity: events carry it as their resource. */
 	arn = andon_arena_printf(ctx->arena, &n, "acs:fnf:%s:%.*s:flow/%.*s/execution/%.*s", ctx->region,
 				 (int)t.owner_len, t.owner, (int)t.flow_len, t.flow, (int)t.exec_len, t.exec);
@@ -311,7 +315,7 @@ static int cf_report_running(const andon_ctx_t *ctx, const andon_req_t *req, and
 
 	if (cf_resolve(ctx, req, "ExecutionName", 0, &t, err) != 0)
 		return -1;
-	cf_exec_call(ctx, req, call, &t, "cf_running", 0);
+	cf_exec_call(ctx, req, call, &t, "cf_running", CF_KEYS_XHR, 0);
 	return cf_expected_version(ctx, req->body, call, err);
 }
 
@@ -324,7 +328,7 @@ static int cf_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, and
 
 	if (cf_resolve(ctx, req, "ExecutionName", 0, &t, err) != 0)
 		return -1;
-	cf_exec_call(ctx, req, call, &t, "cf_stop", 1);
+	cf_exec_call(ctx, req, call, &t, "cf_stop", CF_KEYS_XHR, 1);
 	cf_int_field(ctx, call, "rate", rate);
 	cf_int_field(ctx, call, "burst", burst > 0 ? burst : rate);
 	if (arate > 0 && ctx->gate != NULL) {
@@ -370,7 +374,7 @@ static int cf_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	if (engine == NULL)
 		return andon_apierr(err, "InvalidArgument", 400,
 				    "Status must be Succeeded, Failed or TimedOut");
-	cf_exec_call(ctx, req, call, &t, "cf_finish", 0);
+	cf_exec_call(ctx, req, call, &t, "cf_finish", CF_KEYS_XHR, 0);
 	andon_call_field(call, "status", engine, strlen(engine));
 	if (cf_json(req->body, call, "Output", "output", err) < 0 ||
 	    cf_opt(req->body, call, "Error", "error", 1, CF_ERROR_MAX, err) != 0 ||
@@ -386,15 +390,7 @@ static int cf_describe_execution(const andon_ctx_t *ctx, const andon_req_t *req,
 
 	if (cf_resolve(ctx, req, "ExecutionName", 0, &t, err) != 0)
 		return -1;
-	andon_call_begin(call, "cf_describe");
-	cf_key(ctx, call, &t, "flow", NULL, 0);
-	cf_key(ctx, call, &t, "x", t.exec, t.exec_len);
-	andon_call_arg(call, req->id, req->id_len);
-	andon_call_arg(call, req->op, req->op_len);
-	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
-	andon_call_field(call, "owner", t.owner, t.owner_len);
-	andon_call_field(call, "flow", t.flow, t.flow_len);
-	andon_call_field(call, "name", t.exec, t.exec_len);
+	cf_exec_call(ctx, req, call, &t, "cf_describe", CF_KEYS_X, 0);
 	return 0;
 }
 
@@ -417,16 +413,7 @@ static int cf_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *r
 	rc = cf_str(req->body, "NextToken", 0, CF_TOKEN_MAX, &token, &token_len, err);
 	if (rc < 0)
 		return -1;
-	andon_call_begin(call, "cf_history");
-	cf_key(ctx, call, &t, "flow", NULL, 0);
-	cf_key(ctx, call, &t, "x", t.exec, t.exec_len);
-	cf_key(ctx, call, &t, "h", t.exec, t.exec_len);
-	andon_call_arg(call, req->id, req->id_len);
-	andon_call_arg(call, req->op, req->op_len);
-	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
-	andon_call_field(call, "owner", t.owner, t.owner_len);
-	andon_call_field(call, "flow", t.flow, t.flow_len);
-	andon_call_field(call, "name", t.exec, t.exec_len);
+	cf_exec_call(ctx, req, call, &t, "cf_history", CF_KEYS_XH, 0);
 	cf_int_field(ctx, call, "limit", (long long)limit);
 	/* An empty NextToken asks for the first page, as an absent one. */
 	if (rc > 0 && token_len > 0)

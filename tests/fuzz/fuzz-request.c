@@ -69,7 +69,10 @@ static void violation(const char *what, const char *detail, size_t len)
 	abort();
 }
 
-/* Strict RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
+/*
+ * Strict RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. Written apart from
+ * lib/utf8.c on purpose: the oracle must not share a bug with the code whose output it judges.
+ */
 static int utf8_ok(const unsigned char *s, size_t n)
 {
 	size_t i = 0;

@@ -19,12 +19,6 @@
 
 enum { KILLS = 20, RATE = 1000 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static void worker_killed_20_times_under_load(void **state)
 {
 	unsigned seed = (unsigned)time(NULL);
@@ -42,7 +36,7 @@ static void worker_killed_20_times_under_load(void **state)
 	for (int i = 0; i < KILLS; i++) {
 		long long t;
 
-		sleep_ms(300 + rand() % 2000); /* a random moment: mid-batch, mid-commit, mid-produce */
+		h_sleep_ms(300 + rand() % 2000); /* a random moment: mid-batch, mid-commit, mid-produce */
 		t = h_now_ms();
 		hf_worker_kill(pid);
 		pid = hf_worker_spawn("worker-1", NULL);

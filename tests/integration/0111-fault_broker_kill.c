@@ -23,12 +23,6 @@ enum { KILLS = 2, RATE = 1000 };
  * membership's commits are in flight, is fenced by itself, and librdkafka 2.0.2 makes that fatal. */
 static const char *const session[] = {"kafka.session.timeout.ms=30000", NULL};
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static void broker_killed_twice_mid_stream(void **state)
 {
 	long long rec[KILLS], down[KILLS];
@@ -43,7 +37,7 @@ static void broker_killed_twice_mid_stream(void **state)
 	for (int i = 0; i < KILLS; i++) {
 		long long t;
 
-		sleep_ms(3000);
+		h_sleep_ms(3000);
 		t = h_now_ms();
 		hk_node_kill(1);
 		hk_node_start(1); /* same config and data directory; returns once it serves metadata */
@@ -51,7 +45,7 @@ static void broker_killed_twice_mid_stream(void **state)
 		rec[i] = hf_stream_recovery(s, t, 120000);
 		assert_true(rec[i] >= 0);
 	}
-	sleep_ms(2000);
+	h_sleep_ms(2000);
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);
 	assert_int_equal(h_tool_stop(pid), 0);
 	fprintf(stderr, "0111: requests %zu, broker kills %d, lost %zu, applied twice %zu\n", rep.requests,

@@ -25,12 +25,6 @@ enum { RATE = 1000 };
 /* A static member's session outlasts a node's failover (see 0111). */
 static const char *const session[] = {"kafka.session.timeout.ms=30000", NULL};
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* The worker creates a missing topic with its topics.* settings, at start. */
 static void worker_creates_topics_with_settings(void **state)
 {
@@ -64,7 +58,7 @@ static void leader_killed_mid_stream_and_back(void **state)
 	pid = hf_worker_spawn("worker-1", session);
 	s = hf_stream_start("lead", RATE, 1000000);
 	assert_true(hf_stream_recovery(s, h_now_ms(), 60000) >= 0);
-	sleep_ms(3000);
+	h_sleep_ms(3000);
 
 	leader = hk_leader("andon.requests", 0);
 	assert_true(leader >= 1 && leader <= 3);
@@ -79,7 +73,7 @@ static void leader_killed_mid_stream_and_back(void **state)
 		leader, led, rec_kill, hk_leader("andon.requests", 0));
 	assert_true(rec_kill >= 0);
 	assert_true(hk_leader("andon.requests", 0) != leader);
-	sleep_ms(5000); /* the stream runs on two nodes: min.insync.replicas=2 still met */
+	h_sleep_ms(5000); /* the stream runs on two nodes: min.insync.replicas=2 still met */
 
 	t = h_now_ms();
 	hk_node_start(leader);
@@ -87,7 +81,7 @@ static void leader_killed_mid_stream_and_back(void **state)
 	fprintf(stderr, "0112: node %d back after %lld ms; every partition answered after %lld ms\n", leader,
 		h_now_ms() - t, rec_back);
 	assert_true(rec_back >= 0);
-	sleep_ms(3000);
+	h_sleep_ms(3000);
 
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);
 	assert_int_equal(h_tool_stop(pid), 0);

@@ -22,12 +22,6 @@
 
 enum { RATE = 1000 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static hf_stream_t *s;
 static long long rec[16];
 static const char *what[16];
@@ -41,7 +35,7 @@ static void measured(const char *name, long long t)
 	assert_true(r >= 0);
 	what[events] = name;
 	rec[events++] = r;
-	sleep_ms(2000); /* steady state before the next change */
+	h_sleep_ms(2000); /* steady state before the next change */
 }
 
 static void members_join_and_leave_under_load(void **state)
@@ -55,7 +49,7 @@ static void members_join_and_leave_under_load(void **state)
 		w[i] = hf_worker_spawn(NULL, NULL);
 	s = hf_stream_start("grp", RATE, 1000000);
 	assert_true(hf_stream_recovery(s, h_now_ms(), 60000) >= 0);
-	sleep_ms(2000);
+	h_sleep_ms(2000);
 
 	t = h_now_ms();
 	assert_int_equal(h_tool_stop(w[2]), 0); /* SIGTERM: leaves the group, exit 0 */

@@ -18,12 +18,6 @@
 
 enum { KILLS = 2, RATE = 1000 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static void redis_killed_twice_mid_stream(void **state)
 {
 	long long rec[KILLS];
@@ -38,15 +32,15 @@ static void redis_killed_twice_mid_stream(void **state)
 	for (int i = 0; i < KILLS; i++) {
 		long long t;
 
-		sleep_ms(3000);
+		h_sleep_ms(3000);
 		t = h_now_ms();
 		h_redis_kill();
-		sleep_ms(1000); /* down for a second: the worker's calls fail and are retried */
+		h_sleep_ms(1000); /* down for a second: the worker's calls fail and are retried */
 		h_redis_start();
 		rec[i] = hf_stream_recovery(s, t, 60000);
 		assert_true(rec[i] >= 0);
 	}
-	sleep_ms(2000);
+	h_sleep_ms(2000);
 	assert_int_equal(hf_stream_finish(s, 120000, &rep), 0);
 	assert_int_equal(h_tool_stop(pid), 0);
 	fprintf(stderr, "0114: requests %zu, Redis kills %d, lost %zu, applied twice %zu\n", rep.requests,
