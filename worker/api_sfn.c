@@ -1,10 +1,12 @@
 /* api_sfn: the AWS Step Functions adapter (validation, ARNs, error names); the engine side is lua/10-sfn.lua.
  */
+#include "answer.h"
 #include "codec.h"
 #include "ops.h"
 #include "utf8.h"
 #include "util.h"
 
+#include <hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -225,20 +227,114 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	return 0;
 }
 
+/* Engine statuses as Step Functions names them (lua/10-sfn.lua, SFN). */
+static const char *sfn_status(const char *st, size_t len)
+{
+	static const char *const names[][2] = {{"RUNNING", "RUNNING"},	   {"STOPPED", "ABORTED"},
+					       {"SUCCEEDED", "SUCCEEDED"}, {"FAILED", "FAILED"},
+					       {"TIMED_OUT", "TIMED_OUT"}, {NULL, NULL}};
+
+	for (int i = 0; names[i][0] != NULL; i++)
+		if (strlen(names[i][0]) == len && memcmp(names[i][0], st, len) == 0)
+			return names[i][1];
+	return NULL;
+}
+
+/*
+ * StopExecution's answer from sfn_stop's {status, t0, t1, hid}: {stopDate, startDate, status} (startDate and
+ * status are Andon extensions, so that a stop of an ended execution says how and when it ended), and with
+ * hid > 0 the ExecutionAborted event of that change.
+ */
+static int sfn_stop_build(const andon_req_t *req, const char *account, const redisReply *f, andon_built_t *b)
+{
+	char id[SFN_ARN_MAX * 4 + 32];
+	const char *st, *name, *arn;
+	size_t st_len, arn_len;
+	int64_t t0, t1, hid;
+	andon_apierr_t err;
+	sfn_arn_t a;
+	int n;
+
+	if ((st = andon_answer_str(f, 0, &st_len)) == NULL || (name = sfn_status(st, st_len)) == NULL ||
+	    andon_answer_int(f, 1, &t0) != 0 || andon_answer_int(f, 2, &t1) != 0 ||
+	    andon_answer_int(f, 3, &hid) != 0)
+		return -1;
+	msgpack_pack_map(&b->pk, 3);
+	andon_codec_pack_cstr(&b->pk, "stopDate");
+	andon_answer_date(&b->pk, t1);
+	andon_codec_pack_cstr(&b->pk, "startDate");
+	andon_answer_date(&b->pk, t0);
+	andon_answer_kv(&b->pk, "status", name, strlen(name));
+	andon_built_body_end(b);
+	if (hid == 0)
+		return 0;
+	/* The event names the execution by its identity: the standard form of the ARN the request gave. */
+	if (andon_codec_get_str(req->body, "executionArn", &arn, &arn_len) != 1 ||
+	    split_arn(arn, arn_len, &a) != 0 || a.n < 8 ||
+	    (n = execution_id(&a, a.part[7], a.len[7], id, sizeof(id), &err)) < 0)
+		return -1;
+	return andon_answer_event(b, &(andon_event_t){.service = "StepFunctions",
+						      .resource = id,
+						      .resource_len = (size_t)n,
+						      .status = name,
+						      .previous = "RUNNING",
+						      .time_ms = t1,
+						      .history_id = hid,
+						      .request_id = req->id,
+						      .request_id_len = req->id_len,
+						      .account = account});
+}
+
+/* The history entry's own part, {type, executionAbortedEventDetails?}, after its map header: sfn_stop adds
+ * id, previousEventId and timestamp between the two. */
+static int aborted_entry(andon_arena_t *arena, const char *error, size_t error_len, const char *cause,
+			 size_t cause_len, andon_call_t *call)
+{
+	int details = (error != NULL) + (cause != NULL);
+	char *head = andon_arena_alloc(arena, 1), *tail;
+	msgpack_packer pk;
+
+	if (head == NULL || arena->cap - arena->used < error_len + cause_len + 96)
+		return -1;
+	*head = (char)(0x80 + 4 + (details > 0));
+	andon_call_arg(call, head, 1);
+	tail = arena->buf + arena->used;
+	msgpack_packer_init(&pk, arena, andon_arena_write);
+	andon_answer_kv(&pk, "type", "ExecutionAborted", 16);
+	if (details > 0) {
+		andon_codec_pack_cstr(&pk, "executionAbortedEventDetails");
+		msgpack_pack_map(&pk, (size_t)details);
+		if (error != NULL)
+			andon_answer_kv(&pk, "error", error, error_len);
+		if (cause != NULL)
+			andon_answer_kv(&pk, "cause", cause, cause_len);
+	}
+	andon_call_arg(call, tail, (size_t)(arena->buf + arena->used - tail));
+	return 0;
+}
+
 static int sfn_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			      andon_apierr_t *err)
 {
-	const char *arn;
-	size_t arn_len;
+	const char *arn, *error = NULL, *cause = NULL;
+	size_t arn_len, error_len = 0, cause_len = 0;
 
 	andon_call_begin(call, "sfn_stop");
-	if (exec_keys(ctx, req->body, call, exec_xhr, err, &arn, &arn_len) != 0)
+	if (exec_keys(ctx, req->body, call, exec_xhr, err, &arn, &arn_len) != 0 ||
+	    andon_ops_str(req->body, "error", 0, SFN_ERROR_MAX, "ValidationException", &error, &error_len,
+			  err) < 0 ||
+	    andon_ops_str(req->body, "cause", 0, SFN_CAUSE_MAX, "ValidationException", &cause, &cause_len,
+			  err) < 0)
 		return -1;
+	/* Positional, for the hot path: id, op, arn, error, cause, the history entry's head and tail. */
 	args_head(call, req);
-	andon_call_field(call, "arn", arn, arn_len);
-	if (opt_field(req->body, call, "error", SFN_ERROR_MAX, err) != 0 ||
-	    opt_field(req->body, call, "cause", SFN_CAUSE_MAX, err) != 0)
-		return -1;
+	andon_call_arg(call, arn, arn_len);
+	andon_call_arg(call, error != NULL ? error : "", error_len);
+	andon_call_arg(call, cause != NULL ? cause : "", cause_len);
+	if (aborted_entry(ctx->arena, error, error_len, cause, cause_len, call) != 0)
+		call->overflow =
+		    1; /* the arena is full: answered InternalFailure, like a key that did not fit */
+	call->build = sfn_stop_build;
 	return 0;
 }
 

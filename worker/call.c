@@ -37,6 +37,16 @@ void *andon_arena_alloc(andon_arena_t *a, size_t len)
 	return p;
 }
 
+int andon_arena_write(void *data, const char *buf, size_t len)
+{
+	char *p = andon_arena_alloc(data, len);
+
+	if (p == NULL)
+		return -1;
+	memcpy(p, buf, len);
+	return 0;
+}
+
 const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len)
 {
 	char *p = andon_arena_alloc(a, len + 1);
@@ -85,6 +95,7 @@ void andon_call_begin(andon_call_t *c, const char *fn)
 	c->overflow = 0;
 	c->skip = 0;
 	c->resolve = NULL;
+	c->build = NULL;
 	push(c, "FCALL", 5);
 	push(c, fn, strlen(fn));
 	push(c, "0", 1); /* numkeys, fixed up as keys are added */
@@ -97,6 +108,7 @@ void andon_call_command(andon_call_t *c, const char *name)
 	c->overflow = 0;
 	c->skip = 0;
 	c->resolve = NULL;
+	c->build = NULL;
 	push(c, name, strlen(name));
 }
 

@@ -33,9 +33,20 @@ struct andon_apierr;
 typedef int(andon_resolve_fn)(const struct andon_ctx *ctx, const struct andon_req *req, const char *value,
 			      size_t len, struct andon_call *call, struct andon_apierr *err);
 
+/**
+ * Builds a compact engine answer (worker/answer.h): f is the engine's field array (element 2 of its
+ * reply), account the request's. Returns 0 with b filled (the body, then each output), or -1 when f does
+ * not have the shape the op's function returns (an engine bug: answered InternalFailure).
+ */
+struct andon_built;
+struct redisReply;
+typedef int(andon_build_fn)(const struct andon_req *req, const char *account, const struct redisReply *f,
+			    struct andon_built *b);
+
 typedef struct andon_call {
 	int argc, nkeys;
 	andon_resolve_fn *resolve; /* set on a lookup call by the adapter; NULL for an ordinary call */
+	andon_build_fn *build;	   /* set by the adapter of an op whose function answers compactly */
 	int overflow; /* set when the arena or argv ran out: the caller answers InternalFailure */
 	int skip;     /* set by the worker on a call that must not run (its request was answered already) */
 	const char *argv[ANDON_CALL_MAX_ARGS];
@@ -59,6 +70,10 @@ void andon_call_field(andon_call_t *c, const char *name, const char *s, size_t l
 
 /** len bytes of the arena, or NULL on overflow. */
 void *andon_arena_alloc(andon_arena_t *a, size_t len);
+
+/** A msgpack write callback (data: the arena): what is packed lands at the arena's end, back to back. 0, or
+ * -1 when the arena is full. */
+int andon_arena_write(void *data, const char *buf, size_t len);
 
 /** Copies s into the arena (for values built by the adapter) and returns the copy, or NULL on overflow. */
 const char *andon_arena_strndup(andon_arena_t *a, const char *s, size_t len);

@@ -242,21 +242,60 @@ int andon_out_drain(andon_worker_t *w, int64_t deadline_us)
 	return 0;
 }
 
-/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape; a malformed one is a script bug. */
+/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape, or the compact {dup, ok, {field...}}
+ * (answer.h); a malformed one is a script bug. */
 int andon_out_answer_ok(const redisReply *r)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 3 != 0 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
 		return 0;
+	if (andon_out_compact(r))
+		return 1;
 	for (size_t i = 2; i < r->elements; i++)
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			return 0;
 	return 1;
 }
 
+int andon_out_compact(const redisReply *r)
+{
+	return r->elements == 3 && r->element[2]->type == REDIS_REPLY_ARRAY;
+}
+
 int andon_out_is(const redisReply *to, const char *s)
 {
 	return to->len == strlen(s) && memcmp(to->str, s, to->len) == 0;
+}
+
+/* Produces one Kafka output of an answer for seq: to "" is the events topic, "@requests" the worker's own
+ * request topic, another "@..." a Redis output (already applied), anything else a topic by name. */
+static void emit_one(andon_worker_t *w, const char *to, size_t to_len, const char *key, size_t key_len,
+		     const char *val, size_t val_len, uint64_t seq)
+{
+	const char *topic;
+	char buf[256];
+
+	if (to_len == 0) {
+		topic = w->cfg->topic_events;
+		w->events++;
+	} else if (to_len == 9 && memcmp(to, "@requests", 9) == 0) {
+		topic = w->cfg->topic_requests;
+	} else if (to[0] == '@') {
+		return; /* a Redis output, already applied */
+	} else if (to_len < sizeof(buf)) {
+		memcpy(buf, to, to_len);
+		buf[to_len] = '\0';
+		topic = buf;
+		/* A pipeline's or domain's topic: created if new, and produce() waits for it. */
+		andon_topics_want(w->topics, topic);
+	} else {
+		/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the message
+		 * is kept in the DLQ rather than sent to a cut name. */
+		undeliverable(w, "(topic name over 255 bytes)", key, key_len, val, val_len, seq,
+			      RD_KAFKA_RESP_ERR__INVALID_ARG);
+		return;
+	}
+	andon_out_produce(w, topic, key, key_len, val, val_len, seq);
 }
 
 /* Produces the Kafka outputs of engine answer r (00-core.lua, OUT) on behalf of seq; the Redis ones were
@@ -265,29 +304,16 @@ void andon_out_emit(andon_worker_t *w, const redisReply *r, uint64_t seq)
 {
 	for (size_t i = 3; i + 2 < r->elements; i += 3) {
 		const redisReply *to = r->element[i], *key = r->element[i + 1], *val = r->element[i + 2];
-		const char *topic;
-		char buf[256];
 
-		if (to->len == 0) {
-			topic = w->cfg->topic_events;
-			w->events++;
-		} else if (andon_out_is(to, "@requests")) {
-			topic = w->cfg->topic_requests;
-		} else if (to->str[0] == '@') {
-			continue; /* a Redis output, already applied */
-		} else if (to->len < sizeof(buf)) {
-			memcpy(buf, to->str, to->len);
-			buf[to->len] = '\0';
-			topic = buf;
-			/* A pipeline's or domain's topic: created if new, and produce() waits for it. */
-			andon_topics_want(w->topics, topic);
-		} else {
-			/* Adapters only accept legal topic names (249 bytes), so this is an engine bug: the
-			 * message is kept in the DLQ rather than sent to a cut name. */
-			undeliverable(w, "(topic name over 255 bytes)", key->str, key->len, val->str,
-				      val->len, seq, RD_KAFKA_RESP_ERR__INVALID_ARG);
-			continue;
-		}
-		andon_out_produce(w, topic, key->str, key->len, val->str, val->len, seq);
+		emit_one(w, to->str, to->len, key->str, key->len, val->str, val->len, seq);
+	}
+}
+
+void andon_out_emit_built(andon_worker_t *w, const andon_built_t *b, uint64_t seq)
+{
+	for (int i = 0; i < b->nout; i++) {
+		const andon_built_out_t *o = &b->out[i];
+
+		emit_one(w, o->to, o->to_len, o->key, o->key_len, b->sb->data + o->off, o->len, seq);
 	}
 }

@@ -166,6 +166,7 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
+	msgpack_sbuffer_init(&w->sb_built);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
 	    w->done_argv == NULL || w->done_len == NULL || w->pre == NULL || w->pre_replies == NULL ||
 	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
@@ -389,8 +390,25 @@ static void answer(andon_worker_t *w, job_t *j)
 	}
 	to = reply_topic(w, j, topic, sizeof(topic));
 	if (j->kind == JOB_CALL) {
+		const andon_call_t *c = &w->calls[j->call];
+
 		r = w->replies[j->call];
-		if (!andon_out_answer_ok(r)) {
+		if (andon_out_answer_ok(r) && andon_out_compact(r)) {
+			andon_built_reset(&w->built, &w->sb_built);
+			if (c->build != NULL &&
+			    c->build(&j->req, j->account, r->element[2], &w->built) == 0) {
+				andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0,
+						      w->sb_built.data, w->built.body_len);
+				andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size,
+						  j->seq);
+				andon_out_emit_built(w, &w->built, j->seq);
+				w->answered++;
+				goto done;
+			}
+			andon_apierr(&j->err, "InternalFailure", 500,
+				     "engine error: malformed compact answer");
+			j->kind = JOB_ERROR;
+		} else if (!andon_out_answer_ok(r)) {
 			andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
 				     r == NULL			    ? "no reply"
 				     : r->type == REDIS_REPLY_ERROR ? r->str
@@ -716,6 +734,7 @@ void andon_worker_destroy(andon_worker_t *w)
 		msgpack_zone_destroy(&w->zone);
 	msgpack_sbuffer_destroy(&w->sb);
 	msgpack_sbuffer_destroy(&w->sb_dead);
+	msgpack_sbuffer_destroy(&w->sb_built);
 	free(w->msgs);
 	free(w->jobs);
 	free(w->calls);

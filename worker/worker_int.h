@@ -6,6 +6,7 @@
 #ifndef ANDON_WORKER_INT_H
 #define ANDON_WORKER_INT_H
 
+#include "answer.h"
 #include "call.h"
 #include "config.h"
 #include "engine.h"
@@ -77,8 +78,10 @@ struct andon_worker {
 	size_t npre;
 	andon_arena_t arena;
 	msgpack_zone zone;
-	msgpack_sbuffer sb;	 /* the reply or DLQ record being produced */
-	msgpack_sbuffer sb_dead; /* DLQ records (built while sb may hold the message being dead-lettered) */
+	msgpack_sbuffer sb;	  /* the reply or DLQ record being produced */
+	msgpack_sbuffer sb_dead;  /* DLQ records (built while sb may hold the message being dead-lettered) */
+	msgpack_sbuffer sb_built; /* a compact answer's body and events, built by its adapter (answer.h) */
+	andon_built_t built;
 	rd_kafka_topic_partition_list_t *offsets;
 
 	redo_t *redo, *redo_tail; /* first in, first produced again */
@@ -131,10 +134,14 @@ void andon_out_settle(andon_worker_t *w, int timeout_ms);
 int andon_out_drain(andon_worker_t *w, int64_t deadline_us);
 /** True when r has the engine's {dup, ok, answer, [to, key, value]...} shape. */
 int andon_out_answer_ok(const redisReply *r);
+/** True when r (shape checked) is a compact answer, for its call's build function (answer.h). */
+int andon_out_compact(const redisReply *r);
 /** True when the output target to is s. */
 int andon_out_is(const redisReply *to, const char *s);
 /** Produces the Kafka outputs (events, '@requests', topics) of an engine answer for seq. */
 void andon_out_emit(andon_worker_t *w, const redisReply *r, uint64_t seq);
+/** Produces the outputs of a built compact answer for seq. */
+void andon_out_emit_built(andon_worker_t *w, const andon_built_t *b, uint64_t seq);
 
 /* worker.c */
 

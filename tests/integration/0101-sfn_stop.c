@@ -118,6 +118,73 @@ static void replay_gets_same_answer_and_one_history_event(void **state)
 	free(arn);
 }
 
+static long long answer_stored(const char *arn, const char *id)
+{
+	redisReply *r = h_redis("HEXISTS andon:{%s}:r %s", arn, id);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * StopExecution stores no answer: the stop that ended an execution is recorded in it, so its replay gets
+ * the same reply and its event again; any other stop of an ended execution is answered from the final
+ * state. A stop answered "does not exist" keeps that answer after the execution appears.
+ */
+static void stop_answers_follow_from_final_state(void **state)
+{
+	char *arn = h_sfn_start(sm, "lean"), *late;
+	json_t *first, *again, *other, *evs, *r;
+	char a[64], b[64], c[64];
+	long long t = h_now_ms();
+
+	(void)state;
+	snprintf(a, sizeof(a), "lean-a-%lld", t);
+	snprintf(b, sizeof(b), "lean-b-%lld", t);
+	snprintf(c, sizeof(c), "lean-c-%lld", t);
+	first = json_deep_copy(h_call_as("StepFunctions.StopExecution", a, NULL,
+					 json_pack("{s:s, s:s}", "executionArn", arn, "error", "E")));
+	assert_true(json_is_true(json_object_get(first, "ok")));
+	assert_int_equal(h_wait_events(arn, 2, 10000), 0);
+	/* The replay: the same reply, and the same event again (its first sending may have been lost). */
+	h_send("StepFunctions.StopExecution", a, NULL,
+	       json_pack("{s:s, s:s}", "executionArn", arn, "error", "E"));
+	h_flush();
+	again = h_reply(a, 2, 20000);
+	assert_non_null(again);
+	assert_true(json_equal(first, again));
+	assert_int_equal(h_wait_events(arn, 3, 10000), 0);
+	evs = h_events(arn);
+	assert_string_equal(str(json_array_get(evs, 2), "eventId", NULL),
+			    str(json_array_get(evs, 1), "eventId", NULL));
+	assert_string_equal(str(json_array_get(evs, 2), "requestId", NULL), a);
+	assert_string_equal(str(json_array_get(evs, 2), "status", NULL), "ABORTED");
+	json_decref(evs);
+	/* Another stop: success with how it ended, and the same dates. */
+	other = h_call_as("StepFunctions.StopExecution", b, NULL, json_pack("{s:s}", "executionArn", arn));
+	assert_true(json_equal(json_object_get(first, "body"), json_object_get(other, "body")));
+	assert_int_equal(hist_len(arn), 2);
+	assert_int_equal(answer_stored(arn, a), 0); /* no stored answer for either stop */
+	assert_int_equal(answer_stored(arn, b), 0);
+	json_decref(first);
+
+	/* Missing, then started: the stop's replay still does not find it; a new stop does. */
+	late = strdup(arn);
+	late[strlen(late) - 4] = '\0';
+	strcat(late, "late");
+	r = h_call_as("StepFunctions.StopExecution", c, NULL, json_pack("{s:s}", "executionArn", late));
+	assert_error(r, "ExecutionDoesNotExist", 400);
+	free(h_sfn_start(sm, "late"));
+	h_send("StepFunctions.StopExecution", c, NULL, json_pack("{s:s}", "executionArn", late));
+	h_flush();
+	assert_error(h_reply(c, 2, 20000), "ExecutionDoesNotExist", 400);
+	r = h_call("StepFunctions.StopExecution", json_pack("{s:s}", "executionArn", late));
+	assert_string_equal(str(r, "body", "status"), "ABORTED");
+	free(late);
+	free(arn);
+}
+
 static void stop_ended_execution_is_success_with_existing_dates(void **state)
 {
 	char *arn = h_sfn_start(sm, "ended");
@@ -359,6 +426,7 @@ int main(void)
 	    cmocka_unit_test(stop_running_execution),
 	    cmocka_unit_test(replay_gets_same_answer_and_one_history_event),
 	    cmocka_unit_test(stop_ended_execution_is_success_with_existing_dates),
+	    cmocka_unit_test(stop_answers_follow_from_final_state),
 	    cmocka_unit_test(stop_errors),
 	    cmocka_unit_test(other_accounts_executions_are_invisible),
 	    cmocka_unit_test(engine_op_errors),

@@ -245,8 +245,12 @@ static void engine_checks_the_owner(void **state)
 	snprintf(h, sizeof(h), "andon:{%s}:h", sfn);
 	snprintf(rk, sizeof(rk), "andon:{%s}:r", sfn);
 	assert_foreign_call_refused(
-	    h_redis("FCALL sfn_stop 3 %s %s %s f-1 StepFunctions.StopExecution arn %s @acct %s", x, h, rk,
-		    sfn, OTHER),
+	    h_redis("FCALL sfn_stop 3 %s %s %s f-1 StepFunctions.StopExecution %s %b %b %b %b @acct %s", x, h,
+		    rk, sfn, "", (size_t)0, "", (size_t)0, "\x84", (size_t)1,
+		    "\xa4"
+		    "type\xb0"
+		    "ExecutionAborted",
+		    (size_t)22, OTHER),
 	    "ExecutionDoesNotExist", rk, "f-1");
 	assert_foreign_call_refused(
 	    h_redis("FCALL sfn_describe 1 %s f-2 StepFunctions.DescribeExecution arn %s @acct %s", x, sfn,

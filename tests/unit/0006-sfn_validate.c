@@ -224,9 +224,21 @@ static void assert_arg(const andon_call_t *c, int i, const char *s)
 		 i, len, c->argv[i], s, strlen(s), at);
 }
 
-/* The value after name among the name/value pairs that follow the request id and op, or NULL. */
+/* The value after name among the name/value pairs that follow the request id and op, or NULL. sfn_stop's
+ * arguments are positional (arn, error, cause after the id and op): named here by their position. */
 static const char *field_value(const andon_call_t *c, const char *name, size_t *len)
 {
+	static const char *const stop_args[] = {"arn", "error", "cause", NULL};
+
+	if (arg_is(c, 1, "sfn_stop")) {
+		for (int k = 0; stop_args[k] != NULL; k++)
+			if (strcmp(stop_args[k], name) == 0 && 3 + c->nkeys + 2 + k < c->argc) {
+				*len = c->argvlen[3 + c->nkeys + 2 + k];
+				/* An absent optional field is passed empty. */
+				return c->argv[3 + c->nkeys + 2 + k];
+			}
+		return NULL;
+	}
 	for (int i = 3 + c->nkeys + 2; i + 1 < c->argc; i += 2)
 		if (arg_is(c, i, name)) {
 			*len = c->argvlen[i + 1];
@@ -537,6 +549,20 @@ static void test_express_same_keys(void **state)
 
 /* ---- call shapes ---- */
 
+/* The string at key of map m, copied (valid until the next call), or "(none)". */
+static const char *get_s(const msgpack_object *m, const char *key)
+{
+	static char buf[256];
+	const char *s;
+	size_t len;
+
+	if (m == NULL || andon_codec_get_str(m, key, &s, &len) != 1 || len >= sizeof(buf))
+		return "(none)";
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return buf;
+}
+
 static void test_stop_shape(void **state)
 {
 	fx_t *fx = *state;
@@ -546,7 +572,7 @@ static void test_stop_shape(void **state)
 	parse_req(fx, "StepFunctions.StopExecution", "req-77", body, N(body));
 	assert_int_equal(prepare(fx), 0);
 	assert_int_equal(fx->call.overflow, 0);
-	assert_int_equal(fx->call.argc, 14);
+	assert_int_equal(fx->call.argc, 13);
 	assert_int_equal(fx->call.nkeys, 3);
 	assert_arg(&fx->call, 0, "FCALL");
 	assert_arg(&fx->call, 1, "sfn_stop");
@@ -556,18 +582,39 @@ static void test_stop_shape(void **state)
 	assert_arg(&fx->call, 5, KEY(STD_ARN, "r"));
 	assert_arg(&fx->call, 6, "req-77");
 	assert_arg(&fx->call, 7, "StepFunctions.StopExecution");
-	assert_arg(&fx->call, 8, "arn");
-	assert_arg(&fx->call, 9, STD_ARN);
-	assert_arg(&fx->call, 10, "error");
-	assert_arg(&fx->call, 11, "Oops");
-	assert_arg(&fx->call, 12, "cause");
-	assert_arg(&fx->call, 13, "it broke");
+	/* Positional: arn, error, cause, then the history entry's map header and its own fields. */
+	assert_arg(&fx->call, 8, STD_ARN);
+	assert_arg(&fx->call, 9, "Oops");
+	assert_arg(&fx->call, 10, "it broke");
+	assert_arg(&fx->call, 11, "\x85"); /* id, previousEventId, timestamp (the engine's) + these 2 */
+	{
+		msgpack_object o;
+		msgpack_zone z;
+		char *map = malloc(fx->call.argvlen[12] + 1);
 
-	/* Without the optional fields, the call ends after the ARN. */
+		/* The tail is map entries: made a map of 2 here, it reads back as the entry's own fields. */
+		msgpack_zone_init(&z, 1024);
+		map[0] = (char)0x82;
+		memcpy(map + 1, fx->call.argv[12], fx->call.argvlen[12]);
+		assert_int_equal(andon_codec_unpack(map, fx->call.argvlen[12] + 1, 8, &z, &o, NULL, 0), 0);
+		assert_string_equal(get_s(&o, "type"), "ExecutionAborted");
+		assert_string_equal(get_s(andon_codec_get(&o, "executionAbortedEventDetails"), "error"),
+				    "Oops");
+		assert_string_equal(get_s(andon_codec_get(&o, "executionAbortedEventDetails"), "cause"),
+				    "it broke");
+		msgpack_zone_destroy(&z);
+		free(map);
+	}
+	assert_non_null(fx->call.build);
+
+	/* Without the optional fields: empty error and cause, and an entry without details. */
 	{
 		const field_t b2[] = {FSTR("executionArn", STD_ARN)};
 		expect_ok(fx, "StepFunctions.StopExecution", b2, N(b2));
-		assert_int_equal(fx->call.argc, 10);
+		assert_int_equal(fx->call.argc, 13);
+		assert_int_equal(fx->call.argvlen[9], 0);
+		assert_int_equal(fx->call.argvlen[10], 0);
+		assert_arg(&fx->call, 11, "\x84");
 	}
 }
 

@@ -10,7 +10,8 @@
 -- Functions validate everything before their first write: Redis does not roll a function back.
 
 -- cmsgpack is reachable only while a function runs, not while the library loads.
-local function mp_pack(v) return cmsgpack.pack(v) end
+-- cmsgpack.pack(a, b, ...) is the packs of a, b, ... back to back.
+local function mp_pack(...) return cmsgpack.pack(...) end
 local function mp_unpack(s) return cmsgpack.unpack(s) end
 
 -- An answer about an execution that does not exist is kept this long (seconds), then forgotten.
@@ -146,12 +147,13 @@ end
 -- hseq (last history event id), t0/t1 (start/end, epoch ms), acct (the owning account).
 -- An execution of another account is nil, as if it did not exist (owned()).
 local function load(x, h, ...)
-	local names = {'st', 'ver', 'hseq', 'svc', 'arn', 't0', 't1', 'acct', ...}
+	local names = {'st', 'hseq', 'svc', 'arn', 't0', 't1', 'acct', ...}
 	local v = redis.call('HMGET', x, unpack(names))
-	if not v[1] or not owned(v[8]) then return nil end
+	if not v[1] or not owned(v[7]) then return nil end
 	local e = {x = x, h = h}
 	for i = 1, #names do e[names[i]] = v[i] end
-	e.ver, e.hseq, e.t0, e.t1 = tonumber(e.ver), tonumber(e.hseq), tonumber(e.t0), tonumber(e.t1)
+	e.hseq, e.t0, e.t1 = tonumber(e.hseq), tonumber(e.t0), tonumber(e.t1)
+	e.ver = e.hseq -- every change appends one history entry, so the version is the last entry's id
 	return e
 end
 
@@ -159,10 +161,15 @@ end
 local function create(x, h, req, svc, arn, st, ms, entry, names, extra)
 	entry.id, entry.previousEventId = 1, 0
 	redis.call('RPUSH', h, mp_pack(entry))
-	local set = {'svc', svc, 'arn', arn, 'st', st, 'ver', 1, 'hseq', 1, 't0', ms}
+	local set = {'svc', svc, 'arn', arn, 'st', st, 'hseq', 1, 't0', ms}
 	for i = 1, #extra do set[#set + 1] = extra[i] end
+	-- Answers stored while the execution did not exist (fail_missing) now last as long as it does, and
+	-- 'rq' tells the functions that skip the answer hash on their hot path (sfn_stop) to look there.
+	if redis.call('PERSIST', req.r) == 1 then
+		set[#set + 1] = 'rq'
+		set[#set + 1] = 1
+	end
 	redis.call('HSET', x, unpack(set))
-	redis.call('PERSIST', req.r)
 	return {v = 1, eventId = arn .. '#1', service = svc, resource = arn, status = names[st], time = ms,
 		requestId = req.id, historyEventId = 1, account = CALL.acct}
 end
@@ -173,10 +180,13 @@ local function transition(e, req, st, ms, entry, names, extra)
 	local hid = e.hseq + 1
 	entry.id, entry.previousEventId = hid, e.hseq
 	redis.call('RPUSH', e.h, mp_pack(entry))
-	local set = {'st', st, 'ver', e.ver + 1, 'hseq', hid}
+	local set = {'st', st, 'hseq', hid}
 	if TERMINAL[st] then
+		-- 'end': the request that ended it, whose answer (and event) can be rebuilt from the final state.
 		set[#set + 1] = 't1'
 		set[#set + 1] = ms
+		set[#set + 1] = 'end'
+		set[#set + 1] = req.id
 	end
 	if extra then
 		for i = 1, #extra do set[#set + 1] = extra[i] end
@@ -185,7 +195,7 @@ local function transition(e, req, st, ms, entry, names, extra)
 	local ev = {v = 1, eventId = e.arn .. '#' .. hid, service = e.svc, resource = e.arn, status = names[st],
 		previousStatus = names[e.st], time = ms, requestId = req.id, historyEventId = hid, account = e.acct}
 	-- e follows the change, so a function can make several in one call.
-	e.st, e.ver, e.hseq = st, e.ver + 1, hid
+	e.st, e.ver, e.hseq = st, hid, hid
 	if TERMINAL[st] then e.t1 = ms end
 	return ev
 end
@@ -197,8 +207,8 @@ local function note(e, req, ms, entry, names, ev)
 	local hid = e.hseq + 1
 	entry.id, entry.previousEventId = hid, e.hseq
 	redis.call('RPUSH', e.h, mp_pack(entry))
-	redis.call('HSET', e.x, 'ver', e.ver + 1, 'hseq', hid)
-	e.ver, e.hseq = e.ver + 1, hid
+	redis.call('HSET', e.x, 'hseq', hid)
+	e.ver, e.hseq = hid, hid
 	ev.v, ev.eventId, ev.service, ev.resource = 1, e.arn .. '#' .. hid, e.svc, e.arn
 	ev.status, ev.time, ev.requestId, ev.historyEventId = names[e.st], ms, req.id, hid
 	ev.account = e.acct

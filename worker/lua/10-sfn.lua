@@ -69,31 +69,38 @@ local function sfn_start(keys, args)
 	return answer(req, true, {executionArn = arn, startDate = sfn_date(ms)}, {ev})
 end
 
--- What StopExecution answers: stopDate, plus the status and start date (an Andon extension), so that a
--- stop of an execution that had already ended says how and when it ended.
-local function stop_body(st, t0, t1)
-	return {stopDate = sfn_date(t1), startDate = sfn_date(t0), status = SFN[st]}
-end
-
--- KEYS: x, h, r. Fields: arn, error?, cause?
+-- The hot path (docs/REDIS.md §4): no table, no msgpack of the reply or the event, no stored answer. The
+-- worker builds the reply and the ExecutionAborted event from {status, t0, t1, hid} (api_sfn.c); hid 0
+-- means nothing changed. An ended execution's answer follows from its final state, which never changes
+-- again, and the request that ended it is recorded ('end'), so a replay of that one rebuilds its event
+-- too: the answer hash is read only for an execution that is missing or had answers before it existed.
+-- KEYS: x, h, r. ARGV: id, op, arn, error, cause, entry head (1 byte), entry tail, '@acct', account.
+-- The history entry is head .. {id, previousEventId, timestamp} .. tail: the worker packs the rest.
 local function sfn_stop(keys, args)
-	local req = request(keys[3], args)
-	local dup = seen(req)
-	if dup then return dup end
-	local f = req.f
-	local e = load(keys[1], keys[2], 'type')
-	if not e then return fail_missing(req, no_execution(f.arn)) end
-	if e.type == 'EXPRESS' then
-		return fail(req, 'ValidationException', 400, 'This operation is not supported by EXPRESS state machines')
+	local id = args[1]
+	CALL.acct, CALL.foreign = args[9], false
+	local v = redis.call('HMGET', keys[1], 'st', 'hseq', 't0', 't1', 'acct', 'type', 'end', 'rq')
+	local st = v[1]
+	if not st or not owned(v[5]) or v[8] or (TERMINAL[st] and not v[7]) then
+		local req = {r = keys[3], id = id, dedup = id, op = args[2]}
+		local dup = seen(req)
+		if dup then return dup end
+		if not st or CALL.foreign then return fail_missing(req, no_execution(args[3])) end
 	end
-	-- An ended execution absorbs the stop: success with how it ended, nothing changed.
-	if TERMINAL[e.st] then return answer(req, true, stop_body(e.st, e.t0, e.t1)) end
+	if v[6] == 'EXPRESS' then
+		return read_fail('ValidationException', 400, 'This operation is not supported by EXPRESS state machines')
+	end
+	if TERMINAL[st] then
+		if v[7] == id then return {1, 1, {st, v[3], v[4], v[2]}} end
+		return {0, 1, {st, v[3], v[4], 0}}
+	end
 	local ms = now_ms()
-	local ev = transition(e, req, 'STOPPED', ms,
-		{timestamp = sfn_date(ms), type = 'ExecutionAborted',
-			executionAbortedEventDetails = details({error = f.error, cause = f.cause})},
-		SFN, {'error', f.error or '', 'cause', f.cause or ''})
-	return answer(req, true, stop_body('STOPPED', e.t0, ms), {ev})
+	local hid = tonumber(v[2]) + 1
+	redis.call('RPUSH', keys[2], args[6] .. mp_pack('id', hid, 'previousEventId', hid - 1, 'timestamp', ms / 1000) ..
+		args[7])
+	redis.call('HSET', keys[1], 'st', 'STOPPED', 'hseq', hid, 't1', ms, 'end', id,
+		'error', args[4], 'cause', args[5])
+	return {0, 1, {'STOPPED', v[3], ms, hid}}
 end
 
 local FINISH_EVENT = {

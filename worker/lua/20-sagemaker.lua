@@ -328,7 +328,7 @@ local function sm_describe(keys, args)
 	return read(true, {PipelineExecutionArn = x.arn, PipelineArn = x.parr, PipelineExecutionStatus = SM[x.st],
 		CreationTime = sm_date(tonumber(x.t0)), LastModifiedTime = sm_date(last), FailureReason = x.reason,
 		PipelineParameters = x.params ~= '' and mp_unpack(x.params) or nil, PipelineExecutionSteps = list,
-		Version = tonumber(x.ver)})
+		Version = tonumber(x.hseq)})
 end
 
 -- KEYS: x, h. Fields: arn, max (1-100), NextToken?
