@@ -41,7 +41,7 @@ BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(
               $(B)/bin/andon-callback $(B)/bin/andon-devkafka
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
-BENCH_BINS := $(B)/tests/bench $(B)/tests/bench-handshake
+BENCH_BINS := $(B)/tests/bench-engine $(B)/tests/bench $(B)/tests/bench-handshake
 TEST_WORKER := $(B)/tests/andon-worker-test
 FAULT_BINS := $(filter $(B)/tests/integration/011%,$(INTEG_BINS))
 

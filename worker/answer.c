@@ -77,7 +77,7 @@ int andon_answer_event(andon_built_t *b, const andon_event_t *ev)
 	if (andon_built_out_begin(b, "", 0, ev->resource, ev->resource_len) != 0)
 		return -1;
 	n = snprintf(num, sizeof(num), "#%lld", (long long)ev->history_id);
-	msgpack_pack_map(pk, ev->previous != NULL ? 10 : 9);
+	msgpack_pack_map(pk, (ev->previous != NULL ? 10 : 9) + (ev->step != NULL ? 4 : 0));
 	andon_codec_pack_cstr(pk, "v");
 	msgpack_pack_int(pk, 1);
 	andon_codec_pack_cstr(pk, "eventId");
@@ -95,8 +95,21 @@ int andon_answer_event(andon_built_t *b, const andon_event_t *ev)
 	andon_codec_pack_cstr(pk, "historyEventId");
 	msgpack_pack_int64(pk, ev->history_id);
 	andon_answer_kv(pk, "account", ev->account, strlen(ev->account));
+	if (ev->step != NULL) {
+		andon_answer_kv(pk, "step", ev->step, ev->step_len);
+		andon_answer_kv(pk, "stepType", ev->step_type, strlen(ev->step_type));
+		andon_answer_kv(pk, "stepStatus", ev->step_status, strlen(ev->step_status));
+		andon_answer_kv(pk, "previousStepStatus", ev->previous_step_status,
+				strlen(ev->previous_step_status));
+	}
 	andon_built_out_end(b);
 	return 0;
+}
+
+void andon_answer_raw(andon_built_t *b, const char *key, const char *v, size_t len)
+{
+	andon_codec_pack_cstr(&b->pk, key);
+	msgpack_sbuffer_write(b->sb, v, len);
 }
 
 int andon_answer_int(const redisReply *f, size_t i, int64_t *v)

@@ -19,7 +19,7 @@
 
 struct redisReply;
 
-#define ANDON_BUILT_MAX_OUT 4
+#define ANDON_BUILT_MAX_OUT 512 /* a SageMaker stop of 200 callback steps makes 402 */
 
 /** One Kafka output of a built answer: to "" is the events topic; its value is in the body buffer. */
 typedef struct andon_built_out {
@@ -61,10 +61,16 @@ typedef struct andon_event {
 	int64_t time_ms, history_id;
 	const char *request_id, *account;
 	size_t request_id_len;
+	/* A step's change (SageMaker): step NULL for an execution's own change. */
+	const char *step, *step_type, *step_status, *previous_step_status;
+	size_t step_len;
 } andon_event_t;
 
 /** Adds the event ev as an output for the events topic, keyed by its resource. 0, or -1 when full. */
 int andon_answer_event(andon_built_t *b, const andon_event_t *ev);
+
+/** Packs key then the msgpack bytes v[0..len) as they are (a value packed earlier). */
+void andon_answer_raw(andon_built_t *b, const char *key, const char *v, size_t len);
 
 /** Reads field i of f as an integer (a Lua number) or a decimal string: 0, or -1. */
 int andon_answer_int(const struct redisReply *f, size_t i, int64_t *v);

@@ -2,10 +2,12 @@
  * api_sagemaker: the SageMaker pipelines adapter (StopPipelineExecution, the callback-step handshake,
  * Lambda steps); the engine side is lua/20-sagemaker.lua, the contract docs/sagemaker.md.
  */
+#include "answer.h"
 #include "codec.h"
 #include "ops.h"
 #include "util.h"
 
+#include <hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -356,6 +358,137 @@ static int sm_finish_step(const andon_ctx_t *ctx, const andon_req_t *req, andon_
 	return name_values(ctx, req, "OutputParameters", SM_OUTPUTS_MAX, call, "outputs", err);
 }
 
+/* A string field of a compact answer, or NULL (then the answer is malformed). */
+#define FSTR(f, i, len) andon_answer_str(f, i, len)
+
+/* A SageMaker event of a compact answer: the execution's change, or with st set, a step's. */
+static int sm_event(andon_built_t *b, const andon_req_t *req, const char *account, const char *arn,
+		    size_t arn_len, const char *status, const char *previous, int64_t ms, int64_t hid,
+		    const andon_event_t *step)
+{
+	andon_event_t ev = {.service = "SageMaker",
+			    .resource = arn,
+			    .resource_len = arn_len,
+			    .status = status,
+			    .previous = previous,
+			    .time_ms = ms,
+			    .history_id = hid,
+			    .request_id = req->id,
+			    .request_id_len = req->id_len,
+			    .account = account};
+
+	if (step != NULL) {
+		ev.step = step->step;
+		ev.step_len = step->step_len;
+		ev.step_type = step->step_type;
+		ev.step_status = step->step_status;
+		ev.previous_step_status = step->previous_step_status;
+	}
+	return andon_answer_event(b, &ev);
+}
+
+/* The message a callback step's handler gets on its topic, keyed by the execution (docs/sagemaker.md). */
+static int callback_message(andon_built_t *b, const char *topic, size_t topic_len, const char *arn,
+			    size_t arn_len, const char *token, size_t token_len, const char *name,
+			    size_t name_len, const char *args, size_t args_len, const char *status,
+			    const char *account)
+{
+	if (andon_built_out_begin(b, topic, topic_len, arn, arn_len) != 0)
+		return -1;
+	msgpack_pack_map(&b->pk, 6);
+	andon_answer_kv(&b->pk, "token", token, token_len);
+	andon_answer_kv(&b->pk, "pipelineExecutionArn", arn, arn_len);
+	andon_answer_kv(&b->pk, "stepName", name, name_len);
+	andon_answer_raw(b, "arguments", args, args_len);
+	andon_answer_kv(&b->pk, "status", status, strlen(status));
+	andon_answer_kv(&b->pk, "account", account, strlen(account));
+	andon_built_out_end(b);
+	return 0;
+}
+
+/* The reply body every stop and callback result gets: {PipelineExecutionArn}. */
+static void arn_body(andon_built_t *b, const char *arn, size_t len)
+{
+	msgpack_pack_map(&b->pk, 1);
+	andon_answer_kv(&b->pk, "PipelineExecutionArn", arn, len);
+	andon_built_body_end(b);
+}
+
+/*
+ * StopPipelineExecution from sm_stop's {arn, ms, hid, final status, final hid, [step, hid, token, topic,
+ * arguments]...}: the reply, then in the engine's order the Stopping event, each callback step's Stopping
+ * event and message, and the final event when no step was running.
+ */
+static int sm_stop_build(const andon_req_t *req, const char *account, const redisReply *f, andon_built_t *b)
+{
+	const char *arn, *fin;
+	size_t arn_len, fin_len;
+	int64_t ms, hid, fhid;
+
+	if ((arn = FSTR(f, 0, &arn_len)) == NULL || andon_answer_int(f, 1, &ms) != 0 ||
+	    andon_answer_int(f, 2, &hid) != 0 || (fin = FSTR(f, 3, &fin_len)) == NULL ||
+	    andon_answer_int(f, 4, &fhid) != 0 || (f->elements - 5) % 5 != 0)
+		return -1;
+	arn_body(b, arn, arn_len);
+	if (hid == 0)
+		return 0;
+	if (sm_event(b, req, account, arn, arn_len, "Stopping", "Executing", ms, hid, NULL) != 0)
+		return -1;
+	for (size_t i = 5; i < f->elements; i += 5) {
+		const char *name, *token, *topic, *args;
+		size_t name_len, token_len, topic_len, args_len;
+		int64_t shid;
+
+		if ((name = FSTR(f, i, &name_len)) == NULL || andon_answer_int(f, i + 1, &shid) != 0 ||
+		    (token = FSTR(f, i + 2, &token_len)) == NULL ||
+		    (topic = FSTR(f, i + 3, &topic_len)) == NULL ||
+		    (args = FSTR(f, i + 4, &args_len)) == NULL || args_len == 0 ||
+		    sm_event(b, req, account, arn, arn_len, "Stopping", NULL, ms, shid,
+			     &(andon_event_t){.step = name,
+					      .step_len = name_len,
+					      .step_type = "Callback",
+					      .step_status = "Stopping",
+					      .previous_step_status = "Executing"}) != 0 ||
+		    callback_message(b, topic, topic_len, arn, arn_len, token, token_len, name, name_len,
+				     args, args_len, "Stopping", account) != 0)
+			return -1;
+	}
+	if (fin_len > 0 && sm_event(b, req, account, arn, arn_len, fin, "Stopping", ms, fhid, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A callback step's result from sm_callback's {arn, ms, step, hid, step type, step status, previous step
+ * status, execution status, final status, final hid}: the reply, the step's event, and the execution's
+ * final event when this was the last step a stop waited for.
+ */
+static int sm_callback_build(const andon_req_t *req, const char *account, const redisReply *f,
+			     andon_built_t *b)
+{
+	const char *arn, *name, *type, *st, *prev, *exec, *fin;
+	size_t arn_len, name_len, len, fin_len;
+	int64_t ms, hid, fhid;
+
+	if (f->elements != 10 || (arn = FSTR(f, 0, &arn_len)) == NULL || andon_answer_int(f, 1, &ms) != 0 ||
+	    (name = FSTR(f, 2, &name_len)) == NULL || andon_answer_int(f, 3, &hid) != 0 ||
+	    (type = FSTR(f, 4, &len)) == NULL || (st = FSTR(f, 5, &len)) == NULL ||
+	    (prev = FSTR(f, 6, &len)) == NULL || (exec = FSTR(f, 7, &len)) == NULL ||
+	    (fin = FSTR(f, 8, &fin_len)) == NULL || andon_answer_int(f, 9, &fhid) != 0)
+		return -1;
+	arn_body(b, arn, arn_len);
+	if (sm_event(b, req, account, arn, arn_len, exec, NULL, ms, hid,
+		     &(andon_event_t){.step = name,
+				      .step_len = name_len,
+				      .step_type = type,
+				      .step_status = st,
+				      .previous_step_status = prev}) != 0)
+		return -1;
+	if (fin_len > 0 && sm_event(b, req, account, arn, arn_len, fin, exec, ms, fhid, NULL) != 0)
+		return -1;
+	return 0;
+}
+
 static int sm_stop_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				      andon_apierr_t *err)
 {
@@ -367,6 +500,7 @@ static int sm_stop_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t 
 	    andon_ops_required(req->body, "ClientRequestToken", 32, 128, &crt, &len, err) != 0)
 		return -1;
 	andon_call_field(call, "ClientRequestToken", crt, len);
+	call->build = sm_stop_build;
 	return 0;
 }
 
@@ -484,6 +618,7 @@ static int callback_call(const andon_ctx_t *ctx, const andon_req_t *req, const c
 	if (client_token(req, call, err) != 0 ||
 	    opt_field(req, call, "FailureReason", 0, SM_REASON_MAX, err) != 0)
 		return -1;
+	call->build = sm_callback_build;
 	return name_values(ctx, req, "OutputParameters", SM_OUTPUTS_MAX, call, "outputs", err);
 }
 

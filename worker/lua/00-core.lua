@@ -133,6 +133,25 @@ local function fail_missing(req, code, status, message)
 	return out
 end
 
+-- Compact answers (worker/answer.h): the function returns {dup, ok, fields} and the op's adapter builds the
+-- reply and the outputs from the fields. A change stores its fields for replays as 'C' .. msgpack (a
+-- stored table answer starts with a msgpack array byte, never 'C'); a request that changed nothing stores
+-- nothing when its answer follows from a state that never changes again.
+local function answer_compact(req, fields)
+	if not CALL.foreign then redis.call('HSET', req.r, req.dedup, 'C' .. mp_pack(fields)) end
+	return {0, 1, fields}
+end
+
+-- The stored answer of req in either form, as {1, ...}, or nil.
+local function seen_any(req)
+	local s = redis.call('HGET', req.r, req.dedup)
+	if not s then return nil end
+	if string.byte(s, 1) == 67 then return {1, 1, mp_unpack(string.sub(s, 2))} end
+	local out = mp_unpack(s)
+	table.insert(out, 1, 1)
+	return out
+end
+
 -- Reads answer without storing anything.
 local function read(ok, body)
 	return {0, ok and 1 or 0, mp_pack(body)}

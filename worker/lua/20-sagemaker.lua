@@ -29,7 +29,7 @@ local function sm_request(rkey, args)
 end
 
 local function sm_load(keys)
-	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp')
+	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs')
 end
 
 local function get_step(e, name)
@@ -113,6 +113,27 @@ local function new_token(seed)
 	return table.concat(t)
 end
 
+-- The names of e's callback steps, each followed by a newline ('cbs'; step names never hold one). An
+-- execution started before 'cbs' existed gets its list from its steps once.
+local function callback_steps(e)
+	if e.cbs then return e.cbs end
+	local list = ''
+	if tonumber(e.nsteps) > 0 then
+		local _, steps = read_all(e.x)
+		for _, st in ipairs(steps) do
+			if st.type == 'Callback' then list = list .. st.name .. '\n' end
+		end
+	end
+	e.cbs = list
+	return list
+end
+
+-- A history entry of n fields, {id, previousEventId} and the n - 2 name, value pairs given, packed without
+-- a table (cmsgpack packs its arguments back to back).
+local function entry(n, hid, ...)
+	return string.char(0x80 + n) .. mp_pack('id', hid, 'previousEventId', hid - 1, ...)
+end
+
 -- KEYS: x, h, r. Fields: arn, pipeline, pipelineArn, account, params? (msgpack list), ClientRequestToken?
 local function sm_start(keys, args)
 	local req = sm_request(keys[3], args)
@@ -169,6 +190,9 @@ local function sm_step_start(keys, args)
 		end
 		set[#set + 1] = 'tok:' .. step.token
 		set[#set + 1] = f.step
+		-- 'cbs': the callback steps, in start order, so that a stop reads only those (sm_stop).
+		set[#set + 1] = 'cbs'
+		set[#set + 1] = callback_steps(e) .. f.step .. '\n'
 		set[#set + 1] = 'args:' .. f.step
 		set[#set + 1] = f.args or EMPTY_MAP
 	end
@@ -187,12 +211,37 @@ local function sm_step_start(keys, args)
 	return answer(req, true, {PipelineExecutionArn = e.arn, StepName = f.step, CallbackToken = step.token}, outs)
 end
 
+-- The final change of a stop once no step runs (settle(), without tables): appends its entry to hist and
+-- its fields to set, and returns its status and history id, or '' and 0 while steps still run.
+local function settle_compact(e, id, ms, hist, set)
+	if e.st ~= 'STOPPING' or tonumber(e.run) > 0 then return '', 0 end
+	local st, reason = 'STOPPED', nil
+	if e.lto == '1' then st, reason = 'FAILED', 'A Lambda step timed out' end
+	local hid = e.hseq + 1
+	if reason then
+		hist[#hist + 1] = entry(7, hid, 'timestamp', sm_date(ms), 'type', 'PipelineExecutionStatusChanged',
+			'status', SM[st], 'previousStatus', SM.STOPPING, 'failureReason', reason)
+	else
+		hist[#hist + 1] = entry(6, hid, 'timestamp', sm_date(ms), 'type', 'PipelineExecutionStatusChanged',
+			'status', SM[st], 'previousStatus', SM.STOPPING)
+	end
+	for _, v in ipairs({'st', st, 'hseq', hid, 't1', ms, 'end', id, 'tm', ms}) do set[#set + 1] = v end
+	if reason then
+		set[#set + 1] = 'reason'
+		set[#set + 1] = reason
+	end
+	e.st, e.hseq = st, hid
+	return SM[st], hid
+end
+
 -- SendPipelineExecutionStepSuccess/Failure, once the worker has found the token's execution.
 -- KEYS: x, h, r. Fields: arn, token, result (Success|Failure), outputs? (msgpack list), FailureReason?,
 -- ClientRequestToken?
+-- Compact answer (api_sagemaker.c builds the reply and events): {arn, ms, step, step hid, step type,
+-- step status, previous step status, execution status, final status ('' while steps run), final hid}.
 local function sm_callback(keys, args)
 	local req = sm_request(keys[3], args)
-	local dup = seen(req)
+	local dup = seen_any(req)
 	if dup then return dup end
 	local f = req.f
 	local e = sm_load(keys)
@@ -206,9 +255,27 @@ local function sm_callback(keys, args)
 		-- A step that was asked to stop and reports success has stopped cleanly.
 		status = step.st == 'Stopping' and 'Stopped' or 'Succeeded'
 	end
-	local outs = {}
-	finish_step(e, req, now_ms(), name, step, status, f.FailureReason, f.outputs and mp_unpack(f.outputs), outs)
-	return answer(req, true, {PipelineExecutionArn = e.arn}, outs)
+	local ms, prev, reason = now_ms(), step.st, f.FailureReason
+	step.st, step.t1 = status, ms
+	if reason then step.reason = reason end
+	local hid = e.hseq + 1
+	local hist = {reason and
+		entry(9, hid, 'timestamp', sm_date(ms), 'type', 'StepStatusChanged', 'stepName', name, 'stepType', step.type,
+			'stepStatus', status, 'previousStepStatus', prev, 'failureReason', reason) or
+		entry(8, hid, 'timestamp', sm_date(ms), 'type', 'StepStatusChanged', 'stepName', name, 'stepType', step.type,
+			'stepStatus', status, 'previousStepStatus', prev)}
+	e.hseq, e.run = hid, tonumber(e.run) - 1
+	local set = {'step:' .. name, mp_pack(step), 'hseq', hid, 'run', e.run}
+	-- Outputs are kept as the adapter packed them (describe unpacks them).
+	if f.outputs then
+		set[#set + 1] = 'out:' .. name
+		set[#set + 1] = f.outputs
+	end
+	local exec = SM[e.st]
+	local fin, fhid = settle_compact(e, req.id, ms, hist, set)
+	redis.call('RPUSH', e.h, unpack(hist))
+	redis.call('HSET', e.x, unpack(set))
+	return answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})
 end
 
 -- The engine reports that a Lambda step's function finished. KEYS: x, h, r. Fields: arn, step,
@@ -259,37 +326,64 @@ local function sm_timer(keys, args)
 	return answer(req, true, {fired = true, StepName = name}, outs)
 end
 
--- KEYS: x, h, r. Fields: arn, ClientRequestToken?
+-- Adds to compact stop answer c (see sm_stop) the arguments of each stopped step, read from x: they are
+-- not stored with the answer (they can be large, and they never change).
+local function stop_arguments(x, c)
+	for i = 10, #c, 5 do c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP end
+	return c
+end
+
+-- KEYS: x, h, r. Fields: arn, ClientRequestToken.
+-- Compact answer (api_sagemaker.c builds the reply, the events and the callback messages): {arn, ms,
+-- execution hid (0: nothing changed), final status ('' while steps run), final hid, then per callback
+-- step asked to stop: name, hid, token, topic, arguments (msgpack)}.
 local function sm_stop(keys, args)
 	local req = sm_request(keys[3], args)
-	local dup = seen(req)
-	if dup then return dup end
+	local dup = seen_any(req)
+	if dup then
+		if type(dup[3]) == 'table' then stop_arguments(keys[1], dup[3]) end
+		return dup
+	end
 	local f = req.f
 	local e = sm_load(keys)
 	if not e then return fail_missing(req, not_found(f.arn)) end
-	local body = {PipelineExecutionArn = e.arn}
 	-- A stop in progress or done absorbs another stop, however the stop ended (Stopped, or Failed when a
-	-- Lambda step timed out during it); an execution that ended with no stop involved refuses it.
-	if e.st == 'STOPPING' or e.st == 'STOPPED' or e.stp == '1' then return answer(req, true, body) end
+	-- Lambda step timed out during it): nothing changes, and the answer follows from the state.
+	if e.st == 'STOPPING' or e.st == 'STOPPED' or e.stp == '1' then return {0, 1, {e.arn, 0, 0, '', 0}} end
 	if e.st ~= 'RUNNING' then
-		return fail(req, 'ConflictException', 400, 'Pipeline execution \'' .. e.arn .. '\' already ended: ' .. SM[e.st])
+		-- An execution that ended with no stop involved refuses it, for good: not stored either.
+		return read_fail('ConflictException', 400, 'Pipeline execution \'' .. e.arn .. '\' already ended: ' .. SM[e.st])
 	end
 	local ms = now_ms()
-	local outs = {exec_change(e, req, ms, 'STOPPING')}
-	redis.call('HSET', e.x, 'stp', '1')
+	local ehid = e.hseq + 1
+	local hist = {entry(6, ehid, 'timestamp', sm_date(ms), 'type', 'PipelineExecutionStatusChanged',
+		'status', SM.STOPPING, 'previousStatus', SM.RUNNING)}
+	local set = {'st', 'STOPPING', 'tm', ms, 'stp', 1}
+	local c = {e.arn, ms, ehid, '', 0}
+	e.st, e.hseq = 'STOPPING', ehid
 	if tonumber(e.run) > 0 then
-		local _, steps = read_all(e.x)
-		for _, s in ipairs(steps) do
-			if s.type == 'Callback' and s.st == 'Executing' then
-				local name = s.name
-				s.name = nil
-				outs[#outs + 1] = step_change(e, req, ms, name, s, 'Stopping')
-				outs[#outs + 1] = callback_message(e, name, s, 'Stopping')
+		for name in string.gmatch(callback_steps(e), '([^\n]+)\n') do
+			local step = get_step(e, name)
+			if step and step.st == 'Executing' then
+				local hid = e.hseq + 1
+				step.st = 'Stopping'
+				hist[#hist + 1] = entry(8, hid, 'timestamp', sm_date(ms), 'type', 'StepStatusChanged',
+					'stepName', name, 'stepType', 'Callback', 'stepStatus', 'Stopping', 'previousStepStatus',
+					'Executing')
+				set[#set + 1] = 'step:' .. name
+				set[#set + 1] = mp_pack(step)
+				e.hseq = hid
+				for _, v in ipairs({name, hid, step.token, step.topic, ''}) do c[#c + 1] = v end
 			end
 		end
 	end
-	settle(e, req, ms, outs)
-	return answer(req, true, body, outs)
+	c[4], c[5] = settle_compact(e, req.id, ms, hist, set)
+	set[#set + 1] = 'hseq'
+	set[#set + 1] = e.hseq
+	redis.call('RPUSH', e.h, unpack(hist))
+	redis.call('HSET', e.x, unpack(set))
+	answer_compact(req, c)
+	return {0, 1, stop_arguments(e.x, c)}
 end
 
 -- The engine reports that the execution ended. KEYS: x, h, r. Fields: arn, status (Succeeded|Failed),
@@ -320,7 +414,9 @@ local function sm_describe(keys, args)
 	local last = tonumber(x.tm or x.t0)
 	local list = {}
 	for i, s in ipairs(steps) do
-		local meta = {CallbackToken = s.token, OutputParameters = s.outputs, TimeoutSeconds = s.timeout}
+		local out = x['out:' .. s.name]
+		local meta = {CallbackToken = s.token, OutputParameters = s.outputs or (out and mp_unpack(out)),
+			TimeoutSeconds = s.timeout}
 		list[i] = {StepName = s.name, StepType = s.type, StepStatus = s.st, StartTime = sm_date(s.t0),
 			EndTime = s.t1 and sm_date(s.t1), FailureReason = s.reason, Metadata = details({[s.type] = details(meta)})}
 		last = math.max(last, s.t1 or s.t0)
