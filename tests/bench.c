@@ -6,6 +6,8 @@
  * for the worker and for the bare broker alike. A benchmark, not a test: it prints figures and fails only
  * when something is not answered. ANDON_BENCH_N sets the request count per phase (default 20000);
  * ANDON_BENCH_OPTS="key=value ..." gives the worker extra settings (-o), for tuning experiments.
+ * ANDON_BENCH_SOAK=M then replays the burst's requests until M more were answered (each a duplicate: the
+ * whole path runs, and Redis does not grow), printing the worker's RSS every million: it must stay flat.
  */
 #include "harness-kafka.h"
 #include "harness.h"
@@ -220,6 +222,14 @@ static void report(const phase_t *ph, const char *label, double *rate_out)
 	free(lat);
 }
 
+/* {type: ExecutionAborted, executionAbortedEventDetails: {error: bench}}, the entry's own fields. */
+#define ENTRY_TAIL                                                                                           \
+	"\xa4type\xb0"                                                                                       \
+	"ExecutionAborted\xbc"                                                                               \
+	"executionAbortedEventDetails\x81\xa5"                                                               \
+	"error\xa5"                                                                                          \
+	"bench"
+
 /* The ceiling: the same stops as bare FCALLs, pipelined 1,000 at a time like the worker's batches. */
 static double ceiling(void)
 {
@@ -231,11 +241,13 @@ static double ceiling(void)
 		int end = base + 1000 < n_req ? base + 1000 : n_req;
 		for (int i = base; i < end; i++) {
 			exec_arn(arn, sizeof(arn), "ceiling", i);
+			/* As api_sfn.c builds it: positional, with the history entry's head and tail. */
 			redisAppendCommand(
 			    c,
 			    "FCALL sfn_stop 3 andon:{%s}:x andon:{%s}:h andon:{%s}:r ceiling-%d "
-			    "StepFunctions.StopExecution arn %s error bench",
-			    arn, arn, arn, i, arn);
+			    "StepFunctions.StopExecution %s bench %b %b %b @acct " H_ACCOUNT,
+			    arn, arn, arn, i, arn, "", (size_t)0, "\x85", (size_t)1, ENTRY_TAIL,
+			    sizeof(ENTRY_TAIL) - 1);
 		}
 		for (int i = base; i < end; i++) {
 			redisReply *r;
@@ -246,6 +258,57 @@ static double ceiling(void)
 		}
 	}
 	return n_req / ((double)(now_us() - t0) / 1e6);
+}
+
+/* The resident set of process pid, in KiB (0 when unknown). */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = atol(line + 6);
+	fclose(f);
+	return kib;
+}
+
+/* Replays the burst phase's requests until total more were answered, printing the worker's RSS. */
+static void soak(rd_kafka_t *producer, rd_kafka_t *reader, pid_t worker, long long total)
+{
+	long rss0 = rss_kib(worker), rss = rss0, peak = rss0, warm = 0;
+	long long done = 0, next = 1000000, t0 = now_us();
+
+	printf("soak: replaying %d requests until %lld more are answered; worker RSS %ld KiB\n", n_req, total,
+	       rss0);
+	while (done < total) {
+		phase_t ph = {.name = "burst"};
+
+		run_phase(producer, reader, &ph, "andon.requests", 0);
+		free(ph.sent_us);
+		free(ph.lat_us);
+		done += n_req;
+		rss = rss_kib(worker);
+		if (warm == 0 && done >= 1000000)
+			peak = warm = rss;
+		peak = rss > peak ? rss : peak;
+		if (done >= next || done >= total) {
+			printf("soak: %9lld answered in %6.1f s, worker RSS %ld KiB\n", done,
+			       (double)(now_us() - t0) / 1e6, rss);
+			fflush(stdout);
+			next += 1000000;
+		}
+	}
+	/* Buffers grow to their working size during the first million (librdkafka's queues, the batch
+	 * buffers): flat means no growth after that. */
+	printf("soak: worker RSS %ld KiB at the start, %ld KiB after the first million, %ld KiB at the end "
+	       "(peak "
+	       "%ld KiB): %+.1f%% after warm-up\n",
+	       rss0, warm, rss, peak, warm > 0 ? 100.0 * (double)(peak - warm) / (double)warm : 0.0);
 }
 
 int main(void)
@@ -261,8 +324,14 @@ int main(void)
 	char err[256];
 	redisReply *r;
 
-	long long n;
+	long long n, soak_n = 0;
+	pid_t worker;
 
+	if (getenv("ANDON_BENCH_SOAK") != NULL &&
+	    andon_parse_ll(getenv("ANDON_BENCH_SOAK"), 1, 1000000000LL, &soak_n) != 0) {
+		fprintf(stderr, "bench: ANDON_BENCH_SOAK must be an integer from 1 to 1000000000\n");
+		return 2;
+	}
 	if (env != NULL) {
 		if (andon_parse_ll(env, 1, 10000000, &n) != 0) {
 			fprintf(stderr, "bench: ANDON_BENCH_N must be an integer from 1 to 10000000\n");
@@ -280,7 +349,7 @@ int main(void)
 		for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 16;
 		     o = strtok_r(NULL, " ", &save))
 			opts[k++] = o;
-		h_worker_start(opts);
+		worker = h_worker_start(opts);
 		free(copy);
 	}
 	h_topic_create(ECHO_TOPIC, 4);
@@ -318,6 +387,9 @@ int main(void)
 	printf("%-38s %8d calls    %25.0f calls/s\n", "ceiling: bare pipelined FCALL", n_req, ceiling_rate);
 	printf("worker / ceiling = %.0f%%; worker / broker alone = %.0f%%\n",
 	       100.0 * worker_rate / ceiling_rate, 100.0 * worker_rate / echo_rate);
+
+	if (soak_n > 0)
+		soak(producer, reader, worker, soak_n);
 
 	rd_kafka_consumer_close(reader);
 	rd_kafka_destroy(reader);

@@ -30,10 +30,12 @@ int andon_built_out_begin(andon_built_t *b, const char *to, size_t to_len, const
 		return -1;
 	andon_built_out_end(b);
 	o = &b->out[b->nout++];
-	o->to = to;
+	o->to_off = b->sb->size;
 	o->to_len = to_len;
-	o->key = key;
+	msgpack_sbuffer_write(b->sb, to, to_len);
+	o->key_off = b->sb->size;
 	o->key_len = key_len;
+	msgpack_sbuffer_write(b->sb, key, key_len);
 	o->off = b->sb->size;
 	o->len = 0;
 	return 0;

@@ -21,11 +21,11 @@ struct redisReply;
 
 #define ANDON_BUILT_MAX_OUT 512 /* a SageMaker stop of 200 callback steps makes 402 */
 
-/** One Kafka output of a built answer: to "" is the events topic; its value is in the body buffer. */
+/** One Kafka output of a built answer: to "" is the events topic. Its target, key and value are copies in
+ * the buffer, at these offsets (the buffer may move as it grows: andon_built_at() once it is done). */
 typedef struct andon_built_out {
-	const char *to, *key;
-	size_t to_len, key_len;
-	size_t off, len; /* the value: sb->data[off..off+len) */
+	size_t to_off, to_len, key_off, key_len;
+	size_t off, len; /* the value */
 } andon_built_out_t;
 
 /** What a builder makes: the reply body (sb->data[0..body_len)), then each output's value after it. */
@@ -42,7 +42,10 @@ void andon_built_reset(andon_built_t *b, msgpack_sbuffer *sb);
 /** Marks the end of the body: what is packed next is the first output's value. */
 void andon_built_body_end(andon_built_t *b);
 
-/** Starts an output whose value is what is packed until the next andon_built_out_begin or the end. */
+/** Where offset off of b's buffer is now. */
+#define andon_built_at(b, off) ((b)->sb->data + (off))
+
+/** Starts an output (to and key are copied) whose value is what is packed until andon_built_out_end. */
 int andon_built_out_begin(andon_built_t *b, const char *to, size_t to_len, const char *key, size_t key_len);
 
 /** Ends the last output's value (builders call it once, after the last output). */

@@ -314,6 +314,7 @@ void andon_out_emit_built(andon_worker_t *w, const andon_built_t *b, uint64_t se
 	for (int i = 0; i < b->nout; i++) {
 		const andon_built_out_t *o = &b->out[i];
 
-		emit_one(w, o->to, o->to_len, o->key, o->key_len, b->sb->data + o->off, o->len, seq);
+		emit_one(w, andon_built_at(b, o->to_off), o->to_len, andon_built_at(b, o->key_off),
+			 o->key_len, andon_built_at(b, o->off), o->len, seq);
 	}
 }

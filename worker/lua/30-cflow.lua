@@ -90,8 +90,10 @@ local function cf_no_execution(req)
 		'Execution ' .. req.f.name .. ' does not exist in flow ' .. req.f.flow)
 end
 
+-- Not stored: an ended execution never changes again (and its name is never reused), so a replay gets the
+-- same answer from the same state.
 local function cf_completed(req, e)
-	return fail(req, 'ExecutionAlreadyCompleted', 400,
+	return read_fail('ExecutionAlreadyCompleted', 400,
 		'Execution ' .. e.name .. ' of flow ' .. req.f.flow .. ' has already completed: ' .. CF[e.st])
 end
 
