@@ -162,8 +162,7 @@ static void post_write(redisReply **replies, int n)
 	for (int k = 0; k < n; k++) {
 		const redisReply *r = replies[k];
 
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 6 ||
-		    r->element[2]->type != REDIS_REPLY_STRING)
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 6)
 			continue;
 		for (size_t i = 3; i + 2 < r->elements; i += 3) {
 			const redisReply *to = r->element[i], *key = r->element[i + 1],

@@ -242,16 +242,15 @@ int andon_out_drain(andon_worker_t *w, int64_t deadline_us)
 	return 0;
 }
 
-/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape, or the compact {dup, ok, {field...}}
- * (answer.h); a malformed one is a script bug. */
+/* Checks the engine's {dup, ok, answer, [to, key, value]...} shape, where answer may be the compact
+ * {field...} (answer.h); a malformed one is a script bug. */
 int andon_out_answer_ok(const redisReply *r)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 3 != 0 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
 		return 0;
-	if (andon_out_compact(r))
-		return 1;
-	for (size_t i = 2; i < r->elements; i++)
+	/* A compact answer's fields are an array; the outputs after them are triples either way. */
+	for (size_t i = andon_out_compact(r) ? 3 : 2; i < r->elements; i++)
 		if (r->element[i]->type != REDIS_REPLY_STRING)
 			return 0;
 	return 1;
@@ -259,7 +258,7 @@ int andon_out_answer_ok(const redisReply *r)
 
 int andon_out_compact(const redisReply *r)
 {
-	return r->elements == 3 && r->element[2]->type == REDIS_REPLY_ARRAY;
+	return r->element[2]->type == REDIS_REPLY_ARRAY;
 }
 
 int andon_out_is(const redisReply *to, const char *s)

@@ -402,6 +402,7 @@ static void answer(andon_worker_t *w, job_t *j)
 				andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size,
 						  j->seq);
 				andon_out_emit_built(w, &w->built, j->seq);
+				andon_out_emit(w, r, j->seq); /* outputs the function gave as triples */
 				w->answered++;
 				goto done;
 			}

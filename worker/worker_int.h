@@ -134,7 +134,8 @@ void andon_out_settle(andon_worker_t *w, int timeout_ms);
 int andon_out_drain(andon_worker_t *w, int64_t deadline_us);
 /** True when r has the engine's {dup, ok, answer, [to, key, value]...} shape. */
 int andon_out_answer_ok(const redisReply *r);
-/** True when r (shape checked) is a compact answer, for its call's build function (answer.h). */
+/** True when r (shape checked) is a compact answer, for its call's build function (answer.h); outputs may
+ * follow its fields as triples, as in any answer. */
 int andon_out_compact(const redisReply *r);
 /** True when the output target to is s. */
 int andon_out_is(const redisReply *to, const char *s);
