@@ -10,7 +10,7 @@
 #   make fuzz             libFuzzer targets (clang, ASan + UBSan, into build-fuzz/) for FUZZ_SECONDS each
 #   make fuzz-smoke       the same for 60 seconds each (CI)
 
-PKGS    := rdkafka hiredis msgpack jansson
+PKGS    := rdkafka hiredis msgpack jansson libmicrohttpd libsystemd
 PREFIX  ?= /usr/local
 KAFKA   ?= real
 CC      ?= cc
@@ -100,7 +100,9 @@ $(TEST_WORKER): $(patsubst %.c,$(B)/obj-test/%.o,worker/main.c worker/test_ops.c
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests: unit tests link the worker's modules (no main) and the library; integration tests add the harness.
-HARNESS := $(call obj,$(wildcard tests/harness*.c))
+# tests/prom.c, the strict parser of the metrics text format, serves the integration tests and 0009.
+HARNESS := $(call obj,$(wildcard tests/harness*.c) tests/prom.c)
+$(B)/tests/unit/0009-metrics: $(call obj,tests/prom.c)
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
