@@ -110,9 +110,14 @@ static int name_ok(const char *s, int colon)
 	return 1;
 }
 
-/* The shortest decimal text that reads back as v (a bound is printed once, so it may take a few tries). */
+/* The shortest decimal text that reads back as v (a bound is printed once, so it may take a few tries):
+ * "10", "0.005", "2.5". */
 static void shortest(double v, char *out, size_t size)
 {
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(out, size, "%.0f", v);
+		return;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(out, size, "%.*g", prec, v);
 		if (strtod(out, NULL) == v)
