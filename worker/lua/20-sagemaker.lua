@@ -95,6 +95,7 @@ end
 -- A running step ends (its result, its Lambda function's report, or its deadline).
 local function finish_step(e, req, ms, name, step, status, reason, outputs, outs)
 	if outputs then step.outputs = outputs end
+	if step.st == 'Stopping' then outs[#outs + 1] = out(OUT.ANSWERED, e.arn .. '\n' .. name, '') end
 	outs[#outs + 1] = step_change(e, req, ms, name, step, status, reason)
 	e.run = tonumber(e.run) - 1
 	redis.call('HSET', e.x, 'run', e.run)
@@ -284,6 +285,7 @@ local function sm_stop(keys, args)
 				local name = s.name
 				s.name = nil
 				outs[#outs + 1] = step_change(e, req, ms, name, s, 'Stopping')
+				outs[#outs + 1] = out(OUT.OWED, e.arn .. '\n' .. name, tostring(ms))
 				outs[#outs + 1] = callback_message(e, name, s, 'Stopping')
 			end
 		end
