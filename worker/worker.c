@@ -680,7 +680,9 @@ static void reload(andon_worker_t *w)
 	andon_arena_t bigger;
 
 	*w->hup = 0;
-	andon_service_reloading(w->svc);
+	/* Before the first READY=1 there is nothing to tell: READY=1 waits for the assignment. */
+	if (w->notified_ready)
+		andon_service_reloading(w->svc);
 	if (w->reload(w->reload_opaque) == 0) {
 		w->dlq_original_max = dlq_original_max(w->cfg, rd_kafka_conf(w->producer));
 		if (arena_size(w->cfg) > w->arena.cap) {
@@ -694,7 +696,8 @@ static void reload(andon_worker_t *w)
 		}
 		andon_http_stall_ms(w->http, w->cfg->health_stall_ms);
 	}
-	andon_service_ready(w->svc, "reloaded");
+	if (w->notified_ready)
+		andon_service_ready(w->svc, "reloaded");
 }
 
 /* The periodic hook: everything time-driven happens here, each with its own period. */
