@@ -6,12 +6,15 @@
 #   make bench            throughput and latency benchmark (real Kafka)
 #   make run              local redis-server + real Kafka + worker in the foreground
 #   KAFKA=dev             with test, bench or run: andon-devkafka (librdkafka's mock) instead of Kafka
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local  programs, man pages, systemd units (DESTDIR, BINDIR, MANDIR, UNITDIR)
 #   make fuzz             libFuzzer targets (clang, ASan + UBSan, into build-fuzz/) for FUZZ_SECONDS each
 #   make fuzz-smoke       the same for 60 seconds each (CI)
 
-PKGS    := rdkafka hiredis msgpack jansson
+PKGS    := rdkafka hiredis msgpack jansson libmicrohttpd libsystemd
 PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 KAFKA   ?= real
 CC      ?= cc
 OPT     ?= -O2 -g
@@ -47,8 +50,8 @@ FAULT_BINS := $(filter $(B)/tests/integration/011%,$(INTEG_BINS))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-.PHONY: all test test-build test-faults unit integration bench run install clean style style-check fuzz \
-	fuzz-smoke fuzz-build
+.PHONY: all test test-build test-faults unit integration install-test bench run install clean style \
+	style-check fuzz fuzz-smoke fuzz-build
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -100,7 +103,9 @@ $(TEST_WORKER): $(patsubst %.c,$(B)/obj-test/%.o,worker/main.c worker/test_ops.c
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests: unit tests link the worker's modules (no main) and the library; integration tests add the harness.
-HARNESS := $(call obj,$(wildcard tests/harness*.c))
+# tests/prom.c, the strict parser of the metrics text format, serves the integration tests and 0009.
+HARNESS := $(call obj,$(wildcard tests/harness*.c) tests/prom.c)
+$(B)/tests/unit/0009-metrics: $(call obj,tests/prom.c)
 $(B)/tests/unit/%: $(call obj,tests/unit/%.c) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
@@ -111,12 +116,15 @@ $(BENCH_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka # the harness holds the fault tests' cmocka runner
 
-test: unit integration
+test: unit integration install-test
 test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) $(TEST_WORKER)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS) $(TEST_WORKER)
 	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(INTEG_BINS)
+# make install into a throwaway DESTDIR, then what landed there: programs, man pages, units, example.
+install-test: $(BINS)
+	MAKE="$(MAKE)" sh tests/run-install.sh SANITIZE=$(SANITIZE)
 test-faults: $(BINS) $(FAULT_BINS)
 	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(FAULT_BINS)
 bench: $(BINS) $(BENCH_BINS)
@@ -124,10 +132,21 @@ bench: $(BINS) $(BENCH_BINS)
 run: $(BINS)
 	ANDON_KAFKA=$(KAFKA) sh scripts/run-dev.sh $(B)
 
+# Programs, the example settings, the man pages (docs/man) and the systemd units (their @BINDIR@ set).
+MAN1  := $(wildcard docs/man/*.1)
+MAN5  := $(wildcard docs/man/*.5)
+UNITS := config/andon-worker.service config/andon-callback@.service
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/andon
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/share/andon $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 config/andon.conf $(DESTDIR)$(PREFIX)/share/andon/andon.conf.example
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
 
 STYLE_SRC = $(wildcard lib/*.[ch] worker/*.[ch] producers/*.c consumers/*.c devkafka/*.c tests/*.[ch] tests/*/*.c \
 	    tests/fuzz/*.h)

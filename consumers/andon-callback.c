@@ -16,6 +16,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -64,6 +65,7 @@ static void usage(FILE *out)
 	    "  -X KEY=VALUE   librdkafka property;  -F FILE  file of them\n"
 	    "  -q             only warnings and errors on stderr\n"
 	    "  -h, --help     this text\n"
+	    "      --version  the version of the program and its libraries\n"
 	    "\n"
 	    "Exit status: 0 done or interrupted, 1 on a Kafka error, 2 on bad usage.\n");
 }
@@ -358,7 +360,9 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
+						 {NULL, 0, NULL, 0}};
 	static const char *const consumer_defaults[] = {"enable.auto.offset.store", "false",
 							"auto.offset.reset", "earliest", NULL};
 	/* Each report is awaited before the next message: batching would only add its linger to each. */
@@ -412,6 +416,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			free(kargs);
+			return 0;
+		case ANDON_OPT_VERSION:
+			andon_version_print(stdout, "andon-callback");
 			free(kargs);
 			return 0;
 		default:

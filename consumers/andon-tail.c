@@ -4,6 +4,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 	    "  -V              print only the decoded value, not the envelope\n"
 	    "  -q              only print warnings and errors on stderr\n"
 	    "  -h, --help      this text\n"
+	    "      --version   the version of the program and its libraries\n"
 	    "\n"
 	    "Exit status: 0 done (or interrupted), 1 on a Kafka or output error, 2 on bad usage.\n");
 }
@@ -206,7 +208,9 @@ static int print_message(const rd_kafka_message_t *rkm, int value_only, msgpack_
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
+						 {NULL, 0, NULL, 0}};
 	static const char *const reader_defaults[] = {
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-tail", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
@@ -273,6 +277,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			status = 0;
+			goto out;
+		case ANDON_OPT_VERSION:
+			andon_version_print(stdout, "andon-tail");
 			status = 0;
 			goto out;
 		default:

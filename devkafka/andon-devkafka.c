@@ -2,6 +2,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <librdkafka/rdkafka_mock.h>
 
@@ -53,6 +54,7 @@ static void usage(FILE *out)
 		"                  FILE is removed again on a clean exit\n"
 		"  -q              only print warnings and errors on stderr\n"
 		"  -h, --help      this text\n"
+		"      --version   the version of the program and its libraries\n"
 		"\n"
 		"Exit status: 0 after a signal, 1 on a runtime error, 2 on bad usage.\n");
 }
@@ -183,7 +185,9 @@ static int write_file_atomic(const char *path, const char *text, char *errstr, s
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
+						 {NULL, 0, NULL, 0}};
 	struct topic_spec *topics;
 	const struct topic_spec *create;
 	size_t ntopics = 0, ncreate;
@@ -224,6 +228,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			free(topics);
+			return 0;
+		case ANDON_OPT_VERSION:
+			andon_version_print(stdout, "andon-devkafka");
 			free(topics);
 			return 0;
 		default:

@@ -4,6 +4,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 	    "  -n              dry run: print what would be replayed as JSON lines on stdout\n"
 	    "  -q              only print warnings and errors on stderr\n"
 	    "  -h, --help      this text\n"
+	    "      --version   the version of the program and its libraries\n"
 	    "\n"
 	    "Exit status: 0 all replayed, 1 a delivery failed or a Kafka error (or interrupted), 2 bad "
 	    "usage.\n");
@@ -244,7 +246,9 @@ static struct range *range_find(struct range *r, int n, int32_t partition)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
+						 {NULL, 0, NULL, 0}};
 	static const char *const reader_defaults[] = {
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-replay", "enable.auto.commit", "false",
@@ -314,6 +318,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			status = 0;
+			goto out;
+		case ANDON_OPT_VERSION:
+			andon_version_print(stdout, "andon-replay");
 			status = 0;
 			goto out;
 		default:

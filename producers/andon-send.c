@@ -4,6 +4,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -50,6 +51,7 @@ static void usage(FILE *out)
 	    "  -n              do not wait for a reply; print the request id\n"
 	    "  -q              only print warnings and errors on stderr\n"
 	    "  -h, --help      this text\n"
+	    "      --version   the version of the program and its libraries\n"
 	    "\n"
 	    "Exit status: 0 reply ok:true (or sent, with -n), 1 reply ok:false, 2 no reply within -T\n"
 	    "(or interrupted), 3 usage, configuration or Kafka error (including a failed delivery).\n");
@@ -252,7 +254,9 @@ static int await_reply(rd_kafka_t *rk, const char *id, int64_t deadline_us)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
+						 {NULL, 0, NULL, 0}};
 	static const char *const reader_defaults[] = {
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-send", "enable.auto.commit", "false",
@@ -319,6 +323,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			status = SEND_REPLY_OK;
+			goto out;
+		case ANDON_OPT_VERSION:
+			andon_version_print(stdout, "andon-send");
 			status = SEND_REPLY_OK;
 			goto out;
 		default:

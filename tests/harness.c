@@ -31,6 +31,7 @@ static struct {
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
 	char worker_logs[H_MAX_WORKERS][300];
 	char worker_program[512]; /* "" : ANDON_BIN/andon-worker */
+	char worker_config[512];  /* "" : no -c FILE */
 	pid_t tools[H_MAX_TOOLS]; /* h_tool_start; 0: free slot */
 	int tool_seq;
 	int worker_seq;
@@ -737,6 +738,11 @@ pid_t h_worker_spawn(const char *const *opts)
 	memcpy(H.worker_logs[slot], log, sizeof(log));
 	snprintf(port, sizeof(port), "redis.port=%d", H.redis_port);
 	argv[argc++] = path;
+	if (H.worker_config[0] != '\0') {
+		/* First, so that what the harness and the test give on the command line wins. */
+		argv[argc++] = "-c";
+		argv[argc++] = H.worker_config;
+	}
 	argv[argc++] = "-b";
 	argv[argc++] = H.brokers;
 	argv[argc++] = "-o";
@@ -776,6 +782,16 @@ int h_worker_wait(pid_t pid, int timeout_ms)
 		return status;
 	}
 	return -1;
+}
+
+void h_worker_config(const char *path)
+{
+	snprintf(H.worker_config, sizeof(H.worker_config), "%s", path != NULL ? path : "");
+}
+
+const char *h_dir(void)
+{
+	return H.dir;
 }
 
 void h_worker_program(const char *path)

@@ -44,6 +44,10 @@ pid_t h_worker_spawn(const char *const *opts);
 int h_worker_wait(pid_t pid, int timeout_ms);
 /** The program the next workers run: path, or NULL for ANDON_BIN/andon-worker (the default). */
 void h_worker_program(const char *path);
+/** A settings file the next workers read first (-c path, before every other setting); NULL: none. */
+void h_worker_config(const char *path);
+/** The test's temp dir (removed by h_stop), for files of its own. */
+const char *h_dir(void);
 /** The test build of the worker, with test-only ops such as Test.Crash (ANDON_TEST_WORKER). */
 const char *h_test_worker(void);
 /** The log file of worker pid (its output), or NULL. */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL };
+enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT };
 
 typedef struct opt {
 	const char *name;
@@ -19,16 +19,22 @@ typedef struct opt {
 	size_t size;	    /* OPT_STR: buffer size */
 	long long min, max; /* OPT_INT bounds */
 	const char *def;
+	int reload; /* 1: a reload (SIGHUP) applies a new value; 0: it needs a restart */
 } opt_t;
 
 #define INT_OPT(name, field, min, max, def)                                                                  \
 	{                                                                                                    \
-		name, OPT_INT, offsetof(andon_config_t, field), 0, min, max, def                             \
+		name, OPT_INT, offsetof(andon_config_t, field), 0, min, max, def, 0                          \
+	}
+/* An integer option that a reload changes. */
+#define INT_HOT(name, field, min, max, def)                                                                  \
+	{                                                                                                    \
+		name, OPT_INT, offsetof(andon_config_t, field), 0, min, max, def, 1                          \
 	}
 #define STR_OPT(name, field, def)                                                                            \
 	{                                                                                                    \
 		name, OPT_STR, offsetof(andon_config_t, field), sizeof(((andon_config_t *)0)->field), 0, 0,  \
-		    def                                                                                      \
+		    def, 0                                                                                   \
 	}
 
 static const opt_t opts[] = {
@@ -46,29 +52,33 @@ static const opt_t opts[] = {
     INT_OPT("worker.batch_size", batch_size, 1, 100000, "1000"),
     INT_OPT("worker.inflight_max", inflight_max, 1, 10000000, "20000"),
     /* Below librdkafka's message.max.bytes (1000000), so a DLQ record holding the request still fits. */
-    INT_OPT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "524288"),
-    INT_OPT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
-    INT_OPT("worker.poll_ms", poll_ms, 1, 10000, "100"),
-    INT_OPT("worker.tick_ms", tick_ms, 1, 10000, "100"),
+    INT_HOT("worker.max_message_bytes", max_message_bytes, 64, 64 * 1024 * 1024, "524288"),
+    INT_HOT("worker.max_depth", max_depth, 2, 32, "32"), /* msgpack-c nests 32 deep at most */
+    INT_HOT("worker.poll_ms", poll_ms, 1, 10000, "100"),
+    INT_HOT("worker.tick_ms", tick_ms, 1, 10000, "100"),
     INT_OPT("worker.timer_batch", timer_batch, 1, 10000, "200"),
-    INT_OPT("worker.timer_lease_ms", timer_lease_ms, 1000, 3600000, "30000"),
-    INT_OPT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
-    {"worker.log_level", OPT_LOGLEVEL, offsetof(andon_config_t, log_level), 0, 0, 0, "info"},
-    INT_OPT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
+    INT_HOT("worker.timer_lease_ms", timer_lease_ms, 1000, 3600000, "30000"),
+    INT_HOT("worker.shutdown_timeout_ms", shutdown_timeout_ms, 0, 3600000, "30000"),
+    {"worker.log_level", OPT_LOGLEVEL, offsetof(andon_config_t, log_level), 0, 0, 0, "info", 1},
+    {"worker.log_format", OPT_LOGFORMAT, offsetof(andon_config_t, log_format), 0, 0, 0, "text", 1},
+    INT_HOT("worker.stats_interval_ms", stats_interval_ms, 0, 86400000, "10000"),
     INT_OPT("worker.quarantine_after", quarantine_after, 0, 1000, "2"),
     STR_OPT("worker.region", region, "us-east-1"),
     STR_OPT("worker.default_account", default_account, "123456789012"),
     INT_OPT("worker.legacy_topic_names", legacy_topic_names, 0, 1, "0"),
-    INT_OPT("worker.request_id_ttl", request_id_ttl, 60, 31536000, "604800"),
+    INT_HOT("worker.request_id_ttl", request_id_ttl, 60, 31536000, "604800"),
     STR_OPT("worker.instance_id", instance_id, ""),
+    STR_OPT("worker.http_listen", http_listen, ""),
+    INT_HOT("worker.health_stall_ms", health_stall_ms, 100, 3600000, "60000"),
+    INT_HOT("worker.metrics_scan_ms", metrics_scan_ms, 100, 3600000, "5000"),
     INT_OPT("topics.create", topics_create, 0, 1, "1"),
     INT_OPT("topics.partitions", topics_partitions, -1, 100000, "4"),
     INT_OPT("topics.replication_factor", topics_replication_factor, -1, 1000, "-1"),
     INT_OPT("topics.min_insync_replicas", topics_min_insync_replicas, 0, 1000, "0"),
-    INT_OPT("cloudflow.rate", cloudflow_rate, 0, 1000000, "0"),
-    INT_OPT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
-    INT_OPT("cloudflow.account_rate", cloudflow_account_rate, 0, 1000000, "0"),
-    INT_OPT("cloudflow.account_burst", cloudflow_account_burst, 0, 1000000, "0"),
+    INT_HOT("cloudflow.rate", cloudflow_rate, 0, 1000000, "0"),
+    INT_HOT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
+    INT_HOT("cloudflow.account_rate", cloudflow_account_rate, 0, 1000000, "0"),
+    INT_HOT("cloudflow.account_burst", cloudflow_account_burst, 0, 1000000, "0"),
 };
 
 static const opt_t *find(const char *name)
@@ -102,6 +112,12 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 		if ((level = andon_log_level_parse(value)) < 0)
 			return andon_fail(errstr, errstr_size,
 					  "%s: \"%s\" is not one of error, warn, info, debug", o->name,
+					  value);
+		*(int *)field = level;
+		return 0;
+	case OPT_LOGFORMAT:
+		if ((level = andon_log_format_parse(value)) < 0)
+			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of text, json", o->name,
 					  value);
 		*(int *)field = level;
 		return 0;
@@ -171,4 +187,61 @@ static int load_line(void *opaque, const char *key, const char *value, char *err
 int andon_config_load(andon_config_t *cfg, const char *path, char *errstr, size_t errstr_size)
 {
 	return andon_conf_read_file(path, load_line, cfg, errstr, errstr_size);
+}
+
+/* Appends "sep text" to buf[0..size), never past its end. */
+static void list_add(char *buf, size_t size, const char *text)
+{
+	size_t at = strlen(buf);
+
+	if (at < size)
+		snprintf(buf + at, size - at, "%s%s", at > 0 ? ", " : "", text);
+}
+
+static int kafka_same(const andon_config_t *a, const andon_config_t *b)
+{
+	if (a->kafka_count != b->kafka_count)
+		return 0;
+	for (size_t i = 0; i < a->kafka_count; i++)
+		if (strcmp(a->kafka[i], b->kafka[i]) != 0)
+			return 0;
+	return 1;
+}
+
+int andon_config_reload(andon_config_t *live, const andon_config_t *fresh, char *applied, size_t applied_size,
+			char *kept, size_t kept_size)
+{
+	int n = 0;
+
+	applied[0] = kept[0] = '\0';
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		const opt_t *o = &opts[i];
+		size_t size = o->type == OPT_STR ? o->size : sizeof(int);
+		char *to = (char *)live + o->offset, item[320];
+		const char *from = (const char *)fresh + o->offset;
+		int v;
+
+		if (o->type == OPT_STR ? strcmp(to, from) == 0 : memcmp(to, from, size) == 0)
+			continue;
+		if (!o->reload) {
+			list_add(kept, kept_size, o->name);
+			continue;
+		}
+		memcpy(to, from, size);
+		memcpy(&v, from, sizeof(v));
+		/* Every reloadable option is a number or a name: none is a secret. */
+		if (o->type == OPT_LOGLEVEL)
+			snprintf(item, sizeof(item), "%s=%s", o->name, andon_log_level_name(v));
+		else if (o->type == OPT_LOGFORMAT)
+			snprintf(item, sizeof(item), "%s=%s", o->name, andon_log_format_name(v));
+		else if (o->type == OPT_STR)
+			snprintf(item, sizeof(item), "%s", o->name);
+		else
+			snprintf(item, sizeof(item), "%s=%d", o->name, v);
+		list_add(applied, applied_size, item);
+		n++;
+	}
+	if (!kafka_same(live, fresh))
+		list_add(kept, kept_size, "kafka.*");
+	return n;
 }

@@ -56,6 +56,12 @@ typedef struct andon_config {
 	/* Static consumer-group membership: librdkafka's group.instance.id; empty: dynamic membership. */
 	char instance_id[250];
 
+	/* Observability (docs/OPERATIONS.md). */
+	char http_listen[256]; /* host:port serving /metrics, /healthz and /readyz; empty: no HTTP server */
+	int health_stall_ms;   /* /healthz answers 503 once the main loop has not turned for this long */
+	int metrics_scan_ms;   /* period of the Redis queries behind the timer and Stopping gauges */
+	int log_format;	       /* ANDON_LOG_TEXT or ANDON_LOG_JSON (log.h) */
+
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];
 	size_t kafka_count;
@@ -74,5 +80,15 @@ int andon_config_load(andon_config_t *cfg, const char *path, char *errstr, size_
 
 /** Adds a librdkafka property ("key=value") given without the kafka. prefix (-X). */
 int andon_config_kafka(andon_config_t *cfg, const char *kv, char *errstr, size_t errstr_size);
+
+/**
+ * A reload (SIGHUP): copies into live the options that fresh (the same settings read again) changes and
+ * that can change while the worker runs (log level and format, limits, throttle rates, periods: the
+ * "reload" column of the table in config.c). Writes "name=value, ..." of what it applied to applied, and
+ * the names of the options that differ but need a restart to kept ("kafka.*" for any librdkafka
+ * property); both are "" when there is nothing to say. Returns the number of options applied.
+ */
+int andon_config_reload(andon_config_t *live, const andon_config_t *fresh, char *applied, size_t applied_size,
+			char *kept, size_t kept_size);
 
 #endif

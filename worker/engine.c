@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -15,6 +16,10 @@ struct andon_engine {
 	redisContext *c;
 	int backoff_ms;
 	unsigned long reconnects;
+	andon_engine_watch_fn *watch;
+	void *watch_opaque;
+	int down;		  /* the last attempt failed: the next success is news */
+	struct andon_series *rtt; /* histogram of round trips, or NULL */
 };
 
 andon_engine_t *andon_engine_new(const andon_config_t *cfg)
@@ -126,6 +131,27 @@ static void backoff(andon_engine_t *e)
 	sleep_ms(e->backoff_ms);
 }
 
+void andon_engine_watch(andon_engine_t *e, andon_engine_watch_fn *fn, void *opaque)
+{
+	e->watch = fn;
+	e->watch_opaque = opaque;
+}
+
+void andon_engine_timing(andon_engine_t *e, struct andon_series *rtt)
+{
+	e->rtt = rtt;
+}
+
+/* Tells the watcher, if any, that Redis failed (why) or answered again (why NULL, only after a failure). */
+static void tell(andon_engine_t *e, const char *why)
+{
+	if (why == NULL && !e->down)
+		return;
+	e->down = why != NULL;
+	if (e->watch != NULL)
+		e->watch(e->watch_opaque, why == NULL, why);
+}
+
 static int give_up(const volatile sig_atomic_t *run, int64_t deadline_us)
 {
 	return run != NULL && !*run && andon_now_us() >= deadline_us;
@@ -143,10 +169,12 @@ int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, re
 	}
 	while (left > 0) {
 		int broken = 0, reload = 0, wait = 0;
+		int64_t t0;
 
 		if (e->c == NULL) {
 			if (andon_engine_connect(e, err, sizeof(err)) != 0) {
 				andon_warn("redis unavailable (%s); retrying", err);
+				tell(e, err);
 				if (give_up(run, deadline_us))
 					return -1;
 				backoff(e);
@@ -155,6 +183,7 @@ int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, re
 			e->reconnects++;
 		}
 		/* Send every unanswered call in order, then read their replies in the same order. */
+		t0 = e->rtt != NULL ? andon_now_us() : 0;
 		for (size_t i = 0; i < n; i++)
 			if (replies[i] == NULL && !calls[i].overflow && !calls[i].skip)
 				redisAppendCommandArgv(e->c, calls[i].argc, (const char **)calls[i].argv,
@@ -166,12 +195,15 @@ int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, re
 				continue;
 			if (redisGetReply(e->c, (void **)&r) != REDIS_OK) {
 				andon_warn("redis connection lost: %s", e->c->errstr);
+				snprintf(err, sizeof(err), "connection lost: %s", e->c->errstr);
 				broken = 1;
 				break;
 			}
 			if (r->type == REDIS_REPLY_ERROR && (transient(r) || missing_library(r))) {
 				reload |= missing_library(r);
 				wait |= transient(r);
+				if (transient(r))
+					snprintf(err, sizeof(err), "%s", r->str);
 				andon_debug("redis: %s; will retry", r->str);
 				freeReplyObject(r);
 				continue;
@@ -182,10 +214,14 @@ int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, re
 		if (broken || reload)
 			drop(e); /* reconnecting reloads the library */
 		if (left > 0 && (broken || wait)) {
+			tell(e, err);
 			if (give_up(run, deadline_us))
 				return -1;
 			backoff(e);
 		} else {
+			if (!broken && !wait && e->rtt != NULL)
+				andon_metrics_observe(e->rtt, (double)(andon_now_us() - t0) / 1e6);
+			tell(e, NULL);
 			e->backoff_ms = 0;
 		}
 	}

@@ -37,4 +37,18 @@ redisReply *andon_engine_command(andon_engine_t *e, int argc, const char **argv,
 /** Number of reconnects so far (statistics). */
 unsigned long andon_engine_reconnects(const andon_engine_t *e);
 
+/**
+ * Who hears of Redis going away and coming back: fn(opaque, 0, why) on every failed attempt (a connect or
+ * a connection that failed, or a Redis that is loading, busy...: each retry is a turn of the caller's
+ * wait), and fn(opaque, 1, NULL) once when Redis answers again after that. Called on the caller's thread,
+ * from inside andon_engine_exec(). fn may be NULL: nobody.
+ */
+typedef void(andon_engine_watch_fn)(void *opaque, int up, const char *why);
+void andon_engine_watch(andon_engine_t *e, andon_engine_watch_fn *fn, void *opaque);
+
+/** A histogram series (lib/metrics.h) that gets the time, in seconds, of each pipeline round trip that
+ * Redis answered in full; NULL: none. */
+struct andon_series;
+void andon_engine_timing(andon_engine_t *e, struct andon_series *rtt);
+
 #endif

@@ -124,6 +124,7 @@ void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why,
 	andon_proto_dlq(&w->sb_dead, code, reason, topic, partition, offset, key, key_len, value, keep);
 	andon_out_produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
 	w->dlq++;
+	andon_stats_dead_letter(w->stats, code);
 }
 
 /*

@@ -61,6 +61,7 @@ void andon_timers_sweep(andon_worker_t *w)
 	}
 	w->fired = r;
 	n = r->elements;
+	w->timers_claimed += n;
 	for (size_t i = 0; i < n; i++) {
 		const redisReply *m = r->element[i];
 		const char *fn_end, *tag_end;

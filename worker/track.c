@@ -1,6 +1,9 @@
 /* track: the messages in flight, in consumption order, and which offsets are safe to store. */
 #include "track.h"
 
+#include "metrics.h"
+#include "util.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@ typedef struct entry {
 	int32_t partition;
 	int topic;   /* index into topics[] */
 	int pending; /* acknowledgements still to come, the worker's own hold included */
+	int64_t ts;  /* Kafka timestamp, epoch ms; -1 unknown */
 } entry_t;
 
 struct andon_track {
@@ -19,6 +23,7 @@ struct andon_track {
 	uint64_t head, tail; /* sequence numbers: [head, tail) are in flight; entry of s is ring[s % cap] */
 	char *topics[TRACK_TOPICS];
 	int ntopics;
+	struct andon_series *age; /* histogram of ages at collect, or NULL */
 };
 
 andon_track_t *andon_track_new(size_t cap)
@@ -66,6 +71,7 @@ uint64_t andon_track_add(andon_track_t *t, const char *topic, int32_t partition,
 	e->partition = partition;
 	e->topic = ti;
 	e->pending = 1;
+	e->ts = -1;
 	return t->tail++;
 }
 
@@ -92,14 +98,35 @@ void andon_track_release(andon_track_t *t, uint64_t seq)
 		e->pending--;
 }
 
+void andon_track_stamp(andon_track_t *t, uint64_t seq, int64_t ts_ms)
+{
+	entry_t *e = find(t, seq);
+
+	if (e != NULL)
+		e->ts = ts_ms;
+}
+
+void andon_track_ages(andon_track_t *t, struct andon_series *age)
+{
+	t->age = age;
+}
+
 size_t andon_track_collect(andon_track_t *t, rd_kafka_topic_partition_list_t *list)
 {
 	size_t n = 0;
+	int64_t now = 0;
 
 	while (t->head < t->tail && t->ring[t->head % t->cap].pending == 0) {
 		entry_t *e = &t->ring[t->head % t->cap];
 		rd_kafka_topic_partition_t *p =
 		    rd_kafka_topic_partition_list_find(list, t->topics[e->topic], e->partition);
+
+		if (t->age != NULL && e->ts >= 0) {
+			if (now == 0)
+				now = andon_wall_ms(); /* one clock read per collect, not per message */
+			/* A producer's clock ahead of ours is not a negative age. */
+			andon_metrics_observe(t->age, now > e->ts ? (double)(now - e->ts) / 1000.0 : 0);
+		}
 
 		if (p == NULL)
 			p = rd_kafka_topic_partition_list_add(list, t->topics[e->topic], e->partition);

@@ -35,6 +35,17 @@ void andon_track_release(andon_track_t *t, uint64_t seq);
  */
 size_t andon_track_collect(andon_track_t *t, rd_kafka_topic_partition_list_t *list);
 
+/** Records the Kafka timestamp (epoch ms, < 0 when unknown) of message seq, for andon_track_ages(). */
+void andon_track_stamp(andon_track_t *t, uint64_t seq, int64_t ts_ms);
+
+/**
+ * A histogram series (lib/metrics.h) that andon_track_collect() gives, for each message it removes with a
+ * known timestamp, the message's age in seconds: from its Kafka timestamp to the moment everything it
+ * caused was acknowledged. NULL: none.
+ */
+struct andon_series;
+void andon_track_ages(andon_track_t *t, struct andon_series *age);
+
 size_t andon_track_count(const andon_track_t *t);
 int andon_track_full(const andon_track_t *t);
 

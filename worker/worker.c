@@ -30,8 +30,22 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
 		w->fatal = 1;
 		return;
 	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		andon_health_brokers(w, 0); /* back up: the next statistics say so */
 	/* Broker and transport errors: librdkafka reconnects and retries by itself. */
 	andon_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* librdkafka's statistics (statistics.interval.ms), served on the main thread by the consumer's poll. */
+static int kafka_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	andon_worker_t *w = opaque;
+	int up = andon_stats_kafka(w->stats, json, len);
+
+	(void)rk;
+	if (up >= 0)
+		andon_health_brokers(w, up);
+	return 0; /* librdkafka frees json */
 }
 
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -51,6 +65,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 			e = rd_kafka_incremental_assign(rk, parts);
 		else
 			rd_kafka_assign(rk, parts);
+		andon_health_assigned(w, parts->cnt);
 	} else {
 		/* Finish what was taken from these partitions so the next owner starts after it. */
 		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt,
@@ -60,10 +75,12 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 				   andon_track_count(w->track));
 		rd_kafka_commit(rk, NULL, 0);
 		andon_quar_revoke(w->quar, parts, rd_kafka_assignment_lost(rk), w->run, deadline);
-		if (cooperative)
+		if (cooperative) {
 			e = rd_kafka_incremental_unassign(rk, parts);
-		else
+		} else {
 			rd_kafka_assign(rk, NULL);
+			andon_health_revoked(w); /* an eager rebalance always assigns again */
+		}
 	}
 	if (e != NULL) {
 		andon_err("rebalance: %s", rd_kafka_error_string(e));
@@ -71,13 +88,17 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 	}
 }
 
-/* Applies the worker's defaults, then the user's kafka.* settings, which win. */
-static rd_kafka_conf_t *kafka_conf(andon_worker_t *w, const char *const *defaults, char *errstr,
-				   size_t errstr_size)
+/* Applies the worker's defaults (two lists, more may be NULL), then the user's kafka.* settings, which win.
+ */
+static rd_kafka_conf_t *kafka_conf(andon_worker_t *w, const char *const *defaults, const char *const *more,
+				   char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
 	for (const char *const *d = defaults; *d != NULL; d++)
+		if (andon_kafka_conf_kv(conf, *d, errstr, errstr_size) != 0)
+			goto err;
+	for (const char *const *d = more; d != NULL && *d != NULL; d++)
 		if (andon_kafka_conf_kv(conf, *d, errstr, errstr_size) != 0)
 			goto err;
 	for (size_t i = 0; i < w->cfg->kafka_count; i++)
@@ -140,6 +161,8 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 							NULL};
 	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2",
 							"reconnect.backoff.max.ms=1000", NULL};
+	/* With metrics served: the consumer's statistics (lag per partition, brokers up) every 5 s. */
+	static const char *const metrics_defaults[] = {"statistics.interval.ms=5000", NULL};
 	const char *const own_topics[] = {cfg->topic_requests, cfg->topic_replies, cfg->topic_events,
 					  cfg->topic_dlq};
 	andon_worker_t *w = calloc(1, sizeof(*w));
@@ -172,10 +195,14 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
 	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
-	    (w->engine = andon_engine_new(cfg)) == NULL) {
+	    (w->engine = andon_engine_new(cfg)) == NULL || (w->stats = andon_stats_new()) == NULL ||
+	    (w->svc = andon_service_new()) == NULL) {
 		andon_fail(errstr, errstr_size, "out of memory");
 		goto err;
 	}
+	andon_engine_timing(w->engine, andon_stats_redis_rtt(w->stats));
+	andon_engine_watch(w->engine, andon_health_redis, w);
+	andon_track_ages(w->track, andon_stats_request_age(w->stats));
 	w->done_argv[0] = "ZREM";
 	w->done_argv[1] = TIMERS_KEY;
 	w->done_len[0] = 4;
@@ -184,7 +211,7 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
 		goto err;
 
-	if ((conf = kafka_conf(w, producer_defaults, errstr, errstr_size)) == NULL)
+	if ((conf = kafka_conf(w, producer_defaults, NULL, errstr, errstr_size)) == NULL)
 		goto err;
 	rd_kafka_conf_set_dr_msg_cb(conf, andon_out_delivered);
 	w->dlq_original_max = dlq_original_max(cfg, conf);
@@ -197,11 +224,13 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	    andon_topics_ensure(w->topics, own_topics, 4, run, errstr, errstr_size) != 0)
 		goto err;
 
-	if ((conf = kafka_conf(w, consumer_defaults, errstr, errstr_size)) == NULL ||
+	if ((conf = kafka_conf(w, consumer_defaults, cfg->http_listen[0] != '\0' ? metrics_defaults : NULL,
+			       errstr, errstr_size)) == NULL ||
 	    (cfg->instance_id[0] != '\0' &&
 	     andon_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, errstr, errstr_size) != 0))
 		goto err;
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+	rd_kafka_conf_set_stats_cb(conf, kafka_stats);
 	if ((w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL)
 		goto err;
 	conf = NULL; /* now owned by the consumer */
@@ -211,6 +240,15 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	}
 	rd_kafka_poll_set_consumer(w->consumer);
 	w->queue = rd_kafka_queue_get_consumer(w->consumer);
+
+	if (cfg->http_listen[0] != '\0') {
+		if ((w->http = andon_http_start(cfg->http_listen, andon_stats_registry(w->stats),
+						cfg->health_stall_ms, errstr, errstr_size)) == NULL)
+			goto err;
+		andon_info("http: /metrics, /healthz and /readyz on %s (port %d)", cfg->http_listen,
+			   andon_http_port(w->http));
+	}
+	andon_health_start(w);
 
 	topics = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(topics, cfg->topic_requests, RD_KAFKA_PARTITION_UA);
@@ -290,8 +328,9 @@ static void produce_dlq(andon_worker_t *w, job_t *j)
 
 	andon_out_dead_letter(w, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition,
 			      m->offset, m->key, m->key_len, m->payload, m->len, j->seq);
-	andon_info("dead-lettered %s [%d] @%lld: %s: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
-		   (long long)m->offset, j->err.code, j->err.message);
+	andon_log_req(ANDON_LOG_INFO, j->req.id, j->req.id_len, "dead-lettered %s [%d] @%lld: %s: %s",
+		      rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, j->err.code,
+		      j->err.message);
 }
 
 static const char *reply_topic(const andon_worker_t *w, const job_t *j, char *buf, size_t size)
@@ -324,8 +363,9 @@ static int post_room(andon_worker_t *w, size_t n)
 }
 
 /*
- * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the timer set, '@index': SET) in one
- * pipeline, before anything they relate to is produced. Returns 0, or -1 when Redis stayed away through
+ * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the timer set, '@index': SET, '@owed':
+ * ZADD NX to the owed set, '@answered': ZREM from it) in one pipeline, before anything they relate to is
+ * produced. Returns 0, or -1 when Redis stayed away through
  * a shutdown. Nothing is acknowledged before this is done, so a replay re-applies them after a crash.
  */
 int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
@@ -350,11 +390,17 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 				return -1;
 			}
 			c = &w->post[np++];
-			if (andon_out_is(to, "@timer")) {
+			if (andon_out_is(to, "@timer") || andon_out_is(to, "@owed")) {
+				const char *set = to->str[1] == 't' ? TIMERS_KEY : OWED_KEY;
+
 				andon_call_command(c, "ZADD");
-				andon_call_arg(c, TIMERS_KEY, strlen(TIMERS_KEY));
+				andon_call_arg(c, set, strlen(set));
 				andon_call_arg(c, "NX", 2);
 				andon_call_arg(c, val->str, val->len);
+				andon_call_arg(c, key->str, key->len);
+			} else if (andon_out_is(to, "@answered")) {
+				andon_call_command(c, "ZREM");
+				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));
 				andon_call_arg(c, key->str, key->len);
 			} else {
 				andon_call_command(c, "SET");
@@ -377,6 +423,32 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 	return rc;
 }
 
+/*
+ * The reply body of job j's engine answer r: the packed body the function returned, or for a compact
+ * answer the one its adapter builds (with its outputs) into w->built. 0, or -1 with j->err set.
+ */
+static int engine_body(andon_worker_t *w, job_t *j, const redisReply *r, const char **body, size_t *len)
+{
+	const andon_call_t *c = &w->calls[j->call];
+
+	if (!andon_out_answer_ok(r))
+		return andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
+				    r == NULL			   ? "no reply"
+				    : r->type == REDIS_REPLY_ERROR ? r->str
+								   : "malformed reply");
+	if (!andon_out_compact(r)) {
+		*body = r->element[2]->str;
+		*len = r->element[2]->len;
+		return 0;
+	}
+	andon_built_reset(&w->built, &w->sb_built);
+	if (c->build == NULL || c->build(&j->req, j->account, r->element[2], &w->built) != 0)
+		return andon_apierr(&j->err, "InternalFailure", 500, "engine error: malformed compact answer");
+	*body = w->sb_built.data;
+	*len = w->built.body_len;
+	return 0;
+}
+
 /* Produces everything a message caused, then drops the worker's own hold on it. */
 static void answer(andon_worker_t *w, job_t *j)
 {
@@ -390,44 +462,29 @@ static void answer(andon_worker_t *w, job_t *j)
 	}
 	to = reply_topic(w, j, topic, sizeof(topic));
 	if (j->kind == JOB_CALL) {
-		const andon_call_t *c = &w->calls[j->call];
+		const char *body = NULL;
+		size_t len = 0;
+		int ok;
 
 		r = w->replies[j->call];
-		if (andon_out_answer_ok(r) && andon_out_compact(r)) {
-			andon_built_reset(&w->built, &w->sb_built);
-			if (c->build != NULL &&
-			    c->build(&j->req, j->account, r->element[2], &w->built) == 0) {
-				andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0,
-						      w->sb_built.data, w->built.body_len);
-				andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size,
-						  j->seq);
-				andon_out_emit_built(w, &w->built, j->seq);
-				andon_out_emit(w, r, j->seq); /* outputs the function gave as triples */
-				w->answered++;
-				goto done;
-			}
-			andon_apierr(&j->err, "InternalFailure", 500,
-				     "engine error: malformed compact answer");
-			j->kind = JOB_ERROR;
-		} else if (!andon_out_answer_ok(r)) {
-			andon_apierr(&j->err, "InternalFailure", 500, "engine error: %s",
-				     r == NULL			    ? "no reply"
-				     : r->type == REDIS_REPLY_ERROR ? r->str
-								    : "malformed reply");
-			j->kind = JOB_ERROR;
-		} else {
-			andon_proto_reply_raw(&w->sb, &j->req, r->element[1]->integer != 0,
-					      r->element[2]->str, r->element[2]->len);
+		if (engine_body(w, j, r, &body, &len) == 0) {
+			ok = r->element[1]->integer != 0;
+			andon_proto_reply_raw(&w->sb, &j->req, ok, body, len);
 			andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
+			andon_stats_answered_raw(w->stats, j->sop, ok, body, len, &w->zone);
 			/* A duplicate re-sends its outputs too: the first attempt may have died before they
 			 * were acknowledged. Subscribers deduplicate events by eventId. */
+			if (andon_out_compact(r))
+				andon_out_emit_built(w, &w->built, j->seq);
 			andon_out_emit(w, r, j->seq);
 			w->answered++;
 			goto done;
 		}
+		j->kind = JOB_ERROR;
 	}
 	andon_proto_reply_err(&w->sb, &j->req, &j->err);
 	andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
+	andon_stats_answered(w->stats, j->sop, j->err.code, strlen(j->err.code));
 	w->answered++;
 	if (j->err.bad_input || j->err.status >= 500)
 		produce_dlq(w, j);
@@ -586,10 +643,13 @@ static int process(andon_worker_t *w, rd_kafka_message_t **msgs, size_t n)
 		j = &w->jobs[njobs++];
 		j->msg = m;
 		j->seq = andon_track_add(w->track, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+		andon_track_stamp(w->track, j->seq, rd_kafka_message_timestamp(m, NULL));
 		prepare(w, j, &ncalls);
+		j->sop = andon_stats_consumed(w->stats, j->req.op, j->req.op_len);
 	}
 	w->consumed += njobs;
 	w->batches++;
+	andon_stats_batch(w->stats, njobs);
 	return run_chunk(w, from, njobs, ncalls);
 stuck:
 	/* Not yet tracked, so never acknowledged either: their offsets are not stored. */
@@ -637,17 +697,50 @@ static void stats(const andon_worker_t *w)
 		   w->batches, andon_track_count(w->track), andon_engine_reconnects(w->engine));
 }
 
+/*
+ * A reload (SIGHUP) between batches: the owner of the settings reads them again and applies what can
+ * change; then what was sized from them at start follows (the arena grows for larger requests, the DLQ
+ * keeps as much of an original as the new limit allows).
+ */
+static void reload(andon_worker_t *w)
+{
+	andon_arena_t bigger;
+
+	*w->hup = 0;
+	/* Before the first READY=1 there is nothing to tell: READY=1 waits for the assignment. */
+	if (w->notified_ready)
+		andon_service_reloading(w->svc);
+	if (w->reload(w->reload_opaque) == 0) {
+		w->dlq_original_max = dlq_original_max(w->cfg, rd_kafka_conf(w->producer));
+		if (arena_size(w->cfg) > w->arena.cap) {
+			if (andon_arena_init(&bigger, arena_size(w->cfg)) == 0) {
+				andon_arena_free(&w->arena); /* empty between batches */
+				w->arena = bigger;
+			} else {
+				andon_err("reload: no memory for a larger batch arena; requests near "
+					  "worker.max_message_bytes may be answered InternalFailure");
+			}
+		}
+		andon_http_stall_ms(w->http, w->cfg->health_stall_ms);
+	}
+	if (w->notified_ready)
+		andon_service_ready(w->svc, "reloaded");
+}
+
 /* The periodic hook: everything time-driven happens here, each with its own period. */
 static void cron(andon_worker_t *w)
 {
 	int64_t now = andon_now_us();
 
+	if (w->hup != NULL && *w->hup)
+		reload(w);
 	andon_timers_sweep(w);
 	andon_quar_clear(w->quar, w->run, now + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
 	if (w->cfg->stats_interval_ms > 0 && now >= w->next_stats_us) {
 		w->next_stats_us = now + (int64_t)w->cfg->stats_interval_ms * 1000;
 		stats(w);
 	}
+	andon_stats_tick(w, now);
 }
 
 int andon_worker_run(andon_worker_t *w)
@@ -655,7 +748,7 @@ int andon_worker_run(andon_worker_t *w)
 	size_t room;
 	ssize_t n;
 	int rc = 0;
-	int64_t deadline;
+	int64_t deadline, now;
 
 	andon_info("consuming %s; answering on %s, events on %s, dead letters on %s", w->cfg->topic_requests,
 		   w->cfg->topic_replies, w->cfg->topic_events, w->cfg->topic_dlq);
@@ -680,12 +773,15 @@ int andon_worker_run(andon_worker_t *w)
 			break;
 		}
 		andon_out_settle(w, 0);
-		if (andon_now_us() >= w->next_tick_us) {
-			w->next_tick_us = andon_now_us() + (int64_t)w->cfg->tick_ms * 1000;
+		now = andon_now_us();
+		andon_health_beat(w, now);
+		if (now >= w->next_tick_us) {
+			w->next_tick_us = now + (int64_t)w->cfg->tick_ms * 1000;
 			cron(w);
 		}
 	}
 	/* Shutdown order: stop polling (done), drain acknowledgements, commit, close the consumer. */
+	andon_health_stopping(w);
 	andon_info("shutting down: %zu message(s) awaiting acknowledgement", andon_track_count(w->track));
 	deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
 	if (andon_out_drain(w, deadline) != 0) {
@@ -702,10 +798,19 @@ int andon_worker_run(andon_worker_t *w)
 	return rc;
 }
 
+void andon_worker_on_reload(andon_worker_t *w, volatile sig_atomic_t *flag, andon_worker_reload_fn *fn,
+			    void *opaque)
+{
+	w->hup = flag;
+	w->reload = fn;
+	w->reload_opaque = opaque;
+}
+
 void andon_worker_destroy(andon_worker_t *w)
 {
 	if (w == NULL)
 		return;
+	andon_http_stop(w->http); /* first: its thread reads the metrics */
 	if (w->queue != NULL)
 		rd_kafka_queue_destroy(w->queue);
 	if (w->consumer != NULL)
@@ -747,5 +852,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	freeReplyObject(w->fired);
 	free(w->done_argv);
 	free(w->done_len);
+	andon_stats_destroy(w->stats);
+	andon_service_destroy(w->svc);
 	free(w);
 }

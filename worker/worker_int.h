@@ -1,7 +1,8 @@
 /*
  * worker_int: the worker's private state, shared by the files of the daemon's loop: worker.c (the loop,
- * batches, Redis rounds), output.c (what is produced to Kafka and held until acknowledged) and timers.c
- * (the durable-deadline sweep). Nothing outside worker/worker*.c, output.c and timers.c includes it.
+ * batches, Redis rounds), output.c (what is produced to Kafka and held until acknowledged), timers.c
+ * (the durable-deadline sweep), stats.c (its metrics) and health.c (liveness and readiness). Nothing
+ * outside worker/worker*.c, output.c, timers.c, stats.c and health.c includes it.
  */
 #ifndef ANDON_WORKER_INT_H
 #define ANDON_WORKER_INT_H
@@ -10,8 +11,11 @@
 #include "call.h"
 #include "config.h"
 #include "engine.h"
+#include "http.h"
 #include "proto.h"
 #include "quarantine.h"
+#include "service.h"
+#include "stats.h"
 #include "topics.h"
 #include "track.h"
 #include "worker.h"
@@ -40,6 +44,7 @@ typedef struct job {
 	int pre_id, pre_gate, pre_lookup;
 	const char *fp;
 	char account[65];
+	andon_stats_op_t *sop; /* its op's counters (stats.h) */
 } job_t;
 
 /* A message whose delivery failed for good, produced again from the main loop. */
@@ -106,7 +111,23 @@ struct andon_worker {
 
 	/* Statistics since start. */
 	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches, timers;
+	unsigned long long timers_claimed;	       /* members the sweeps claimed */
+	unsigned long long txn_committed, txn_aborted; /* Kafka transactions (exactly-once mode only) */
 	int64_t next_stats_us, next_tick_us;
+
+	/* Observability and service life: metrics (stats.c), endpoints and systemd (health.c). */
+	andon_stats_t *stats;
+	andon_http_t *http; /* NULL when worker.http_listen is empty */
+	andon_service_t *svc;
+	volatile sig_atomic_t *hup; /* set by SIGHUP: reload between batches (NULL: no reloads) */
+	andon_worker_reload_fn *reload;
+	void *reload_opaque;
+	int assigned;	    /* a partition assignment is in force (even one of no partition) */
+	int kafka_up;	    /* a broker is reachable, as far as librdkafka says */
+	int redis_up;	    /* the last Redis call was answered */
+	int ready;	    /* all three: what /readyz answers */
+	int notified_ready; /* READY=1 was sent */
+	char redis_why[256];
 };
 
 /* The opaque of what the timer sweep produces: it belongs to no consumed message. (UINT64_MAX is the
@@ -114,6 +135,8 @@ struct andon_worker {
 #define TIMER_SEQ (UINT64_MAX - 1)
 
 #define TIMERS_KEY "andon:timers"
+/* Callback steps that were sent a Stopping message and owe an answer (docs/REDIS.md, section 9). */
+#define OWED_KEY "andon:owed"
 
 /* output.c: everything produced is held on its consumed message (or the sweep) until acknowledged. */
 
@@ -155,5 +178,29 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n);
 int andon_timers_settle(andon_worker_t *w);
 /** Claims and fires the due deadlines (at most timer_batch per tick). */
 void andon_timers_sweep(andon_worker_t *w);
+
+/* stats.c */
+
+/** Copies the worker's totals and gauges into the metrics, scans Redis when due, publishes (the tick). */
+void andon_stats_tick(andon_worker_t *w, int64_t now_us);
+/** Sets the readiness gauges (Redis up, ready) and publishes them now. */
+void andon_stats_state(andon_worker_t *w);
+
+/* health.c: readiness (/readyz, READY=1) and liveness (/healthz, WATCHDOG=1). */
+
+/** Initial state after andon_worker_new() connected: Redis up, waiting for an assignment. */
+void andon_health_start(andon_worker_t *w);
+/** A partition assignment is in force (partitions may be 0: a group with more workers than partitions). */
+void andon_health_assigned(andon_worker_t *w, int partitions);
+/** The assignment was revoked (eager rebalance): not ready until the next one. */
+void andon_health_revoked(andon_worker_t *w);
+/** How many brokers are reachable (librdkafka's statistics; 0 after "all brokers down"). */
+void andon_health_brokers(andon_worker_t *w, int up);
+/** The engine's watch (engine.h): Redis failed (up 0, why) or answers again (up 1). opaque is the worker. */
+void andon_health_redis(void *opaque, int up, const char *why);
+/** The loop turned: /healthz's beat and, when systemd asked for one, WATCHDOG=1. */
+void andon_health_beat(andon_worker_t *w, int64_t now_us);
+/** STOPPING=1, and /readyz answers 503 from now on. */
+void andon_health_stopping(andon_worker_t *w);
 
 #endif

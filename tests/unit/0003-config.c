@@ -43,6 +43,8 @@ static const struct int_opt int_opts[] = {
     {"topics.partitions", offsetof(andon_config_t, topics_partitions), -1, 100000, 4},
     {"topics.replication_factor", offsetof(andon_config_t, topics_replication_factor), -1, 1000, -1},
     {"topics.min_insync_replicas", offsetof(andon_config_t, topics_min_insync_replicas), 0, 1000, 0},
+    {"worker.health_stall_ms", offsetof(andon_config_t, health_stall_ms), 100, 3600000, 60000},
+    {"worker.metrics_scan_ms", offsetof(andon_config_t, metrics_scan_ms), 100, 3600000, 5000},
 };
 
 struct str_opt {
@@ -68,6 +70,7 @@ static const struct str_opt str_opts[] = {
     STR_ROW("worker.region", region, "us-east-1"),
     STR_ROW("worker.default_account", default_account, "123456789012"),
     STR_ROW("worker.instance_id", instance_id, ""),
+    STR_ROW("worker.http_listen", http_listen, ""),
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -547,9 +550,69 @@ static void test_uuid4(void **state)
 	}
 }
 
+static void test_log_format(void **state)
+{
+	andon_config_t *cfg = *state;
+	char err[256];
+
+	assert_int_equal(cfg->log_format, ANDON_LOG_TEXT);
+	assert_int_equal(andon_config_set(cfg, "worker.log_format", "json", err, sizeof(err)), 0);
+	assert_int_equal(cfg->log_format, ANDON_LOG_JSON);
+	assert_int_equal(andon_config_set(cfg, "worker.log_format", "yaml", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "worker.log_format"));
+	assert_int_equal(cfg->log_format, ANDON_LOG_JSON);
+}
+
+/* A reload applies what may change while running and names, without applying, what needs a restart. */
+static void test_reload(void **state)
+{
+	andon_config_t *live = *state, *fresh = andon_config_new();
+	char applied[1024], kept[1024], err[256];
+
+	assert_non_null(fresh);
+	/* Nothing differs: nothing to say. */
+	assert_int_equal(andon_config_reload(live, fresh, applied, sizeof(applied), kept, sizeof(kept)), 0);
+	assert_string_equal(applied, "");
+	assert_string_equal(kept, "");
+
+	assert_int_equal(andon_config_set(fresh, "worker.log_level", "debug", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "worker.log_format", "json", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "worker.max_message_bytes", "1000", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "cloudflow.rate", "5", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "redis.port", "7000", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "redis.password", "secret", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "worker.batch_size", "10", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "kafka.linger.ms", "9", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_reload(live, fresh, applied, sizeof(applied), kept, sizeof(kept)), 4);
+	assert_int_equal(live->log_level, ANDON_LOG_DEBUG);
+	assert_int_equal(live->log_format, ANDON_LOG_JSON);
+	assert_int_equal(live->max_message_bytes, 1000);
+	assert_int_equal(live->cloudflow_rate, 5);
+	assert_non_null(strstr(applied, "worker.log_level=debug"));
+	assert_non_null(strstr(applied, "worker.max_message_bytes=1000"));
+	assert_non_null(strstr(applied, "cloudflow.rate=5"));
+	/* Kept as they were, and named; a secret is named, never shown. */
+	assert_int_equal(live->redis_port, 6379);
+	assert_string_equal(live->redis_password, "");
+	assert_int_equal(live->batch_size, 1000);
+	assert_int_equal(live->kafka_count, 0);
+	assert_string_equal(kept, "redis.port, redis.password, worker.batch_size, kafka.*");
+	assert_null(strstr(kept, "secret"));
+	/* Applied once: a second reload of the same settings only names what still needs a restart. */
+	assert_int_equal(andon_config_reload(live, fresh, applied, sizeof(applied), kept, sizeof(kept)), 0);
+	assert_string_equal(applied, "");
+	assert_string_equal(kept, "redis.port, redis.password, worker.batch_size, kafka.*");
+	/* A short buffer cuts the list, never overflows it. */
+	assert_int_equal(andon_config_reload(live, fresh, applied, sizeof(applied), kept, 12), 0);
+	assert_string_equal(kept, "redis.port,");
+	andon_config_destroy(fresh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_log_format, setup_cfg, teardown_cfg),
+	    cmocka_unit_test_setup_teardown(test_reload, setup_cfg, teardown_cfg),
 	    cmocka_unit_test_setup_teardown(test_defaults, setup_cfg, teardown_cfg),
 	    cmocka_unit_test(test_destroy_null),
 	    cmocka_unit_test_setup_teardown(test_int_bounds, setup_cfg, teardown_cfg),

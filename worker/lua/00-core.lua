@@ -69,10 +69,14 @@ end
 --   '@requests'  a request for the worker's own request topic (value: the request), key its execution
 --   '@timer'     a durable deadline: key the timer member (see timer()), value its due time, epoch ms
 --   '@index'     a lookup key the worker SETs: key the Redis key, value the string it holds
+--   '@owed'      a callback step was sent a Stopping message and owes an answer: key '<arn>\n<step>', value
+--                when (epoch ms); the worker ZADDs it NX to andon:owed (docs/REDIS.md, section 9: metrics)
+--   '@answered'  that step answered (or timed out): key '<arn>\n<step>'; the worker ZREMs it
 --   any other    a message for that Kafka topic (value: the message)
--- The worker applies '@timer' and '@index' in Redis before producing anything, and stores the request's
+-- The worker applies the '@' outputs in Redis before producing anything, and stores the request's
 -- offset only once all of it is done; a replay re-applies them all (each is idempotent).
-local OUT = {EVENT = '', REQUEST = '@requests', TIMER = '@timer', INDEX = '@index'}
+local OUT = {EVENT = '', REQUEST = '@requests', TIMER = '@timer', INDEX = '@index', OWED = '@owed',
+	ANSWERED = '@answered'}
 
 -- An output for answer(): value is a table (packed here) or a string (taken as it is).
 local function out(to, key, value)

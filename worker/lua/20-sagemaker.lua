@@ -95,6 +95,7 @@ end
 -- A running step ends (its result, its Lambda function's report, or its deadline).
 local function finish_step(e, req, ms, name, step, status, reason, outputs, outs)
 	if outputs then step.outputs = outputs end
+	if step.st == 'Stopping' then outs[#outs + 1] = out(OUT.ANSWERED, e.arn .. '\n' .. name, '') end
 	outs[#outs + 1] = step_change(e, req, ms, name, step, status, reason)
 	e.run = tonumber(e.run) - 1
 	redis.call('HSET', e.x, 'run', e.run)
@@ -242,7 +243,7 @@ end
 local function sm_callback(keys, args)
 	local req = sm_request(keys[3], args)
 	local dup = seen_any(req)
-	if dup then return dup end
+	if dup then return type(dup[3]) == 'table' and callback_reply(1, dup[3]) or dup end
 	local f = req.f
 	local e = sm_load(keys)
 	local name = e and redis.call('HGET', e.x, 'tok:' .. f.token)
@@ -275,7 +276,7 @@ local function sm_callback(keys, args)
 	local fin, fhid = settle_compact(e, req.id, ms, hist, set)
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
-	return answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})
+	return callback_reply(0, answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})[3])
 end
 
 -- The engine reports that a Lambda step's function finished. KEYS: x, h, r. Fields: arn, step,
@@ -326,11 +327,22 @@ local function sm_timer(keys, args)
 	return answer(req, true, {fired = true, StepName = name}, outs)
 end
 
--- Adds to compact stop answer c (see sm_stop) the arguments of each stopped step, read from x: they are
--- not stored with the answer (they can be large, and they never change).
-local function stop_arguments(x, c)
-	for i = 10, #c, 5 do c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP end
-	return c
+-- The reply of compact stop answer c (see sm_stop): the arguments of each stopped step, read from x (they
+-- are not stored with the answer: they can be large, and they never change), and an '@owed' output for
+-- each (the step owes an answer since the stop, docs/REDIS.md section 9).
+local function stop_reply(dup, x, c)
+	local reply = {dup, 1, c}
+	for i = 10, #c, 5 do
+		c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP
+		for _, v in ipairs({OUT.OWED, c[1] .. '\n' .. c[i - 4], tostring(c[2])}) do reply[#reply + 1] = v end
+	end
+	return reply
+end
+
+-- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered.
+local function callback_reply(dup, c)
+	if c[7] ~= 'Stopping' then return {dup, 1, c} end
+	return {dup, 1, c, OUT.ANSWERED, c[1] .. '\n' .. c[3], ''}
 end
 
 -- KEYS: x, h, r. Fields: arn, ClientRequestToken.
@@ -341,7 +353,7 @@ local function sm_stop(keys, args)
 	local req = sm_request(keys[3], args)
 	local dup = seen_any(req)
 	if dup then
-		if type(dup[3]) == 'table' then stop_arguments(keys[1], dup[3]) end
+		if type(dup[3]) == 'table' then return stop_reply(1, keys[1], dup[3]) end
 		return dup
 	end
 	local f = req.f
@@ -383,7 +395,7 @@ local function sm_stop(keys, args)
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
 	answer_compact(req, c)
-	return {0, 1, stop_arguments(e.x, c)}
+	return stop_reply(0, e.x, c)
 end
 
 -- The engine reports that the execution ended. KEYS: x, h, r. Fields: arn, status (Succeeded|Failed),
