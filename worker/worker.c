@@ -443,7 +443,8 @@ static int engine_body(andon_worker_t *w, job_t *j, const redisReply *r, const c
 	}
 	andon_built_reset(&w->built, &w->sb_built);
 	if (c->build == NULL || c->build(&j->req, j->account, r->element[2], &w->built) != 0)
-		return andon_apierr(&j->err, "InternalFailure", 500, "engine error: malformed compact answer");
+		return andon_apierr(&j->err, "InternalFailure", 500,
+				    "engine error: malformed compact answer");
 	*body = w->sb_built.data;
 	*len = w->built.body_len;
 	return 0;

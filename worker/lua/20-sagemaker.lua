@@ -212,6 +212,24 @@ local function sm_step_start(keys, args)
 	return answer(req, true, {PipelineExecutionArn = e.arn, StepName = f.step, CallbackToken = step.token}, outs)
 end
 
+-- The reply of compact stop answer c (see sm_stop): the arguments of each stopped step, read from x (they
+-- are not stored with the answer: they can be large, and they never change), and an '@owed' output for
+-- each (the step owes an answer since the stop, docs/REDIS.md section 9).
+local function stop_reply(dup, x, c)
+	local reply = {dup, 1, c}
+	for i = 10, #c, 5 do
+		c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP
+		for _, v in ipairs({OUT.OWED, c[1] .. '\n' .. c[i - 4], tostring(c[2])}) do reply[#reply + 1] = v end
+	end
+	return reply
+end
+
+-- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered.
+local function callback_reply(dup, c)
+	if c[7] ~= 'Stopping' then return {dup, 1, c} end
+	return {dup, 1, c, OUT.ANSWERED, c[1] .. '\n' .. c[3], ''}
+end
+
 -- The final change of a stop once no step runs (settle(), without tables): appends its entry to hist and
 -- its fields to set, and returns its status and history id, or '' and 0 while steps still run.
 local function settle_compact(e, id, ms, hist, set)
@@ -325,24 +343,6 @@ local function sm_timer(keys, args)
 	local outs = {}
 	finish_step(e, req, now_ms(), name, step, 'Failed', reason, nil, outs)
 	return answer(req, true, {fired = true, StepName = name}, outs)
-end
-
--- The reply of compact stop answer c (see sm_stop): the arguments of each stopped step, read from x (they
--- are not stored with the answer: they can be large, and they never change), and an '@owed' output for
--- each (the step owes an answer since the stop, docs/REDIS.md section 9).
-local function stop_reply(dup, x, c)
-	local reply = {dup, 1, c}
-	for i = 10, #c, 5 do
-		c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP
-		for _, v in ipairs({OUT.OWED, c[1] .. '\n' .. c[i - 4], tostring(c[2])}) do reply[#reply + 1] = v end
-	end
-	return reply
-end
-
--- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered.
-local function callback_reply(dup, c)
-	if c[7] ~= 'Stopping' then return {dup, 1, c} end
-	return {dup, 1, c, OUT.ANSWERED, c[1] .. '\n' .. c[3], ''}
 end
 
 -- KEYS: x, h, r. Fields: arn, ClientRequestToken.
