@@ -389,12 +389,12 @@ static int sfn_finish_execution(const andon_ctx_t *ctx, const andon_req_t *req, 
 static int sfn_describe_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				  andon_apierr_t *err)
 {
-	static const char *const x_only[] = {"x", NULL};
+	static const char *const xh[] = {"x", "h", NULL}; /* h: the ending entry's error and cause */
 	const char *arn;
 	size_t arn_len;
 
 	andon_call_begin(call, "sfn_describe");
-	if (exec_keys(ctx, req->body, call, x_only, err, &arn, &arn_len) != 0)
+	if (exec_keys(ctx, req->body, call, xh, err, &arn, &arn_len) != 0)
 		return -1;
 	args_head(call, req);
 	andon_call_field(call, "arn", arn, arn_len);

@@ -253,8 +253,8 @@ static void engine_checks_the_owner(void **state)
 		    (size_t)22, OTHER),
 	    "ExecutionDoesNotExist", rk, "f-1");
 	assert_foreign_call_refused(
-	    h_redis("FCALL sfn_describe 1 %s f-2 StepFunctions.DescribeExecution arn %s @acct %s", x, sfn,
-		    OTHER),
+	    h_redis("FCALL sfn_describe 2 %s %s f-2 StepFunctions.DescribeExecution arn %s @acct %s", x, h,
+		    sfn, OTHER),
 	    "ExecutionDoesNotExist", rk, "f-2");
 	assert_foreign_call_refused(
 	    h_redis("FCALL sfn_history 2 %s %s f-3 StepFunctions.GetExecutionHistory arn %s "

@@ -626,13 +626,14 @@ static void test_other_shapes(void **state)
 		const field_t body[] = {FSTR("executionArn", STD_ARN)};
 		expect_ok(fx, "StepFunctions.DescribeExecution", body, N(body));
 		assert_arg(&fx->call, 1, "sfn_describe");
-		assert_arg(&fx->call, 2, "1");
+		assert_arg(&fx->call, 2, "2");
 		assert_arg(&fx->call, 3, KEY(STD_ARN, "x"));
-		assert_arg(&fx->call, 4, "req-1");
-		assert_arg(&fx->call, 5, "StepFunctions.DescribeExecution");
-		assert_arg(&fx->call, 6, "arn");
-		assert_arg(&fx->call, 7, STD_ARN);
-		assert_int_equal(fx->call.argc, 8);
+		assert_arg(&fx->call, 4, KEY(STD_ARN, "h"));
+		assert_arg(&fx->call, 5, "req-1");
+		assert_arg(&fx->call, 6, "StepFunctions.DescribeExecution");
+		assert_arg(&fx->call, 7, "arn");
+		assert_arg(&fx->call, 8, STD_ARN);
+		assert_int_equal(fx->call.argc, 9);
 	}
 	{
 		const field_t body[] = {FSTR("executionArn", STD_ARN), FSTR("status", "FAILED"),

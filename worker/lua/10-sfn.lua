@@ -98,8 +98,8 @@ local function sfn_stop(keys, args)
 	local hid = tonumber(v[2]) + 1
 	redis.call('RPUSH', keys[2], args[6] .. mp_pack('id', hid, 'previousEventId', hid - 1, 'timestamp', ms / 1000) ..
 		args[7])
-	redis.call('HSET', keys[1], 'st', 'STOPPED', 'hseq', hid, 't1', ms, 'end', id,
-		'error', args[4], 'cause', args[5])
+	-- error and cause live in the entry only: describe reads them from the ending entry (sfn_describe).
+	redis.call('HSET', keys[1], 'st', 'STOPPED', 'hseq', hid, 't1', ms, 'end', id)
 	return {0, 1, {'STOPPED', v[3], ms, hid}}
 end
 
@@ -134,12 +134,23 @@ local function sfn_finish(keys, args)
 	return answer(req, true, {executionArn = e.arn, status = SFN[f.status], stopDate = sfn_date(ms)}, {ev})
 end
 
--- KEYS: x. Fields: arn.
+-- The error and cause of an execution that ended, when its hash does not hold them (sfn_stop keeps them in
+-- the history entry only): the last entry is the one that ended it, as nothing follows an end.
+local function ending_details(h)
+	local last = redis.call('LINDEX', h, -1)
+	local entry = last and mp_unpack(last) or {}
+	local d = entry.executionAbortedEventDetails or entry.executionFailedEventDetails or
+		entry.executionTimedOutEventDetails or {}
+	return d.error, d.cause
+end
+
+-- KEYS: x, h. Fields: arn.
 local function sfn_describe(keys, args)
 	local f = fields(args)
 	local v = redis.call('HMGET', keys[1], 'st', 'arn', 'sm', 'name', 't0', 't1', 'input', 'output', 'error', 'cause',
 		'acct')
 	if not v[1] or not owned(v[11]) then return read_fail(no_execution(f.arn)) end
+	if TERMINAL[v[1]] and not v[9] and not v[10] then v[9], v[10] = ending_details(keys[2]) end
 	local b = {executionArn = v[2], stateMachineArn = v[3], name = v[4], status = SFN[v[1]],
 		startDate = sfn_date(tonumber(v[5])), input = v[7]}
 	if v[6] then b.stopDate = sfn_date(tonumber(v[6])) end
