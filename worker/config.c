@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL };
+enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_EOS };
 
 typedef struct opt {
 	const char *name;
@@ -61,6 +61,8 @@ static const opt_t opts[] = {
     INT_OPT("worker.legacy_topic_names", legacy_topic_names, 0, 1, "0"),
     INT_OPT("worker.request_id_ttl", request_id_ttl, 60, 31536000, "604800"),
     STR_OPT("worker.instance_id", instance_id, ""),
+    {"worker.exactly_once", OPT_EOS, offsetof(andon_config_t, exactly_once), 0, 0, 0, "auto"},
+    STR_OPT("worker.transactional_id", transactional_id, ""),
     INT_OPT("topics.create", topics_create, 0, 1, "1"),
     INT_OPT("topics.partitions", topics_partitions, -1, 100000, "4"),
     INT_OPT("topics.replication_factor", topics_replication_factor, -1, 1000, "-1"),
@@ -104,6 +106,17 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 					  "%s: \"%s\" is not one of error, warn, info, debug", o->name,
 					  value);
 		*(int *)field = level;
+		return 0;
+	case OPT_EOS:
+		if (strcmp(value, "false") == 0)
+			*(int *)field = ANDON_EOS_OFF;
+		else if (strcmp(value, "true") == 0)
+			*(int *)field = ANDON_EOS_ON;
+		else if (strcmp(value, "auto") == 0)
+			*(int *)field = ANDON_EOS_AUTO;
+		else
+			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of false, true, auto",
+					  o->name, value);
 		return 0;
 	}
 	return andon_fail(errstr, errstr_size, "%s: bad option type", o->name);
