@@ -263,6 +263,12 @@ int andon_txn_commit(andon_txn_t *t, const rd_kafka_topic_partition_list_t *offs
 
 	if (!t->open)
 		return ANDON_TXN_COMMITTED;
+	/* The outputs first, then the offsets: a worker that lost its partitions meanwhile (a zombie) has
+	 * its outputs written, and aborted, by the time its offsets are refused, rather than dropped from
+	 * its queue unseen; and the offsets reach the group only for outputs the brokers hold. */
+	while (!t->doomed && rd_kafka_flush(t->producer, 100) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+		if (andon_now_us() >= deadline_us)
+			return andon_txn_abort(t, "outputs not delivered in time", deadline_us);
 	if (t->doomed)
 		return andon_txn_abort(t, "a message could not be delivered", deadline_us);
 	if (offsets != NULL && offsets->cnt > 0) {
