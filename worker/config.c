@@ -63,6 +63,7 @@ static const opt_t opts[] = {
     STR_OPT("worker.instance_id", instance_id, ""),
     {"worker.exactly_once", OPT_EOS, offsetof(andon_config_t, exactly_once), 0, 0, 0, "auto"},
     STR_OPT("worker.transactional_id", transactional_id, ""),
+    INT_OPT("worker.transaction_ms", transaction_ms, 0, 60000, "10"),
     INT_OPT("topics.create", topics_create, 0, 1, "1"),
     INT_OPT("topics.partitions", topics_partitions, -1, 100000, "4"),
     INT_OPT("topics.replication_factor", topics_replication_factor, -1, 1000, "-1"),

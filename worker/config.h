@@ -63,6 +63,7 @@ typedef struct andon_config {
 	int exactly_once; /* ANDON_EOS_OFF, ANDON_EOS_ON, or ANDON_EOS_AUTO: on unless the broker lacks them
 			   */
 	char transactional_id[250]; /* empty: derived from group.id and instance_id (txn.h) */
+	int transaction_ms;	    /* longest a transaction stays open while requests keep coming */
 
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];

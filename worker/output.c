@@ -357,6 +357,21 @@ int andon_out_commit(andon_worker_t *w, int ok)
 	return rc;
 }
 
+int andon_out_commit_due(andon_worker_t *w, int idle)
+{
+	if (!andon_out_txn_open(w))
+		return 0;
+	if (idle || andon_txn_age_us(w->txn) >= (int64_t)w->cfg->transaction_ms * 1000 ||
+	    andon_track_full(w->track) || andon_txn_doomed(w->txn))
+		return andon_out_commit(w, 1);
+	return 0;
+}
+
+int andon_out_txn_open(const andon_worker_t *w)
+{
+	return w->txn != NULL && andon_txn_open(w->txn);
+}
+
 /* Waits until every message in flight is acknowledged; 0 when drained, -1 when the deadline passed. */
 int andon_out_drain(andon_worker_t *w, int64_t deadline_us)
 {

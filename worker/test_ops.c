@@ -33,8 +33,8 @@ static int pause_prepare(const andon_ctx_t *ctx, const andon_req_t *req, andon_c
 	(void)call;
 	if (paused)
 		raise(SIGSTOP);
-	return andon_apierr_answer(err, "TestPause", 400, "Test.Pause: %s, pid %d", paused ? "paused" : "no pause",
-				   (int)getpid());
+	return andon_apierr_answer(err, "TestPause", 400, "Test.Pause: %s, pid %d",
+				   paused ? "paused" : "no pause", (int)getpid());
 }
 
 const andon_op_t andon_test_ops[] = {

@@ -14,6 +14,7 @@ struct andon_txn {
 	rd_kafka_t *producer, *consumer;
 	int open;
 	int doomed;				     /* a delivery failed: abort is all that is left */
+	int64_t began_us;			     /* when the open transaction began */
 	rd_kafka_consumer_group_metadata_t *cgmd;    /* the generation the open transaction consumed in */
 	rd_kafka_topic_partition_list_t *first;	     /* per partition, the first offset consumed into it */
 	unsigned long long commits, aborts, retries; /* since start */
@@ -137,6 +138,7 @@ int andon_txn_begin(andon_txn_t *t)
 		return -1;
 	}
 	t->open = 1;
+	t->began_us = andon_now_us();
 	return 0;
 }
 
@@ -173,6 +175,11 @@ void andon_txn_fail(andon_txn_t *t, rd_kafka_resp_err_t err)
 int andon_txn_open(const andon_txn_t *t)
 {
 	return t->open;
+}
+
+int64_t andon_txn_age_us(const andon_txn_t *t)
+{
+	return t->open ? andon_now_us() - t->began_us : 0;
 }
 
 int andon_txn_doomed(const andon_txn_t *t)
@@ -260,6 +267,7 @@ int andon_txn_commit(andon_txn_t *t, const rd_kafka_topic_partition_list_t *offs
 {
 	rd_kafka_error_t *e;
 	int rc = ANDON_TXN_COMMITTED;
+	int64_t t0 = andon_now_us(), t1, t2;
 
 	if (!t->open)
 		return ANDON_TXN_COMMITTED;
@@ -271,6 +279,7 @@ int andon_txn_commit(andon_txn_t *t, const rd_kafka_topic_partition_list_t *offs
 			return andon_txn_abort(t, "outputs not delivered in time", deadline_us);
 	if (t->doomed)
 		return andon_txn_abort(t, "a message could not be delivered", deadline_us);
+	t1 = andon_now_us();
 	if (offsets != NULL && offsets->cnt > 0) {
 		if (t->cgmd == NULL)
 			return andon_txn_abort(t, "offsets without consumer group metadata", deadline_us);
@@ -286,10 +295,13 @@ int andon_txn_commit(andon_txn_t *t, const rd_kafka_topic_partition_list_t *offs
 				return rc;
 		}
 	}
-	/* -1: the transaction's remaining time, as librdkafka recommends; it flushes what is produced. */
+	t2 = andon_now_us();
+	/* -1: the transaction's remaining time, as librdkafka recommends. */
 	while ((e = rd_kafka_commit_transaction(t->producer, -1)) != NULL)
 		if (!failed(t, "committing a transaction", e, deadline_us, &rc))
 			return rc;
+	andon_debug("transaction committed: outputs %lld us, offsets %lld us, commit %lld us",
+		    (long long)(t1 - t0), (long long)(t2 - t1), (long long)(andon_now_us() - t2));
 	closed(t);
 	t->commits++;
 	return ANDON_TXN_COMMITTED;

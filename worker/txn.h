@@ -6,8 +6,9 @@
  * worker dies: a batch whose transaction never commits is consumed again, and the engine's stored answers
  * make it produce the same outputs (docs/PROTOCOL.md, section 8; docs/KAFKA.md, section 2a).
  *
- * One transaction at a time, never open across a consumer poll: begin (local), consumed (notes where the
- * batch started and the group generation it was consumed in), produce, commit. An abortable failure aborts
+ * One transaction at a time, holding one or more polled batches (worker.transaction_ms): begin (local),
+ * consumed (notes where the batches started and the group generation they were consumed in), produce,
+ * commit; a rebalance commits what is open before partitions are let go. An abortable failure aborts
  * and rewinds the consumer to the batch's first offsets; a fatal one (fenced by a newer producer with the
  * same transactional.id) leaves the worker nothing but to exit for its supervisor.
  */
@@ -68,15 +69,17 @@ void andon_txn_fail(andon_txn_t *t, rd_kafka_resp_err_t err);
 
 /** 1 while a transaction is open. */
 int andon_txn_open(const andon_txn_t *t);
+/** Microseconds since the open transaction began (0 when none is open). */
+int64_t andon_txn_age_us(const andon_txn_t *t);
 /** 1 when the open transaction can only be aborted. */
 int andon_txn_doomed(const andon_txn_t *t);
 
 /**
  * Commits the open transaction with offsets (the next offsets to consume; may be empty or NULL): waits
  * until every produced message is written (serving delivery reports: one that fails dooms the
- * transaction), sends the offsets to the transaction with the noted group metadata, then commits. Retriable errors are retried until deadline_us; an abortable one, or the deadline,
- * aborts (andon_txn_abort()). Returns ANDON_TXN_COMMITTED, ANDON_TXN_ABORTED or ANDON_TXN_FATAL; 0 at once
- * when nothing is open.
+ * transaction), sends the offsets to the transaction with the noted group metadata, then commits. Retriable
+ * errors are retried until deadline_us; an abortable one, or the deadline, aborts (andon_txn_abort()).
+ * Returns ANDON_TXN_COMMITTED, ANDON_TXN_ABORTED or ANDON_TXN_FATAL; 0 at once when nothing is open.
  */
 int andon_txn_commit(andon_txn_t *t, const rd_kafka_topic_partition_list_t *offsets, int64_t deadline_us);
 

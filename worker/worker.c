@@ -52,6 +52,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 		else
 			rd_kafka_assign(rk, parts);
 	} else {
+		/* Exactly-once: what is open commits now, in the generation it was consumed in (or, when the
+		 * partitions are lost already, is aborted), so the next owner starts after it. */
+		if (andon_out_txn_open(w))
+			andon_out_commit(w, !rd_kafka_assignment_lost(rk));
 		/* Finish what was taken from these partitions so the next owner starts after it. */
 		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt,
 			   andon_track_count(w->track));
@@ -672,19 +676,33 @@ static int process_all(andon_worker_t *w, size_t n)
 	return rc;
 }
 
-/* The polled batch; with exactly-once its outputs and offsets in one transaction (output.c, txn.h). 0, or
- * -1 when the worker must stop (Redis gave up during a shutdown, or the producer failed for good). */
+/* The polled batch; with exactly-once into the open transaction (output.c, txn.h). 0, or -1 when the
+ * worker must stop (Redis gave up during a shutdown, or the producer failed for good). */
 static int process_batch(andon_worker_t *w, size_t n)
 {
-	int rc;
-
 	if (andon_out_begin(w, w->msgs, n) != 0) {
 		for (size_t i = 0; i < n; i++)
 			rd_kafka_message_destroy(w->msgs[i]);
 		return -1;
 	}
-	rc = process_all(w, n);
-	return andon_out_commit(w, rc == 0) < 0 ? -1 : rc;
+	if (process_all(w, n) == 0)
+		return 0;
+	andon_out_commit(w,
+			 0); /* unfinished: what is open is aborted, and consumed again by the next owner */
+	return -1;
+}
+
+/* How long a poll waits for the first message: poll_ms, or with an open transaction up to its age limit
+ * (worker.transaction_ms) but no more than 2 ms: a transaction commits when requests pause, and a lone
+ * request is not held back. */
+static int poll_wait_ms(const andon_worker_t *w)
+{
+	int64_t left;
+
+	if (!andon_out_txn_open(w))
+		return w->cfg->poll_ms;
+	left = (int64_t)w->cfg->transaction_ms - andon_txn_age_us(w->txn) / 1000;
+	return left <= 0 ? 0 : left < 2 ? (int)left : 2;
 }
 
 static void stats(const andon_worker_t *w)
@@ -726,16 +744,19 @@ int andon_worker_run(andon_worker_t *w)
 			room = (size_t)w->cfg->batch_size;
 		if (room == 0) {
 			andon_out_settle(w, 10);
+			if (andon_out_commit_due(w, 1) < 0)
+				rc = -1;
 			continue;
 		}
 		/* Wait for the first message only, then take what is already fetched: a batch never waits
-		 * to fill up, so one lone request is answered at once. */
+		 * to fill up, so one lone request is answered at once. An open transaction waits a moment at
+		 * most (poll_wait_ms): when nothing more comes, it commits. */
 		n = 0;
-		if ((w->msgs[0] = rd_kafka_consumer_poll(w->consumer, w->cfg->poll_ms)) != NULL) {
+		if ((w->msgs[0] = rd_kafka_consumer_poll(w->consumer, poll_wait_ms(w))) != NULL) {
 			n = rd_kafka_consume_batch_queue(w->queue, 0, w->msgs + 1, room - 1);
 			n = n < 0 ? 1 : n + 1;
 		}
-		if (n > 0 && process_batch(w, (size_t)n) != 0) {
+		if ((n > 0 && process_batch(w, (size_t)n) != 0) || andon_out_commit_due(w, n == 0) < 0) {
 			rc = -1;
 			break;
 		}
@@ -745,7 +766,10 @@ int andon_worker_run(andon_worker_t *w)
 			cron(w);
 		}
 	}
-	/* Shutdown order: stop polling (done), drain acknowledgements, commit, close the consumer. */
+	/* Shutdown order: stop polling (done), commit what is open (exactly-once), drain acknowledgements,
+	 * commit, close the consumer. */
+	if (!w->fatal && andon_out_commit(w, 1) < 0)
+		rc = -1;
 	andon_info("shutting down: %zu message(s) awaiting acknowledgement", andon_track_count(w->track));
 	deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
 	if (andon_out_drain(w, deadline) != 0) {

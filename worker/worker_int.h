@@ -146,6 +146,13 @@ void andon_out_settle(andon_worker_t *w, int timeout_ms);
  */
 int andon_out_begin(andon_worker_t *w, rd_kafka_message_t *const *msgs, size_t n);
 /**
+ * Exactly-once: commits the open transaction when it is due: idle (nothing more was polled), open for
+ * worker.transaction_ms, or the tracker full. Returns as andon_out_commit(); 0 when nothing is due.
+ */
+int andon_out_commit_due(andon_worker_t *w, int idle);
+/** 1 while an exactly-once transaction is open. */
+int andon_out_txn_open(const andon_worker_t *w);
+/**
  * Exactly-once: ends what andon_out_begin() began. With ok, waits for the outputs' topics being created,
  * then commits the outputs with the offsets of every finished request; without ok (Redis gave up during a
  * shutdown), or when something cannot be delivered, aborts, and the consumer reads the batch again.

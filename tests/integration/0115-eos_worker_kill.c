@@ -32,8 +32,8 @@
 
 enum {
 	KILLS = 50,
-	RATE = 400,	/* Step Functions requests per second (start and stop pairs) */
-	N_SM = 150,	/* SageMaker executions with one running callback step each, stopped during the kills */
+	RATE = 400, /* Step Functions requests per second (start and stop pairs) */
+	N_SM = 150, /* SageMaker executions with one running callback step each, stopped during the kills */
 	SM_EVERY = 200, /* ms between two SageMaker stops */
 	N_SWF = 50,	/* SWF parents with 3 children each, terminated during the kills */
 	SWF_EVERY = 600,
@@ -124,7 +124,8 @@ static void *sender(void *arg)
 			sfn_pair(k++);
 		for (; sm < N_SM && (long long)sm * SM_EVERY <= t; sm++) {
 			snprintf(id, sizeof(id), "sm-stop-%zu", sm);
-			send_req("SageMaker.StopPipelineExecution", id, S.pipes[sm], hs_stop_body(S.pipes[sm]));
+			send_req("SageMaker.StopPipelineExecution", id, S.pipes[sm],
+				 hs_stop_body(S.pipes[sm]));
 		}
 		for (; swf < N_SWF && (long long)swf * SWF_EVERY <= t; swf++) {
 			snprintf(id, sizeof(id), "swf-term-%zu", swf);
@@ -195,8 +196,8 @@ static void *handler(void *arg)
 			json_object_set_new(answered, token, json_true());
 			snprintf(id, sizeof(id), "sm-done-%zu", json_object_size(answered));
 			send_req("SageMaker.SendPipelineExecutionStepSuccess", id, token,
-				 json_pack("{s:s, s:[{s:s, s:s}]}", "CallbackToken", token, "OutputParameters",
-					   "Name", "result", "Value", "42"));
+				 json_pack("{s:s, s:[{s:s, s:s}]}", "CallbackToken", token,
+					   "OutputParameters", "Name", "result", "Value", "42"));
 			pthread_mutex_lock(&S.lock);
 			S.answered_tokens = json_object_size(answered);
 			pthread_mutex_unlock(&S.lock);
@@ -276,13 +277,14 @@ static size_t wrong_states(size_t pairs)
 		redisReply *len = NULL, *st = NULL;
 		char arn[256];
 
-		snprintf(arn, sizeof(arn), "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:eos:x-%zu", i);
+		snprintf(arn, sizeof(arn), "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:eos:x-%zu",
+			 i);
 		len = redisCommand(c, "LLEN andon:{%s}:h", arn);
 		st = redisCommand(c, "HGET andon:{%s}:x st", arn);
 		assert_non_null(len);
 		assert_non_null(st);
-		wrong += len->type != REDIS_REPLY_INTEGER || len->integer != 2 || st->type != REDIS_REPLY_STRING ||
-			 strcmp(st->str, "STOPPED") != 0;
+		wrong += len->type != REDIS_REPLY_INTEGER || len->integer != 2 ||
+			 st->type != REDIS_REPLY_STRING || strcmp(st->str, "STOPPED") != 0;
 		freeReplyObject(len);
 		freeReplyObject(st);
 	}
@@ -368,11 +370,11 @@ static void worker_killed_50_times_outputs_once(void **state)
 		he_messages(rc), he_distinct(rc), he_repeated(rc));
 	fprintf(stderr, "0115: read_uncommitted: %zu messages, %zu distinct, %zu read more than once\n",
 		he_messages(ru), he_distinct(ru), he_repeated(ru));
-	assert_int_equal(he_repeated(rc), 0);	      /* exactly once... */
-	assert_int_equal(he_missing(ru, rc), 0);      /* ...everything that was ever produced */
-	assert_int_equal(unanswered(rc), 0);	      /* every request answered */
-	assert_true(he_repeated(ru) > 0);	      /* and the kills did leave uncommitted repeats */
-	assert_int_equal(wrong_states(S.pairs), 0);   /* every change applied once */
+	assert_int_equal(he_repeated(rc), 0);	    /* exactly once... */
+	assert_int_equal(he_missing(ru, rc), 0);    /* ...everything that was ever produced */
+	assert_int_equal(unanswered(rc), 0);	    /* every request answered */
+	assert_true(he_repeated(ru) > 0);	    /* and the kills did leave uncommitted repeats */
+	assert_int_equal(wrong_states(S.pairs), 0); /* every change applied once */
 
 	he_reader_free(rc);
 	he_reader_free(ru);

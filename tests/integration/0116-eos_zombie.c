@@ -67,9 +67,10 @@ static void zombie_outputs_never_visible(void **state)
 	close(fd);
 	for (int i = 0; i < BEFORE + 1 + AFTER; i++) {
 		snprintf(name, sizeof(name), "z-%d", i);
-		ids[i] = i == BEFORE ? h_send_key("Test.Pause", NULL, "zombie", json_object())
-				     : h_send_key("StepFunctions.StartExecution", NULL, "zombie",
-						  json_pack("{s:s, s:s}", "stateMachineArn", sm, "name", name));
+		ids[i] = i == BEFORE
+			     ? h_send_key("Test.Pause", NULL, "zombie", json_object())
+			     : h_send_key("StepFunctions.StartExecution", NULL, "zombie",
+					  json_pack("{s:s, s:s}", "stateMachineArn", sm, "name", name));
 	}
 	h_flush();
 	for (deadline = h_now_ms() + 30000; !stopped(z); h_sleep_ms(10))
