@@ -211,6 +211,8 @@ int main(int argc, char **argv)
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-tail", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
 	    "enable.partition.eof", "true",
+	    /* Only what the worker committed: an exactly-once worker's aborted outputs never show. */
+	    "isolation.level", "read_committed",
 	    /* The mock holds an empty fetch for the whole wait, which would delay every line by up to it. */
 	    "fetch.wait.max.ms", "10", NULL};
 	char **topics, errstr[512];

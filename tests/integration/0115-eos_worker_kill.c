@@ -234,8 +234,13 @@ static void setup_workflows(void)
 					  "work", "StepType", "Callback", "Arguments", "step", "work"));
 	}
 	h_flush();
-	for (int i = 0; i < N_SM; i++)
-		assert_true(json_is_true(json_object_get(h_reply(ids[i], 1, 60000), "ok")));
+	for (int i = 0; i < N_SM; i++) {
+		json_t *r = h_reply(ids[i], 1, 60000);
+
+		if (!json_is_true(json_object_get(r, "ok")))
+			json_dumpf(r, stderr, 0);
+		assert_true(json_is_true(json_object_get(r, "ok")));
+	}
 
 	hw_domain(DOM, NULL);
 	hw_type(DOM, "flow", "1", "TERMINATE");
