@@ -687,8 +687,8 @@ static int process_batch(andon_worker_t *w, size_t n)
 	}
 	if (process_all(w, n) == 0)
 		return 0;
-	andon_out_commit(w,
-			 0); /* unfinished: what is open is aborted, and consumed again by the next owner */
+	/* Unfinished: what is open is aborted, and consumed again by the next owner. */
+	andon_out_commit(w, 0);
 	return -1;
 }
 
