@@ -75,9 +75,9 @@ int64_t andon_txn_age_us(const andon_txn_t *t);
 int andon_txn_doomed(const andon_txn_t *t);
 
 /**
- * Commits the open transaction with offsets (the next offsets to consume; may be empty or NULL): waits
- * until every produced message is written (serving delivery reports: one that fails dooms the
- * transaction), sends the offsets to the transaction with the noted group metadata, then commits. Retriable
+ * Commits the open transaction with offsets (the next offsets to consume; may be empty or NULL): sends
+ * them to the transaction with the noted group metadata, then commits, which waits for every produced
+ * message (a delivery that fails makes the commit fail as abortable). Retriable
  * errors are retried until deadline_us; an abortable one, or the deadline, aborts (andon_txn_abort()).
  * Returns ANDON_TXN_COMMITTED, ANDON_TXN_ABORTED or ANDON_TXN_FATAL; 0 at once when nothing is open.
  */

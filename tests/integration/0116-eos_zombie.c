@@ -3,8 +3,10 @@
  * in the middle of a batch, before producing any of it; worker B joins the group, and once Z's session has
  * timed out B takes Z's partitions and answers the whole batch. Then Z is resumed (SIGCONT): it finishes its
  * batch and produces its late outputs, but its offsets carry the group generation it consumed them in, so
- * its transaction cannot commit (KIP-447). A read_uncommitted subscriber sees Z's late answer (so Z did
- * produce it); a read_committed one never does, and sees every answer of the batch exactly once.
+ * its transaction cannot commit (KIP-447): Z says so in its log as it aborts. A read_committed subscriber
+ * never sees Z's late answer, and sees every answer of the batch exactly once. (Whether Z's late outputs
+ * reach the log before the abort purges them is a race; the read_uncommitted subscriber reports it. With
+ * worker.exactly_once=false the zombie's answer is visible to read_committed readers and the test fails.)
  */
 #include "harness-eos.h"
 #include "harness-stream.h"
@@ -25,6 +27,29 @@
 
 enum { BEFORE = 20, AFTER = 20 };
 
+/* What a worker logs when the group refuses the offsets of its transaction (txn.c). */
+#define REFUSED "aborting a transaction (sending offsets to the transaction"
+
+/* 1 when the file at path contains needle (a worker's log: small). */
+static int log_has(const char *path, const char *needle)
+{
+	FILE *fp = path != NULL ? fopen(path, "r") : NULL;
+	char *buf;
+	long n;
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		buf[fread(buf, 1, (size_t)n, fp)] = '\0';
+		found = strstr(buf, needle) != NULL;
+		free(buf);
+	}
+	fclose(fp);
+	return found;
+}
+
 /* 1 when process pid is stopped (state T in /proc/pid/stat). */
 static int stopped(pid_t pid)
 {
@@ -44,7 +69,7 @@ static int stopped(pid_t pid)
 
 static void zombie_outputs_never_visible(void **state)
 {
-	char pause_file[300], needle[64], *sm, name[32];
+	char pause_file[300], needle[64], *sm, name[32], zlog[300];
 	const char *ids[BEFORE + 1 + AFTER];
 	he_reader_t *rc, *ru, *both[2];
 	long long deadline;
@@ -58,6 +83,7 @@ static void zombie_outputs_never_visible(void **state)
 	assert_int_equal(setenv("ANDON_TEST_PAUSE_FILE", pause_file, 1), 0);
 	h_worker_program(h_test_worker());
 	z = h_worker_start(NULL);
+	snprintf(zlog, sizeof(zlog), "%s", h_worker_log(z));
 	sm = h_sfn_machine("zombie", "STANDARD");
 	rc = he_reader_start("read_committed");
 	ru = he_reader_start("read_uncommitted");
@@ -84,14 +110,14 @@ static void zombie_outputs_never_visible(void **state)
 	snprintf(needle, sizeof(needle), "no pause, pid %d", (int)b);
 	assert_int_equal(he_find(rc, "andon.replies", needle, NULL, NULL), 1);
 
-	/* Z comes back and produces its late outputs into a transaction that cannot commit. */
-	assert_int_equal(kill(z, SIGCONT), 0);
+	/* Z comes back and finishes its batch: into a transaction whose offsets the group refuses, so Z
+	 * aborts it (or, at least once, straight into the topics). */
 	snprintf(needle, sizeof(needle), "paused, pid %d", (int)z);
-	for (deadline = h_now_ms() + 30000; he_find(ru, "andon.replies", needle, &part, &off) == 0;
-	     h_sleep_ms(20))
+	assert_false(log_has(zlog, REFUSED));
+	assert_int_equal(kill(z, SIGCONT), 0);
+	for (deadline = h_now_ms() + 30000;
+	     !log_has(zlog, REFUSED) && he_find(rc, "andon.replies", needle, NULL, NULL) == 0; h_sleep_ms(20))
 		assert_true(h_now_ms() < deadline);
-	fprintf(stderr, "0116: zombie %d's late reply is at andon.replies [%d] @%lld\n", (int)z, (int)part,
-		(long long)off);
 
 	/* Both stop (Z may have exited already when fenced); then every committed message is read. */
 	assert_int_equal(h_worker_wait(b, 0), -1); /* B is still running */
@@ -105,17 +131,20 @@ static void zombie_outputs_never_visible(void **state)
 	both[0] = rc;
 	both[1] = ru;
 	assert_int_equal(he_settle(both, 2, 60000), 0);
+	if (he_find(ru, "andon.replies", needle, &part, &off) > 0)
+		fprintf(stderr, "0116: zombie %d's late reply was written (andon.replies [%d] @%lld)\n",
+			(int)z, (int)part, (long long)off);
+	else
+		fprintf(stderr, "0116: zombie %d's late outputs were purged before they left it\n", (int)z);
 
 	fprintf(stderr, "0116: read_committed: %zu messages, %zu distinct, %zu read more than once\n",
 		he_messages(rc), he_distinct(rc), he_repeated(rc));
 	fprintf(stderr, "0116: read_uncommitted: %zu messages, %zu distinct, %zu read more than once\n",
 		he_messages(ru), he_distinct(ru), he_repeated(ru));
 	assert_int_equal(he_find(rc, "andon.replies", needle, NULL, NULL), 0); /* never visible */
-	assert_true(he_find(ru, "andon.replies", needle, NULL, NULL) >= 1);    /* though produced */
 	for (int i = 0; i < BEFORE + 1 + AFTER; i++)
 		assert_int_equal(he_replies(rc, ids[i]), 1);
 	assert_int_equal(he_repeated(rc), 0);
-	assert_true(he_repeated(ru) > 0); /* the zombie's batch, again */
 
 	he_reader_free(rc);
 	he_reader_free(ru);
