@@ -2,7 +2,7 @@
 #   make                  build everything into build/ (build-san/ with SANITIZE=1)
 #   make test             unit tests, then integration tests (real redis-server + real Kafka)
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan
-#   make test-faults      only the fault tests on real Kafka (0110-0114; make test runs them too)
+#   make test-faults      only the fault tests on real Kafka (0110-0116; make test runs them too)
 #   make bench            throughput and latency benchmark (real Kafka)
 #   make run              local redis-server + real Kafka + worker in the foreground
 #   KAFKA=dev             with test, bench or run: andon-devkafka (librdkafka's mock) instead of Kafka

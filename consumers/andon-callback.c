@@ -363,8 +363,10 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
 						 {NULL, 0, NULL, 0}};
-	static const char *const consumer_defaults[] = {"enable.auto.offset.store", "false",
-							"auto.offset.reset", "earliest", NULL};
+	/* Only what the worker committed: an exactly-once worker's aborted Stopping messages never show. */
+	static const char *const consumer_defaults[] = {
+	    "enable.auto.offset.store", "false", "auto.offset.reset", "earliest", "isolation.level",
+	    "read_committed",		NULL};
 	/* Each report is awaited before the next message: batching would only add its linger to each. */
 	static const char *const producer_defaults[] = {"linger.ms", "0", NULL};
 	handler_t h = {NULL, NULL, "andon.requests", NULL, NULL, 0, 0};

@@ -20,29 +20,30 @@ static volatile sig_atomic_t run = 1;
 
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "Usage: andon-tail -b brokers -t topic [-t topic ...] [flags]\n"
-	    "\n"
-	    "Prints each message of the topics as one JSON line on stdout:\n"
-	    "  {\"topic\",\"partition\",\"offset\",\"key\": string|null,\"value\": <decoded msgpack>}\n"
-	    "A value that is not valid msgpack prints \"value\": null, \"error\" and \"raw\": {\"$bin\": "
-	    "base64}.\n"
-	    "Reads every partition by assignment, without joining a consumer group; commits nothing.\n"
-	    "\n"
-	    "  -b BROKERS      bootstrap servers (or bootstrap.servers via -X / -F)\n"
-	    "  -t TOPIC        topic to read (repeatable, at least one)\n"
-	    "  -X KEY=VALUE    librdkafka property, e.g. -X fetch.wait.max.ms=500 (default here 10)\n"
-	    "  -F FILE         file of librdkafka properties, one key=value a line\n"
-	    "  -o OFFSET       where to start: beginning, end (default), N (absolute), -N (N from the end)\n"
-	    "  -e              exit once every partition has reached its end\n"
-	    "  -c N            exit after N messages\n"
-	    "  -V              print only the decoded value, not the envelope\n"
-	    "  -q              only print warnings and errors on stderr\n"
-	    "  -h, --help      this text\n"
-	    "      --version   the version of the program and its libraries\n"
-	    "\n"
-	    "Exit status: 0 done (or interrupted), 1 on a Kafka or output error, 2 on bad usage.\n");
+	fprintf(out,
+		"Usage: andon-tail -b brokers -t topic [-t topic ...] [flags]\n"
+		"\n"
+		"Prints each message of the topics as one JSON line on stdout:\n"
+		"  {\"topic\",\"partition\",\"offset\",\"key\": string|null,\"value\": <decoded msgpack>}\n"
+		"A value that is not valid msgpack prints \"value\": null, \"error\" and \"raw\": {\"$bin\": "
+		"base64}.\n"
+		"Reads every partition by assignment, without joining a consumer group; commits nothing.\n"
+		"\n"
+		"  -b BROKERS      bootstrap servers (or bootstrap.servers via -X / -F)\n"
+		"  -t TOPIC        topic to read (repeatable, at least one)\n"
+		"  -X KEY=VALUE    librdkafka property, e.g. -X fetch.wait.max.ms=500 (default here 10)\n"
+		"  -F FILE         file of librdkafka properties, one key=value a line\n"
+		"  -o OFFSET       where to start: beginning, end (default), N (absolute), -N (the last N "
+		"messages\n"
+		"                  of each partition)\n"
+		"  -e              exit once every partition has reached its end\n"
+		"  -c N            exit after N messages\n"
+		"  -V              print only the decoded value, not the envelope\n"
+		"  -q              only print warnings and errors on stderr\n"
+		"  -h, --help      this text\n"
+		"      --version   the version of the program and its libraries\n"
+		"\n"
+		"Exit status: 0 done (or interrupted), 1 on a Kafka or output error, 2 on bad usage.\n");
 }
 
 static int parse_offset(const char *s, int64_t *out)
@@ -81,11 +82,41 @@ static int resolve_offset(rd_kafka_t *rk, rd_kafka_topic_partition_t *tp, char *
 		tp->offset = lo;
 	else if (tp->offset == RD_KAFKA_OFFSET_END)
 		tp->offset = hi;
-	else /* RD_KAFKA_OFFSET_TAIL(n) */
-		tp->offset = hi - (RD_KAFKA_OFFSET_TAIL_BASE - tp->offset) > lo
-				 ? hi - (RD_KAFKA_OFFSET_TAIL_BASE - tp->offset)
+	else /* RD_KAFKA_OFFSET_TAIL(n): each message may be followed by the commit marker of its transaction
+	      * (an exactly-once worker), which takes an offset too; main() prints the last n read. */
+		tp->offset = hi - 2 * (RD_KAFKA_OFFSET_TAIL_BASE - tp->offset) > lo
+				 ? hi - 2 * (RD_KAFKA_OFFSET_TAIL_BASE - tp->offset)
 				 : lo;
 	return 0;
+}
+
+/* With -o -N: what a partition read before its first end, of which the last N are printed there. */
+typedef struct held {
+	rd_kafka_message_t **m;
+	size_t n, cap;
+	int done; /* reached its end once: messages are printed as they come */
+} held_t;
+
+static int hold_message(held_t *h, rd_kafka_message_t *rkm)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 64;
+		rd_kafka_message_t **m = realloc(h->m, cap * sizeof(*m));
+
+		if (m == NULL)
+			return -1;
+		h->m = m;
+		h->cap = cap;
+	}
+	h->m[h->n++] = rkm;
+	return 0;
+}
+
+static void held_clear(held_t *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		rd_kafka_message_destroy(h->m[i]);
+	h->n = 0;
 }
 
 /*
@@ -206,6 +237,21 @@ static int print_message(const rd_kafka_message_t *rkm, int value_only, msgpack_
 	return rc;
 }
 
+/* Prints rkm and counts it against -c: 0 to go on, 1 when done (the count reached, or the reader went away:
+ * a normal way for a tail to end, | head), -1 on an output error. */
+static int show(const rd_kafka_message_t *rkm, int value_only, msgpack_zone *zone, long long max_msgs,
+		long long *msg_cnt)
+{
+	if (print_message(rkm, value_only, zone) != 0) {
+		if (errno != EPIPE) {
+			andon_err("writing stdout: %s", strerror(errno));
+			return -1;
+		}
+		return 1;
+	}
+	return max_msgs > 0 && ++*msg_cnt >= max_msgs;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
@@ -215,6 +261,8 @@ int main(int argc, char **argv)
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-tail", "enable.auto.commit", "false", "enable.auto.offset.store", "false",
 	    "enable.partition.eof", "true",
+	    /* Only what the worker committed: an exactly-once worker's aborted outputs never show. */
+	    "isolation.level", "read_committed",
 	    /* The mock holds an empty fetch for the whole wait, which would delay every line by up to it. */
 	    "fetch.wait.max.ms", "10", NULL};
 	char **topics, errstr[512];
@@ -222,6 +270,8 @@ int main(int argc, char **argv)
 	int64_t offset = RD_KAFKA_OFFSET_END;
 	long long max_msgs = 0, msg_cnt = 0;
 	char *eof_seen = NULL;
+	held_t *held = NULL; /* -o -N: per partition */
+	size_t tail = 0;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk = NULL;
 	rd_kafka_topic_partition_list_t *parts = NULL;
@@ -315,7 +365,10 @@ int main(int argc, char **argv)
 		andon_err("%s", errstr);
 		goto out;
 	}
-	if ((eof_seen = calloc((size_t)parts->cnt, 1)) == NULL) {
+	if (offset <= RD_KAFKA_OFFSET_TAIL_BASE)
+		tail = (size_t)(RD_KAFKA_OFFSET_TAIL_BASE - offset);
+	if ((eof_seen = calloc((size_t)parts->cnt, 1)) == NULL ||
+	    (tail > 0 && (held = calloc((size_t)parts->cnt, sizeof(*held))) == NULL)) {
 		andon_err("out of memory");
 		goto out;
 	}
@@ -342,6 +395,20 @@ int main(int argc, char **argv)
 				eof_seen[idx] = 1;
 				eof_cnt++;
 			}
+			/* -o -N: the partition's last N messages, now that its end is known. */
+			if (idx >= 0 && held != NULL && !held[idx].done) {
+				held_t *h = &held[idx];
+				int done = 0;
+
+				for (size_t i = h->n > tail ? h->n - tail : 0; i < h->n && !done; i++)
+					done = show(h->m[i], value_only, &zone, max_msgs, &msg_cnt);
+				held_clear(h);
+				h->done = 1;
+				if (done != 0) {
+					status = done < 0;
+					run = 0;
+				}
+			}
 			if (exit_eof && eof_cnt == parts->cnt)
 				run = 0;
 		} else if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -365,20 +432,24 @@ int main(int argc, char **argv)
 				eof_seen[idx] = 0;
 				eof_cnt--;
 			}
-			if (print_message(rkm, value_only, &zone) != 0) {
-				/* The reader went away (| head): a normal way for a tail to end. */
-				if (errno != EPIPE) {
-					andon_err("writing stdout: %s", strerror(errno));
-					status = 1;
-				}
+			if (idx >= 0 && held != NULL && !held[idx].done) {
+				if (hold_message(&held[idx], rkm) == 0)
+					continue; /* printed at the partition's end */
+				andon_err("out of memory");
+				status = 1;
+				run = 0;
+			} else if ((opt = show(rkm, value_only, &zone, max_msgs, &msg_cnt)) != 0) {
+				status = opt < 0;
 				run = 0;
 			}
-			if (max_msgs > 0 && ++msg_cnt >= max_msgs)
-				run = 0;
 		}
 		rd_kafka_message_destroy(rkm);
 	}
 	msgpack_zone_destroy(&zone);
+	for (int i = 0; held != NULL && i < parts->cnt; i++) {
+		held_clear(&held[i]);
+		free(held[i].m);
+	}
 
 out:
 	andon_kafka_consumer_close(rk);
@@ -387,6 +458,7 @@ out:
 	if (parts != NULL)
 		rd_kafka_topic_partition_list_destroy(parts);
 	free(eof_seen);
+	free(held);
 	free(topics);
 	return status;
 

@@ -252,6 +252,8 @@ int main(int argc, char **argv)
 	static const char *const reader_defaults[] = {
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-replay", "enable.auto.commit", "false",
+	    /* Only what the worker committed: an exactly-once worker's aborted outputs never show. */
+	    "isolation.level", "read_committed",
 	    /* An end event tells us a partition with gaps (compaction, transaction markers) is finished. */
 	    "enable.partition.eof", "true", "fetch.wait.max.ms", "10",
 	    /* If retention removes the range under us, fail loudly rather than skip to the end in silence. */

@@ -260,6 +260,8 @@ int main(int argc, char **argv)
 	static const char *const reader_defaults[] = {
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
 	    "group.id", "andon-send", "enable.auto.commit", "false",
+	    /* Only what the worker committed: an exactly-once worker's aborted outputs never show. */
+	    "isolation.level", "read_committed",
 	    /* The mock holds an empty fetch for the whole wait: a low wait is most of the round trip. */
 	    "fetch.wait.max.ms", "10", NULL};
 	andon_kafka_arg_t *cargs;

@@ -193,6 +193,9 @@ offsets.topic.replication.factor=$rf
 transaction.state.log.num.partitions=4
 transaction.state.log.replication.factor=$rf
 transaction.state.log.min.isr=$isr
+# A transaction whose producer died is aborted within 1 s of its timeout (default: checked every 10 s), so
+# read_committed readers are held back by it no longer than the worker's transaction.timeout.ms.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 default.replication.factor=$rf

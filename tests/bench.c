@@ -4,7 +4,10 @@
  * the same number of bare pipelined Redis function calls, so the worker's own share of throughput and
  * latency shows. Throughput is measured with a burst; latency paced at half the worker's measured maximum,
  * for the worker and for the bare broker alike. A benchmark, not a test: it prints figures and fails only
- * when something is not answered. ANDON_BENCH_N sets the request count per phase (default 20000);
+ * when something is not answered. The worker phases run twice, with worker.exactly_once false and true (one
+ * Kafka transaction per batch), paced at the same rate (half the at-least-once maximum), so the cost of
+ * exactly-once shows on the same broker in the same run. ANDON_BENCH_N sets the request count per phase
+ * (default 20000);
  * ANDON_BENCH_OPTS="key=value ..." gives the worker extra settings (-o), for tuning experiments.
  * ANDON_BENCH_SOAK=M then replays the burst's requests until M more were answered (each a duplicate: the
  * whole path runs, and Redis does not grow), printing the worker's RSS every million: it must stay flat.
@@ -208,7 +211,7 @@ static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, con
 	}
 }
 
-static void report(const phase_t *ph, const char *label, double *rate_out)
+static void report(const phase_t *ph, const char *label, double *rate_out, double *p99_out)
 {
 	long long *lat = malloc(sizeof(long long) * (size_t)n_req);
 	double secs = (double)(ph->last_us - ph->first_us) / 1e6;
@@ -219,6 +222,8 @@ static void report(const phase_t *ph, const char *label, double *rate_out)
 	       n_req, secs, n_req / secs, lat[n_req / 2] / 1000.0, lat[(size_t)n_req * 99 / 100] / 1000.0);
 	if (rate_out != NULL)
 		*rate_out = n_req / secs;
+	if (p99_out != NULL)
+		*p99_out = lat[(size_t)n_req * 99 / 100] / 1000.0;
 	free(lat);
 }
 
@@ -311,14 +316,38 @@ static void soak(rd_kafka_t *producer, rd_kafka_t *reader, pid_t worker, long lo
 	       rss0, warm, rss, peak, warm > 0 ? 100.0 * (double)(peak - warm) / (double)warm : 0.0);
 }
 
+/* Starts the worker with exactly_once (false or true) and the ANDON_BENCH_OPTS settings. */
+static pid_t start_worker(const char *exactly_once)
+{
+	const char *opts[18] = {exactly_once};
+	pid_t pid;
+	char *copy = getenv("ANDON_BENCH_OPTS") != NULL ? strdup(getenv("ANDON_BENCH_OPTS")) : NULL;
+	char *save = NULL;
+	int k = 1;
+
+	for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 17;
+	     o = strtok_r(NULL, " ", &save))
+		opts[k++] = o;
+	pid = h_worker_start(opts);
+	free(copy);
+	return pid;
+}
+
+static void phase_free(phase_t *ph)
+{
+	free(ph->sent_us);
+	free(ph->lat_us);
+}
+
 int main(void)
 {
 	const char *env = getenv("ANDON_BENCH_N");
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *producer, *reader;
 	phase_t burst = {.name = "burst"}, paced = {.name = "paced"};
+	phase_t eburst = {.name = "eburst"}, epaced = {.name = "epaced"};
 	phase_t echo_burst = {.name = "echo"}, echo_paced = {.name = "echopaced"};
-	double worker_rate, echo_rate, ceiling_rate;
+	double worker_rate, eos_rate, echo_rate, ceiling_rate, p99, eos_p99;
 	char label[64];
 	int half;
 	char err[256];
@@ -340,18 +369,7 @@ int main(void)
 		n_req = (int)n;
 	}
 	h_start();
-	{
-		const char *opts[17] = {NULL};
-		char *copy = getenv("ANDON_BENCH_OPTS") != NULL ? strdup(getenv("ANDON_BENCH_OPTS")) : NULL;
-		char *save = NULL;
-		int k = 0;
-
-		for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 16;
-		     o = strtok_r(NULL, " ", &save))
-			opts[k++] = o;
-		worker = h_worker_start(opts);
-		free(copy);
-	}
+	worker = start_worker("worker.exactly_once=false");
 	h_topic_create(ECHO_TOPIC, 4);
 	r = h_redis(
 	    "FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
@@ -361,6 +379,8 @@ int main(void)
 	freeReplyObject(r);
 	create_executions("burst", n_req);
 	create_executions("paced", n_req);
+	create_executions("eburst", n_req);
+	create_executions("epaced", n_req);
 	create_executions("ceiling", n_req);
 
 	conf = rd_kafka_conf_new();
@@ -373,20 +393,35 @@ int main(void)
 	    "andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions, on %s\n",
 	    n_req, hk_is_dev() ? "andon-devkafka (librdkafka's mock)" : "Apache Kafka (one node)");
 	run_phase(producer, reader, &burst, "andon.requests", 0);
-	report(&burst, "worker, burst (throughput)", &worker_rate);
+	report(&burst, "worker, burst (throughput)", &worker_rate, NULL);
 	run_phase(producer, reader, &echo_burst, ECHO_TOPIC, 0);
-	report(&echo_burst, "broker alone, burst", &echo_rate);
+	report(&echo_burst, "broker alone, burst", &echo_rate, NULL);
 	half = (int)(worker_rate / 2);
 	run_phase(producer, reader, &paced, "andon.requests", half);
 	snprintf(label, sizeof(label), "worker, paced at %d req/s", half);
-	report(&paced, label, NULL);
+	report(&paced, label, NULL, &p99);
 	run_phase(producer, reader, &echo_paced, ECHO_TOPIC, half);
 	snprintf(label, sizeof(label), "broker alone, paced at %d msg/s", half);
-	report(&echo_paced, label, NULL);
+	report(&echo_paced, label, NULL, NULL);
+
+	/* The same worker phases with a Kafka transaction around every batch. */
+	if (h_worker_stop() != 0) {
+		h_stop();
+		return 1;
+	}
+	worker = start_worker("worker.exactly_once=true");
+	run_phase(producer, reader, &eburst, "andon.requests", 0);
+	report(&eburst, "exactly-once worker, burst", &eos_rate, NULL);
+	run_phase(producer, reader, &epaced, "andon.requests", half);
+	snprintf(label, sizeof(label), "exactly-once worker, paced at %d req/s", half);
+	report(&epaced, label, NULL, &eos_p99);
+
 	ceiling_rate = ceiling();
 	printf("%-38s %8d calls    %25.0f calls/s\n", "ceiling: bare pipelined FCALL", n_req, ceiling_rate);
 	printf("worker / ceiling = %.0f%%; worker / broker alone = %.0f%%\n",
 	       100.0 * worker_rate / ceiling_rate, 100.0 * worker_rate / echo_rate);
+	printf("exactly-once / at-least-once: throughput %.0f%%, paced p99 %.2fx\n",
+	       100.0 * eos_rate / worker_rate, eos_p99 / p99);
 
 	if (soak_n > 0)
 		soak(producer, reader, worker, soak_n);
@@ -395,14 +430,12 @@ int main(void)
 	rd_kafka_destroy(reader);
 	rd_kafka_flush(producer, 5000);
 	rd_kafka_destroy(producer);
-	free(burst.sent_us);
-	free(burst.lat_us);
-	free(paced.sent_us);
-	free(paced.lat_us);
-	free(echo_burst.sent_us);
-	free(echo_burst.lat_us);
-	free(echo_paced.sent_us);
-	free(echo_paced.lat_us);
+	phase_free(&burst);
+	phase_free(&paced);
+	phase_free(&eburst);
+	phase_free(&epaced);
+	phase_free(&echo_burst);
+	phase_free(&echo_paced);
 	if (h_worker_stop() != 0) {
 		h_stop();
 		return 1;

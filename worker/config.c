@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT };
+enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_EOS };
 
 typedef struct opt {
 	const char *name;
@@ -71,6 +71,9 @@ static const opt_t opts[] = {
     STR_OPT("worker.http_listen", http_listen, ""),
     INT_HOT("worker.health_stall_ms", health_stall_ms, 100, 3600000, "60000"),
     INT_HOT("worker.metrics_scan_ms", metrics_scan_ms, 100, 3600000, "5000"),
+    {"worker.exactly_once", OPT_EOS, offsetof(andon_config_t, exactly_once), 0, 0, 0, "auto", 0},
+    STR_OPT("worker.transactional_id", transactional_id, ""),
+    INT_OPT("worker.transaction_ms", transaction_ms, 0, 60000, "10"),
     INT_OPT("topics.create", topics_create, 0, 1, "1"),
     INT_OPT("topics.partitions", topics_partitions, -1, 100000, "4"),
     INT_OPT("topics.replication_factor", topics_replication_factor, -1, 1000, "-1"),
@@ -120,6 +123,17 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of text, json", o->name,
 					  value);
 		*(int *)field = level;
+		break;
+	case OPT_EOS:
+		if (strcmp(value, "false") == 0)
+			*(int *)field = ANDON_EOS_OFF;
+		else if (strcmp(value, "true") == 0)
+			*(int *)field = ANDON_EOS_ON;
+		else if (strcmp(value, "auto") == 0)
+			*(int *)field = ANDON_EOS_AUTO;
+		else
+			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of false, true, auto",
+					  o->name, value);
 		return 0;
 	}
 	return andon_fail(errstr, errstr_size, "%s: bad option type", o->name);

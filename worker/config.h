@@ -6,6 +6,9 @@
 
 #define ANDON_CONFIG_MAX_KAFKA 128
 
+/* worker.exactly_once: false, true, auto. */
+enum { ANDON_EOS_OFF = 0, ANDON_EOS_ON = 1, ANDON_EOS_AUTO = 2 };
+
 typedef struct andon_config {
 	/* Redis: TCP host/port unless unix is set. */
 	char redis_host[256];
@@ -61,6 +64,11 @@ typedef struct andon_config {
 	int health_stall_ms;   /* /healthz answers 503 once the main loop has not turned for this long */
 	int metrics_scan_ms;   /* period of the Redis queries behind the timer and Stopping gauges */
 	int log_format;	       /* ANDON_LOG_TEXT or ANDON_LOG_JSON (log.h) */
+	/* Exactly-once outputs (txn.h): Kafka transactions around every batch. */
+	int exactly_once; /* ANDON_EOS_OFF, ANDON_EOS_ON, or ANDON_EOS_AUTO: on unless the broker lacks them
+			   */
+	char transactional_id[250]; /* empty: derived from group.id and instance_id (txn.h) */
+	int transaction_ms;	    /* longest a transaction stays open while requests keep coming */
 
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];

@@ -1,5 +1,6 @@
 /* output: what the worker produces to Kafka, each message held on its request until the broker acknowledges
- * it; failed deliveries are produced again or dead-lettered, never dropped. */
+ * it; failed deliveries are produced again or dead-lettered, never dropped. With exactly-once (txn.h) a
+ * batch's outputs are committed with its offsets instead, and a failed delivery aborts the batch. */
 #include "worker_int.h"
 
 #include "log.h"
@@ -70,9 +71,12 @@ static void keep_for_redo(andon_worker_t *w, const char *topic, const void *key,
 	redo_push(w, r);
 }
 
-/* One more acknowledgement to wait for, on a consumed message or on the timer sweep. */
+/* One more acknowledgement to wait for, on a consumed message or on the timer sweep. Exactly-once waits for
+ * none: the commit of the transaction delivers all of a batch's outputs, or none. */
 static void hold(andon_worker_t *w, uint64_t seq)
 {
+	if (w->txn != NULL)
+		return;
 	if (seq == TIMER_SEQ)
 		w->timer_pending++;
 	else
@@ -87,6 +91,35 @@ void andon_out_release(andon_worker_t *w, uint64_t seq)
 		andon_track_release(w->track, seq);
 }
 
+/* The counterpart of hold(): an acknowledgement arrived, or a kept copy took over. */
+static void unhold(andon_worker_t *w, uint64_t seq)
+{
+	if (w->txn == NULL)
+		andon_out_release(w, seq);
+}
+
+/* A fingerprint of one output (FNV-1a over topic, key and value), for the outputs the broker refused. */
+static uint64_t fingerprint(const char *topic, const void *key, size_t key_len, const void *value, size_t len)
+{
+	const unsigned char *parts[3] = {(const unsigned char *)topic, key, value};
+	size_t lens[3] = {strlen(topic) + 1, key_len, len};
+	uint64_t h = 14695981039346656037ULL;
+
+	for (int p = 0; p < 3; p++)
+		for (size_t i = 0; i < lens[p]; i++)
+			h = (h ^ parts[p][i]) * 1099511628211ULL;
+	return h;
+}
+
+/* Why the broker refused this output before, or 0. */
+static rd_kafka_resp_err_t was_refused(const andon_worker_t *w, uint64_t fp)
+{
+	for (size_t i = 0; i < sizeof(w->refused) / sizeof(w->refused[0]); i++)
+		if (w->refused[i].fp == fp && w->refused[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return w->refused[i].err;
+	return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 /* Delivery report: one acknowledgement for the consumed message the produced one belongs to. */
 void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -96,7 +129,23 @@ void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
 
 	(void)rk;
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_out_release(w, seq);
+		unhold(w, seq);
+		return;
+	}
+	if (w->txn != NULL) {
+		/* The transaction holding it can only be aborted; the batch is consumed again and produces it
+		 * again, as a DLQ record when no retry can deliver it. (After an abort, purged messages
+		 * report here too: no transaction is open then.) */
+		if (permanent(err) && andon_txn_open(w->txn)) {
+			unsigned i = w->refused_next++ % (sizeof(w->refused) / sizeof(w->refused[0]));
+
+			w->refused[i].fp =
+			    fingerprint(rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len);
+			w->refused[i].err = err;
+			andon_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
+				   rd_kafka_err2str(err));
+		}
+		andon_txn_fail(w->txn, err);
 		return;
 	}
 	/* Never drop an answer: produce it again, or dead-letter it when no retry can help. The failed
@@ -164,6 +213,10 @@ void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, si
 	case ANDON_TOPIC_READY:
 		break;
 	}
+	if (w->txn != NULL && (err = was_refused(w, fingerprint(topic, key, key_len, value, len))) != 0) {
+		undeliverable(w, topic, key, key_len, value, len, seq, err);
+		return;
+	}
 	for (;;) {
 		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)value, len),
@@ -180,6 +233,9 @@ void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, si
 	andon_warn("cannot produce to %s: %s", topic, rd_kafka_err2str(err));
 	if (permanent(err))
 		undeliverable(w, topic, key, key_len, value, len, seq, err);
+	else if (w->txn != NULL)
+		andon_txn_fail(w->txn,
+			       err); /* a transaction in error: aborted, and the batch consumed again */
 	else {
 		hold(w, seq); /* released when the kept copy is produced again */
 		keep_for_redo(w, topic, key, key_len, value, len, seq, err);
@@ -206,7 +262,7 @@ static void redo_all(andon_worker_t *w)
 			andon_out_produce(w, r->topic, r->key, r->key_len, r->value, r->value_len, r->seq);
 		w->redelivered++;
 		/* The failed attempt's hold is handed over to what was just produced. */
-		andon_out_release(w, r->seq);
+		unhold(w, r->seq);
 		free(r->topic);
 		free(r->key);
 		free(r->value);
@@ -222,6 +278,12 @@ void andon_out_settle(andon_worker_t *w, int timeout_ms)
 
 	rd_kafka_poll(w->producer, timeout_ms);
 	andon_topics_poll(w->topics);
+	if (w->txn != NULL) {
+		/* What waited for its topic belongs to the open transaction; offsets go with its commit. */
+		if (w->redo != NULL && andon_txn_open(w->txn))
+			redo_all(w);
+		return;
+	}
 	if (w->redo != NULL)
 		redo_all(w);
 	if (andon_track_collect(w->track, w->offsets) == 0)
@@ -230,6 +292,85 @@ void andon_out_settle(andon_worker_t *w, int timeout_ms)
 		andon_warn("storing offsets: %s", rd_kafka_err2str(err));
 	rd_kafka_topic_partition_list_destroy(w->offsets);
 	w->offsets = rd_kafka_topic_partition_list_new(8);
+}
+
+int andon_out_begin(andon_worker_t *w, rd_kafka_message_t *const *msgs, size_t n)
+{
+	if (w->txn == NULL)
+		return 0;
+	if (andon_txn_begin(w->txn) != 0) {
+		w->fatal = 1;
+		return -1;
+	}
+	if (andon_txn_consumed(w->txn, msgs, n) != 0)
+		andon_err("a transaction without its consumer's group metadata: it will be aborted");
+	return 0;
+}
+
+/* The copies kept for topics being created belong to an aborted transaction: the batch makes them again. */
+static void redo_clear(andon_worker_t *w)
+{
+	while (w->redo != NULL) {
+		redo_t *next = w->redo->next;
+
+		free(w->redo->topic);
+		free(w->redo->key);
+		free(w->redo->value);
+		free(w->redo);
+		w->redo = next;
+	}
+	w->redo_tail = NULL;
+}
+
+int andon_out_commit(andon_worker_t *w, int ok)
+{
+	int64_t deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
+	int rc;
+
+	if (w->txn == NULL || !andon_txn_open(w->txn))
+		return 0;
+	/* Outputs waiting for a topic being created are produced into this transaction first. */
+	while (ok && w->redo != NULL && !andon_txn_doomed(w->txn)) {
+		if (andon_now_us() >= deadline) {
+			andon_warn("topics still being created after %d ms", w->cfg->shutdown_timeout_ms);
+			ok = 0;
+			break;
+		}
+		andon_out_settle(w, 10);
+	}
+	/* Every request whose Redis change is confirmed and whose outputs are produced is finished: its
+	 * offset goes with the outputs, all or nothing. */
+	andon_track_collect(w->track, w->offsets);
+	if (ok)
+		rc = andon_txn_commit(w->txn, w->offsets, deadline);
+	else
+		rc = andon_txn_abort(w->txn, "the batch was not finished", deadline);
+	rd_kafka_topic_partition_list_destroy(w->offsets);
+	w->offsets = rd_kafka_topic_partition_list_new(8);
+	if (rc != ANDON_TXN_COMMITTED) {
+		redo_clear(w);
+		/* The purged messages' reports belong to no transaction now. */
+		while (rd_kafka_outq_len(w->producer) > 0 && andon_now_us() < deadline)
+			rd_kafka_poll(w->producer, 10);
+	}
+	if (rc == ANDON_TXN_FATAL)
+		w->fatal = 1;
+	return rc;
+}
+
+int andon_out_commit_due(andon_worker_t *w, int idle)
+{
+	if (!andon_out_txn_open(w))
+		return 0;
+	if (idle || andon_txn_age_us(w->txn) >= (int64_t)w->cfg->transaction_ms * 1000 ||
+	    andon_track_full(w->track) || andon_txn_doomed(w->txn))
+		return andon_out_commit(w, 1);
+	return 0;
+}
+
+int andon_out_txn_open(const andon_worker_t *w)
+{
+	return w->txn != NULL && andon_txn_open(w->txn);
 }
 
 /* Waits until every message in flight is acknowledged; 0 when drained, -1 when the deadline passed. */

@@ -1,5 +1,6 @@
 /* timers: the durable-deadline sweep: claims due deadlines with a lease, fires them as engine calls and
- * removes them once what they caused is acknowledged (docs/REDIS.md, durable timers). */
+ * removes them once what they caused is acknowledged, or with exactly-once committed (docs/REDIS.md,
+ * durable timers). */
 #include "worker_int.h"
 
 #include "log.h"
@@ -32,6 +33,15 @@ int andon_timers_settle(andon_worker_t *w)
 	return 0;
 }
 
+/* What the sweep fired was aborted: the timers stay in the set and fire again after their lease. */
+static void abandon(andon_worker_t *w)
+{
+	andon_warn("timer sweep aborted; %zu timer(s) fire again after their lease", w->done_argc - 2);
+	w->done_argc = 2;
+	freeReplyObject(w->fired);
+	w->fired = NULL;
+}
+
 /*
  * Fires the due deadlines, at most timer_batch per tick: claims them (00-core.lua, timers_claim), calls
  * each one's engine function in one pipeline, applies and produces what they caused. A member is
@@ -45,6 +55,7 @@ void andon_timers_sweep(andon_worker_t *w)
 	size_t batch =
 	    (size_t)(w->cfg->timer_batch < w->cfg->batch_size ? w->cfg->timer_batch : w->cfg->batch_size);
 	redisReply *r;
+	int stop = 0;
 
 	if (andon_timers_settle(w))
 		return;
@@ -106,10 +117,16 @@ void andon_timers_sweep(andon_worker_t *w)
 		}
 		ncalls = 0;
 	}
+	/* Exactly-once: what the sweep fires is one transaction, and fired timers are removed after its
+	 * commit. */
+	if (ncalls > 0 && andon_out_begin(w, NULL, 0) != 0)
+		stop = 1; /* the producer failed for good: the timers fire again after their lease */
 	for (size_t i = 0; i < ncalls; i++) {
 		redisReply *a = w->replies[i];
 
-		if (andon_out_answer_ok(a)) {
+		if (stop) {
+			/* nothing is produced */
+		} else if (andon_out_answer_ok(a)) {
 			andon_out_emit(w, a, TIMER_SEQ);
 			/* The member is the call's "timer" field, the last argument. */
 			w->done_argv[w->done_argc] = w->calls[i].argv[w->calls[i].argc - 1];
@@ -122,6 +139,12 @@ void andon_timers_sweep(andon_worker_t *w)
 		}
 		freeReplyObject(a);
 		w->replies[i] = NULL;
+	}
+	if (w->txn != NULL && ncalls > 0 && !stop) {
+		if (andon_out_commit(w, 1) == 0)
+			andon_timers_settle(w);
+		else
+			abandon(w);
 	}
 	andon_arena_reset(&w->arena);
 }

@@ -67,13 +67,18 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 			rd_kafka_assign(rk, parts);
 		andon_health_assigned(w, parts->cnt);
 	} else {
+		/* Exactly-once: what is open commits now, in the generation it was consumed in (or, when the
+		 * partitions are lost already, is aborted), so the next owner starts after it. */
+		if (andon_out_txn_open(w))
+			andon_out_commit(w, !rd_kafka_assignment_lost(rk));
 		/* Finish what was taken from these partitions so the next owner starts after it. */
 		andon_info("revoked %d partition(s); draining %zu in flight", parts->cnt,
 			   andon_track_count(w->track));
 		if (andon_out_drain(w, deadline) != 0)
 			andon_warn("revoke: %zu message(s) still unacknowledged; they will be consumed again",
 				   andon_track_count(w->track));
-		rd_kafka_commit(rk, NULL, 0);
+		if (w->txn == NULL) /* exactly-once commits offsets with each batch's transaction */
+			rd_kafka_commit(rk, NULL, 0);
 		andon_quar_revoke(w->quar, parts, rd_kafka_assignment_lost(rk), w->run, deadline);
 		if (cooperative) {
 			e = rd_kafka_incremental_unassign(rk, parts);
@@ -135,16 +140,75 @@ static size_t arena_size(const andon_config_t *cfg)
 	return batch > largest ? batch : largest;
 }
 
+/* The consumer group of conf (a consumer's configuration). */
+static void group_of(const rd_kafka_conf_t *conf, char *group, size_t size)
+{
+	if (rd_kafka_conf_get(conf, "group.id", group, &size) != RD_KAFKA_CONF_OK)
+		snprintf(group, size, "andon-worker");
+}
+
 /* In-flight records are per consumer group: whichever worker of the group owns a partition next reads them.
  */
 static andon_quar_t *quar_new(andon_worker_t *w)
 {
 	char group[256];
-	size_t size = sizeof(group);
 
-	if (rd_kafka_conf_get(rd_kafka_conf(w->consumer), "group.id", group, &size) != RD_KAFKA_CONF_OK)
-		snprintf(group, sizeof(group), "andon-worker");
+	group_of(rd_kafka_conf(w->consumer), group, sizeof(group));
 	return andon_quar_new(w->engine, w->cfg->quarantine_after, group, w->cfg->topic_requests);
+}
+
+/*
+ * The producer: transactional (txn.h) unless worker.exactly_once is false, or auto on a cluster without
+ * transactions. Returns 1 when transactional, 0 when not, -1 with the reason in errstr.
+ */
+static int producer_new(andon_worker_t *w, const char *group, char *errstr, size_t errstr_size)
+{
+	static const char *const defaults[] = {"enable.idempotence=true", "linger.ms=2",
+					       "reconnect.backoff.max.ms=1000", NULL};
+	/* A transaction that a killed worker left open holds read_committed readers of its partitions back
+	 * until the broker aborts it: after 10 s here, not librdkafka's 60 s. A batch commits in
+	 * milliseconds.
+	 */
+	static const char *const txn_defaults[] = {"enable.idempotence=true", "linger.ms=2",
+						   "reconnect.backoff.max.ms=1000",
+						   "transaction.timeout.ms=10000", NULL};
+	int eos = w->cfg->exactly_once != ANDON_EOS_OFF, rc;
+	char id[600];
+
+	for (;;) {
+		rd_kafka_conf_t *conf = kafka_conf(w, eos ? txn_defaults : defaults, NULL, errstr, errstr_size);
+
+		if (conf == NULL)
+			return -1;
+		andon_txn_id(w->cfg, group, id, sizeof(id));
+		if (eos && andon_kafka_conf_set(conf, "transactional.id", id, errstr, errstr_size) != 0) {
+			rd_kafka_conf_destroy(conf);
+			return -1;
+		}
+		rd_kafka_conf_set_dr_msg_cb(conf, andon_out_delivered);
+		w->dlq_original_max = dlq_original_max(w->cfg, conf);
+		if ((w->producer = andon_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
+			return -1;
+		conf = NULL; /* now owned by the producer */
+		if (!eos)
+			return 0;
+		if ((rc = andon_txn_init(w->producer, w->run, errstr, errstr_size)) != 0) {
+			if (rc > 0)
+				andon_info("exactly-once outputs: transactional.id %s", id);
+			return rc;
+		}
+		if (w->cfg->exactly_once == ANDON_EOS_ON) {
+			andon_fail(
+			    errstr, errstr_size,
+			    "worker.exactly_once = true, but the cluster does not support transactions");
+			return -1;
+		}
+		andon_warn("the cluster does not support transactions: outputs at least once "
+			   "(worker.exactly_once = auto)");
+		rd_kafka_destroy(w->producer);
+		w->producer = NULL;
+		eos = 0;
+	}
 }
 
 andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_atomic_t *run, char *errstr,
@@ -159,8 +223,6 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 							"auto.commit.interval.ms=1000",
 							"reconnect.backoff.max.ms=1000",
 							NULL};
-	static const char *const producer_defaults[] = {"enable.idempotence=true", "linger.ms=2",
-							"reconnect.backoff.max.ms=1000", NULL};
 	/* With metrics served: the consumer's statistics (lag per partition, brokers up) every 5 s. */
 	static const char *const metrics_defaults[] = {"statistics.interval.ms=5000", NULL};
 	const char *const own_topics[] = {cfg->topic_requests, cfg->topic_replies, cfg->topic_events,
@@ -169,7 +231,9 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_resp_err_t err;
+	char group[256];
 	size_t n;
+	int eos;
 
 	if (w == NULL) {
 		andon_fail(errstr, errstr_size, "out of memory");
@@ -211,30 +275,32 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
 		goto err;
 
-	if ((conf = kafka_conf(w, producer_defaults, NULL, errstr, errstr_size)) == NULL)
+	/* The consumer's settings first: the transactional.id names its group. */
+	if ((conf = kafka_conf(w, consumer_defaults, cfg->http_listen[0] != '\0' ? metrics_defaults : NULL,
+			       errstr, errstr_size)) == NULL)
 		goto err;
-	rd_kafka_conf_set_dr_msg_cb(conf, andon_out_delivered);
-	w->dlq_original_max = dlq_original_max(cfg, conf);
-	if ((w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)) == NULL)
+	group_of(conf, group, sizeof(group));
+	if ((eos = producer_new(w, group, errstr, errstr_size)) < 0)
 		goto err;
-	conf = NULL; /* now owned by the producer */
 	/* The topics must exist before the subscription: librdkafka looks for a missing subscribed topic
 	 * only every topic.metadata.refresh.interval.ms. */
 	if ((w->topics = andon_topics_new(w->producer, cfg, errstr, errstr_size)) == NULL ||
 	    andon_topics_ensure(w->topics, own_topics, 4, run, errstr, errstr_size) != 0)
 		goto err;
 
-	if ((conf = kafka_conf(w, consumer_defaults, cfg->http_listen[0] != '\0' ? metrics_defaults : NULL,
-			       errstr, errstr_size)) == NULL ||
-	    (cfg->instance_id[0] != '\0' &&
-	     andon_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, errstr, errstr_size) != 0))
+	/* Exactly-once commits offsets only with the transaction holding what they caused. */
+	if ((cfg->instance_id[0] != '\0' &&
+	     andon_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, errstr, errstr_size) != 0) ||
+	    (eos && andon_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0) ||
+	    andon_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) != 0)
 		goto err;
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	rd_kafka_conf_set_stats_cb(conf, kafka_stats);
 	if ((w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)) == NULL)
 		goto err;
 	conf = NULL; /* now owned by the consumer */
-	if ((w->quar = quar_new(w)) == NULL) {
+	if ((w->quar = quar_new(w)) == NULL ||
+	    (eos && (w->txn = andon_txn_new(w->producer, w->consumer)) == NULL)) {
 		andon_fail(errstr, errstr_size, "out of memory");
 		goto err;
 	}
@@ -690,12 +756,43 @@ static int process_all(andon_worker_t *w, size_t n)
 	return rc;
 }
 
+/* The polled batch; with exactly-once into the open transaction (output.c, txn.h). 0, or -1 when the
+ * worker must stop (Redis gave up during a shutdown, or the producer failed for good). */
+static int process_batch(andon_worker_t *w, size_t n)
+{
+	if (andon_out_begin(w, w->msgs, n) != 0) {
+		for (size_t i = 0; i < n; i++)
+			rd_kafka_message_destroy(w->msgs[i]);
+		return -1;
+	}
+	if (process_all(w, n) == 0)
+		return 0;
+	/* Unfinished: what is open is aborted, and consumed again by the next owner. */
+	andon_out_commit(w, 0);
+	return -1;
+}
+
+/* How long a poll waits for the first message: poll_ms, or with an open transaction up to its age limit
+ * (worker.transaction_ms) but no more than 2 ms: a transaction commits when requests pause, and a lone
+ * request is not held back. */
+static int poll_wait_ms(const andon_worker_t *w)
+{
+	int64_t left;
+
+	if (!andon_out_txn_open(w))
+		return w->cfg->poll_ms;
+	left = (int64_t)w->cfg->transaction_ms - andon_txn_age_us(w->txn) / 1000;
+	return left <= 0 ? 0 : left < 2 ? (int)left : 2;
+}
+
 static void stats(const andon_worker_t *w)
 {
-	andon_info("stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
-		   "lost %llu batches %llu inflight %zu redis-reconnects %lu",
-		   w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost,
-		   w->batches, andon_track_count(w->track), andon_engine_reconnects(w->engine));
+	andon_info(
+	    "stats: consumed %llu answered %llu events %llu timers %llu dlq %llu redelivered %llu "
+	    "lost %llu batches %llu inflight %zu redis-reconnects %lu txn-commits %llu txn-aborts %llu",
+	    w->consumed, w->answered, w->events, w->timers, w->dlq, w->redelivered, w->lost, w->batches,
+	    andon_track_count(w->track), andon_engine_reconnects(w->engine), andon_txn_commits(w->txn),
+	    andon_txn_aborts(w->txn));
 }
 
 /*
@@ -760,16 +857,19 @@ int andon_worker_run(andon_worker_t *w)
 			room = (size_t)w->cfg->batch_size;
 		if (room == 0) {
 			andon_out_settle(w, 10);
+			if (andon_out_commit_due(w, 1) < 0)
+				rc = -1;
 			continue;
 		}
 		/* Wait for the first message only, then take what is already fetched: a batch never waits
-		 * to fill up, so one lone request is answered at once. */
+		 * to fill up, so one lone request is answered at once. An open transaction waits a moment at
+		 * most (poll_wait_ms): when nothing more comes, it commits. */
 		n = 0;
-		if ((w->msgs[0] = rd_kafka_consumer_poll(w->consumer, w->cfg->poll_ms)) != NULL) {
+		if ((w->msgs[0] = rd_kafka_consumer_poll(w->consumer, poll_wait_ms(w))) != NULL) {
 			n = rd_kafka_consume_batch_queue(w->queue, 0, w->msgs + 1, room - 1);
 			n = n < 0 ? 1 : n + 1;
 		}
-		if (n > 0 && process_all(w, (size_t)n) != 0) {
+		if ((n > 0 && process_batch(w, (size_t)n) != 0) || andon_out_commit_due(w, n == 0) < 0) {
 			rc = -1;
 			break;
 		}
@@ -781,8 +881,11 @@ int andon_worker_run(andon_worker_t *w)
 			cron(w);
 		}
 	}
-	/* Shutdown order: stop polling (done), drain acknowledgements, commit, close the consumer. */
+	/* Shutdown order: stop polling (done), commit what is open (exactly-once), drain acknowledgements,
+	 * commit, close the consumer. */
 	andon_health_stopping(w);
+	if (!w->fatal && andon_out_commit(w, 1) < 0)
+		rc = -1;
 	andon_info("shutting down: %zu message(s) awaiting acknowledgement", andon_track_count(w->track));
 	deadline = andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000;
 	if (andon_out_drain(w, deadline) != 0) {
@@ -791,7 +894,8 @@ int andon_worker_run(andon_worker_t *w)
 		rc = -1;
 	}
 	andon_timers_settle(w); /* what the last sweep fired is acknowledged now: remove it */
-	rd_kafka_commit(w->consumer, NULL, 0);
+	if (w->txn == NULL)
+		rd_kafka_commit(w->consumer, NULL, 0);
 	rd_kafka_consumer_close(w->consumer);
 	if (w->fatal)
 		rc = -1;
@@ -812,6 +916,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	if (w == NULL)
 		return;
 	andon_http_stop(w->http); /* first: its thread reads the metrics */
+	andon_txn_destroy(w->txn);
 	if (w->queue != NULL)
 		rd_kafka_queue_destroy(w->queue);
 	if (w->consumer != NULL)

@@ -18,6 +18,7 @@
 #include "stats.h"
 #include "topics.h"
 #include "track.h"
+#include "txn.h"
 #include "worker.h"
 
 #include <hiredis.h>
@@ -66,6 +67,18 @@ struct andon_worker {
 	andon_track_t *track;
 	andon_topics_t *topics; /* topics the worker creates when missing (topics.h) */
 	andon_quar_t *quar;	/* in-flight records and quarantined offsets (quarantine.h) */
+	/*
+	 * Exactly-once (txn.h): every batch's outputs and offsets in one transaction; NULL: at least once,
+	 * each output held on its request until acknowledged. Outputs the broker refused for good
+	 * (fingerprints of topic, key and value) are dead-lettered when the aborted batch produces them
+	 * again.
+	 */
+	andon_txn_t *txn;
+	struct {
+		uint64_t fp;
+		rd_kafka_resp_err_t err;
+	} refused[16];
+	unsigned refused_next;
 
 	/* Per-batch state, allocated once. */
 	rd_kafka_message_t **msgs;
@@ -153,6 +166,26 @@ void andon_out_release(andon_worker_t *w, uint64_t seq);
 void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 /** Serves delivery reports, produces failed deliveries again and stores finished offsets in order. */
 void andon_out_settle(andon_worker_t *w, int timeout_ms);
+/**
+ * Exactly-once: begins the transaction of a batch (msgs[0..n), consumed into it) or of a timer sweep (n 0).
+ * 0, or -1 when the producer failed for good (w->fatal is set). Nothing without exactly-once.
+ */
+int andon_out_begin(andon_worker_t *w, rd_kafka_message_t *const *msgs, size_t n);
+/**
+ * Exactly-once: commits the open transaction when it is due: idle (nothing more was polled), open for
+ * worker.transaction_ms, or the tracker full. Returns as andon_out_commit(); 0 when nothing is due.
+ */
+int andon_out_commit_due(andon_worker_t *w, int idle);
+/** 1 while an exactly-once transaction is open. */
+int andon_out_txn_open(const andon_worker_t *w);
+/**
+ * Exactly-once: ends what andon_out_begin() began. With ok, waits for the outputs' topics being created,
+ * then commits the outputs with the offsets of every finished request; without ok (Redis gave up during a
+ * shutdown), or when something cannot be delivered, aborts, and the consumer reads the batch again.
+ * Returns 0 (committed, or nothing to do without exactly-once), 1 (aborted) or -1 (the producer failed
+ * for good: w->fatal is set).
+ */
+int andon_out_commit(andon_worker_t *w, int ok);
 /** Waits until everything in flight is acknowledged: 0, or -1 when deadline_us passed. */
 int andon_out_drain(andon_worker_t *w, int64_t deadline_us);
 /** True when r has the engine's {dup, ok, answer, [to, key, value]...} shape. */

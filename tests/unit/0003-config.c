@@ -39,6 +39,7 @@ static const struct int_opt int_opts[] = {
     {"worker.shutdown_timeout_ms", offsetof(andon_config_t, shutdown_timeout_ms), 0, 3600000, 30000},
     {"worker.stats_interval_ms", offsetof(andon_config_t, stats_interval_ms), 0, 86400000, 10000},
     {"worker.quarantine_after", offsetof(andon_config_t, quarantine_after), 0, 1000, 2},
+    {"worker.transaction_ms", offsetof(andon_config_t, transaction_ms), 0, 60000, 10},
     {"topics.create", offsetof(andon_config_t, topics_create), 0, 1, 1},
     {"topics.partitions", offsetof(andon_config_t, topics_partitions), -1, 100000, 4},
     {"topics.replication_factor", offsetof(andon_config_t, topics_replication_factor), -1, 1000, -1},
@@ -71,6 +72,7 @@ static const struct str_opt str_opts[] = {
     STR_ROW("worker.default_account", default_account, "123456789012"),
     STR_ROW("worker.instance_id", instance_id, ""),
     STR_ROW("worker.http_listen", http_listen, ""),
+    STR_ROW("worker.transactional_id", transactional_id, ""),
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
