@@ -123,7 +123,7 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of text, json", o->name,
 					  value);
 		*(int *)field = level;
-		break;
+		return 0;
 	case OPT_EOS:
 		if (strcmp(value, "false") == 0)
 			*(int *)field = ANDON_EOS_OFF;

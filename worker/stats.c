@@ -118,8 +118,8 @@ andon_stats_t *andon_stats_new(void)
 			   age_bounds, N(age_bounds));
 	s->lag = andon_metrics_add(
 	    m, ANDON_METRIC_GAUGE, "andon_kafka_consumer_lag_messages",
-	    "Messages of an assigned partition not yet committed by the group (librdkafka's "
-	    "consumer_lag: high watermark minus committed offset).",
+	    "Messages of an assigned partition the worker has not taken yet (librdkafka's statistics: "
+	    "last stable offset minus the worker's position).",
 	    partition, NULL, 0);
 	s->kafka_up = single(m, ANDON_METRIC_GAUGE, "andon_kafka_brokers_up",
 			     "Brokers the consumer is connected to (librdkafka's statistics).");
@@ -290,21 +290,26 @@ int andon_stats_kafka(andon_stats_t *s, const char *json, size_t len)
 
 	if (root == NULL)
 		return -1;
-	/* {"topics": {"<topic>": {"partitions": {"<id>": {"partition": id, "consumer_lag": n, ...}}}}};
-	 * consumer_lag is -1 until the partition is assigned and has a committed offset, and partition -1
+	/* {"topics": {"<topic>": {"partitions": {"<id>": {"partition": id, "ls_offset": n, "app_offset": n,
+	 * ...}}}}}; app_offset is -1001 until the worker took a message of the partition, and partition -1
 	 * is librdkafka's internal "unassigned" one. */
 	json_object_foreach(json_object_get(root, "topics"), tname, topic)
 	{
 		json_object_foreach(json_object_get(topic, "partitions"), pkey, part)
 		{
-			json_t *lag = json_object_get(part, "consumer_lag");
+			/* The worker reads read_committed: its end is the last stable offset. Its position is
+			 * what it took (app_offset): with exactly-once the group's offsets are committed by
+			 * the transactional producer, which the consumer's committed_offset never sees. */
+			json_int_t ls = json_integer_value(json_object_get(part, "ls_offset")),
+				   hi = json_integer_value(json_object_get(part, "hi_offset")),
+				   pos = json_integer_value(json_object_get(part, "app_offset")),
+				   end = ls >= 0 ? ls : hi;
 
-			if (json_integer_value(json_object_get(part, "partition")) < 0 ||
-			    !json_is_integer(lag) || json_integer_value(lag) < 0)
+			if (json_integer_value(json_object_get(part, "partition")) < 0 || end < 0 || pos < 0)
 				continue;
 			andon_metrics_set(
 			    andon_metrics_series(s->lag, (const char *const[]){tname, pkey}, NULL, 2),
-			    (double)json_integer_value(lag));
+			    (double)(end > pos ? end - pos : 0));
 		}
 	}
 	andon_metrics_prune(s->lag);

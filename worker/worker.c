@@ -176,7 +176,8 @@ static int producer_new(andon_worker_t *w, const char *group, char *errstr, size
 	char id[600];
 
 	for (;;) {
-		rd_kafka_conf_t *conf = kafka_conf(w, eos ? txn_defaults : defaults, NULL, errstr, errstr_size);
+		rd_kafka_conf_t *conf =
+		    kafka_conf(w, eos ? txn_defaults : defaults, NULL, errstr, errstr_size);
 
 		if (conf == NULL)
 			return -1;

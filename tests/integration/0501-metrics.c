@@ -269,7 +269,7 @@ static void consumer_lag_under_load(void **state)
 	fprintf(stderr, "0501: largest summed lag seen under load: %.0f, over %zu partition(s)\n", most,
 		parts);
 	assert_true(most > 0);
-	/* Committed (every second) and reported (statistics every 200 ms): back to 0 on all 4 partitions. */
+	/* Taken and reported (statistics every 200 ms): back to 0 on all 4 partitions. */
 	wait_equal("andon_kafka_consumer_lag_messages", "topic=andon.requests", 0, 20000);
 	p = hh_scrape(port);
 	prom_sum(p, "andon_kafka_consumer_lag_messages", "topic=andon.requests", &parts);
