@@ -5,6 +5,7 @@
 #include "codec.h"
 #include "log.h"
 #include "ops.h"
+#include "txn.h"
 #include "util.h"
 #include "version.h"
 
@@ -503,8 +504,8 @@ void andon_stats_tick(andon_worker_t *w, int64_t now_us)
 	andon_metrics_set(s->inflight, (double)(andon_track_count(w->track) + w->timer_pending));
 	andon_metrics_set(s->timers_claimed, (double)w->timers_claimed);
 	andon_metrics_set(s->timers_fired, (double)w->timers);
-	andon_metrics_set(s->txn_committed, (double)w->txn_committed);
-	andon_metrics_set(s->txn_aborted, (double)w->txn_aborted);
+	andon_metrics_set(s->txn_committed, (double)andon_txn_commits(w->txn));
+	andon_metrics_set(s->txn_aborted, (double)andon_txn_aborts(w->txn));
 	if (now_us >= s->next_proc_us) {
 		s->next_proc_us = now_us + 1000000;
 		andon_metrics_set(s->rss, rss_bytes());

@@ -124,8 +124,7 @@ struct andon_worker {
 
 	/* Statistics since start. */
 	unsigned long long consumed, answered, dlq, events, redelivered, lost, batches, timers;
-	unsigned long long timers_claimed;	       /* members the sweeps claimed */
-	unsigned long long txn_committed, txn_aborted; /* Kafka transactions (exactly-once mode only) */
+	unsigned long long timers_claimed; /* members the sweeps claimed */
 	int64_t next_stats_us, next_tick_us;
 
 	/* Observability and service life: metrics (stats.c), endpoints and systemd (health.c). */

@@ -5,6 +5,7 @@
  */
 #include "harness-http.h"
 #include "harness-sagemaker.h"
+#include "harness-kafka.h"
 #include "harness.h"
 
 #include <setjmp.h>
@@ -124,7 +125,6 @@ static void every_family_is_there(void **state)
 	assert_true(hh_value(p, "andon_process_resident_memory_bytes", NULL) > 1e6);
 	assert_true(hh_value(p, "andon_ready", NULL) == 1);
 	assert_true(hh_value(p, "andon_redis_up", NULL) == 1);
-	assert_true(hh_value(p, "andon_transactions_committed_total", NULL) == 0);
 	assert_true(hh_value(p, "andon_transactions_aborted_total", NULL) == 0);
 	prom_free(p);
 }
@@ -220,6 +220,9 @@ static void counters_move_with_requests(void **state)
 	/* Every consumed message went through a batch and, done, through the age histogram. */
 	assert_true(DELTA("andon_batch_messages_sum", NULL) == 2 * EXECS + 3);
 	assert_true(DELTA("andon_batch_messages_count", NULL) >= 1);
+	/* Exactly-once (on by default where the broker has transactions): a transaction per few batches. */
+	if (!hk_is_dev())
+		assert_true(DELTA("andon_transactions_committed_total", NULL) >= 1);
 	assert_true(DELTA("andon_batch_messages_count", NULL) <= 2 * EXECS + 3);
 	assert_true(DELTA("andon_request_age_seconds_count", NULL) == 2 * EXECS + 3);
 	assert_true(DELTA("andon_request_age_seconds_sum", NULL) > 0);
@@ -252,10 +255,11 @@ static void consumer_lag_under_load(void **state)
 
 	(void)state;
 	while (h_now_ms() < end) {
-		for (int i = 0; i < 100; i++) {
+		/* Bursts the worker needs some 50 ms for, so that statistics (every 200 ms) see it behind. */
+		for (int i = 0; i < 1000; i++) {
 			char key[16];
 
-			snprintf(key, sizeof(key), "k%d", i); /* spread over the partitions */
+			snprintf(key, sizeof(key), "k%d", i % 100); /* spread over the partitions */
 			h_send_key(SFN "DescribeExecution", NULL, key,
 				   json_pack("{s:s}", "executionArn", probe));
 		}
