@@ -3,7 +3,8 @@
  * step; the bench sends StopPipelineExecution, plays the step handler (answers each Stopping message with
  * SendPipelineExecutionStepSuccess as soon as it sees it) and times stop request -> Stopped event.
  * A benchmark, not a test: it prints figures and fails only when a stop does not complete.
- * ANDON_BENCH_HANDSHAKES sets the number of executions per phase (default 2000).
+ * ANDON_BENCH_HANDSHAKES sets the number of executions per phase (default 2000); ANDON_BENCH_OPTS="key=value
+ * ..." gives the worker extra settings (-o).
  */
 #include "harness.h"
 
@@ -240,7 +241,7 @@ int main(void)
 	}
 	burst.n = paced.n = (int)n;
 	h_start();
-	h_worker_start(NULL);
+	h_worker_start_bench(NULL);
 	h_watch(TOPIC);
 	setup_phase(&burst);
 	setup_phase(&paced);

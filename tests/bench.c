@@ -316,23 +316,6 @@ static void soak(rd_kafka_t *producer, rd_kafka_t *reader, pid_t worker, long lo
 	       rss0, warm, rss, peak, warm > 0 ? 100.0 * (double)(peak - warm) / (double)warm : 0.0);
 }
 
-/* Starts the worker with exactly_once (false or true) and the ANDON_BENCH_OPTS settings. */
-static pid_t start_worker(const char *exactly_once)
-{
-	const char *opts[18] = {exactly_once};
-	pid_t pid;
-	char *copy = getenv("ANDON_BENCH_OPTS") != NULL ? strdup(getenv("ANDON_BENCH_OPTS")) : NULL;
-	char *save = NULL;
-	int k = 1;
-
-	for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 17;
-	     o = strtok_r(NULL, " ", &save))
-		opts[k++] = o;
-	pid = h_worker_start(opts);
-	free(copy);
-	return pid;
-}
-
 static void phase_free(phase_t *ph)
 {
 	free(ph->sent_us);
@@ -369,7 +352,7 @@ int main(void)
 		n_req = (int)n;
 	}
 	h_start();
-	worker = start_worker("worker.exactly_once=false");
+	worker = h_worker_start_bench("worker.exactly_once=false");
 	h_topic_create(ECHO_TOPIC, 4);
 	r = h_redis(
 	    "FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
@@ -409,7 +392,7 @@ int main(void)
 		h_stop();
 		return 1;
 	}
-	worker = start_worker("worker.exactly_once=true");
+	worker = h_worker_start_bench("worker.exactly_once=true");
 	run_phase(producer, reader, &eburst, "andon.requests", 0);
 	report(&eburst, "exactly-once worker, burst", &eos_rate, NULL);
 	run_phase(producer, reader, &epaced, "andon.requests", half);

@@ -836,6 +836,22 @@ pid_t h_worker_start(const char *const *opts)
 	DIE("worker not ready within 60 s (see %s)", log);
 }
 
+pid_t h_worker_start_bench(const char *first)
+{
+	const char *opts[18] = {first};
+	char *copy = getenv("ANDON_BENCH_OPTS") != NULL ? strdup(getenv("ANDON_BENCH_OPTS")) : NULL;
+	char *save = NULL;
+	int k = first != NULL;
+	pid_t pid;
+
+	for (char *o = copy != NULL ? strtok_r(copy, " ", &save) : NULL; o != NULL && k < 17;
+	     o = strtok_r(NULL, " ", &save))
+		opts[k++] = o;
+	pid = h_worker_start(opts);
+	free(copy);
+	return pid;
+}
+
 int h_worker_stop(void)
 {
 	int worst = 0, any = 0;

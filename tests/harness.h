@@ -38,6 +38,9 @@ int h_group_teardown_cmocka(void **state);
  * (NULL-terminated, may be NULL), waits until it owns partitions and a probe request is answered.
  * Returns its pid. */
 pid_t h_worker_start(const char *const *opts);
+/** Starts a worker for a benchmark: first (may be NULL), then the settings ANDON_BENCH_OPTS="k=v ..." names.
+ */
+pid_t h_worker_start_bench(const char *first);
 /** The same without waiting for anything: returns the new worker's pid at once. */
 pid_t h_worker_spawn(const char *const *opts);
 /** Waits up to timeout_ms for worker pid to exit and frees its slot: its wait status, or -1 while it runs. */
