@@ -307,8 +307,8 @@ int andon_out_begin(andon_worker_t *w, rd_kafka_message_t *const *msgs, size_t n
 	return 0;
 }
 
-/* The copies kept for topics being created belong to an aborted transaction: the batch makes them again. */
-static void redo_clear(andon_worker_t *w)
+/* Frees the messages waiting to be produced again (an aborted transaction makes them again; exit). */
+void andon_out_redo_clear(andon_worker_t *w)
 {
 	while (w->redo != NULL) {
 		redo_t *next = w->redo->next;
@@ -348,7 +348,7 @@ int andon_out_commit(andon_worker_t *w, int ok)
 	rd_kafka_topic_partition_list_destroy(w->offsets);
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	if (rc != ANDON_TXN_COMMITTED) {
-		redo_clear(w);
+		andon_out_redo_clear(w);
 		/* The purged messages' reports belong to no transaction now. */
 		while (rd_kafka_outq_len(w->producer) > 0 && andon_now_us() < deadline)
 			rd_kafka_poll(w->producer, 10);

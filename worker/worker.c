@@ -929,14 +929,7 @@ void andon_worker_destroy(andon_worker_t *w)
 			andon_warn("%d message(s) still queued at exit", rd_kafka_outq_len(w->producer));
 		rd_kafka_destroy(w->producer);
 	}
-	while (w->redo != NULL) {
-		redo_t *next = w->redo->next;
-		free(w->redo->topic);
-		free(w->redo->key);
-		free(w->redo->value);
-		free(w->redo);
-		w->redo = next;
-	}
+	andon_out_redo_clear(w);
 	if (w->offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(w->offsets);
 	andon_quar_destroy(w->quar);

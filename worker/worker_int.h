@@ -159,6 +159,8 @@ void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, si
 void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
 			   int32_t partition, int64_t offset, const void *key, size_t key_len,
 			   const void *value, size_t len, uint64_t seq);
+/** Frees the messages waiting to be produced again. */
+void andon_out_redo_clear(andon_worker_t *w);
 /** Drops one hold of seq (the worker's own, or an acknowledgement). */
 void andon_out_release(andon_worker_t *w, uint64_t seq);
 /** The producer's delivery-report callback. */
