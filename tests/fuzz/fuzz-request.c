@@ -1,10 +1,12 @@
 /* fuzz-request: libFuzzer target for one consumed message's path before Redis, and the answers it gets. */
+#include "answer.h"
 #include "codec.h"
 #include "config.h"
 #include "ops.h"
 #include "proto.h"
 #include "request.h"
 
+#include <hiredis.h>
 #include <msgpack.h>
 #include <sanitizer/asan_interface.h>
 #include <stdint.h>
@@ -303,11 +305,101 @@ static void check_call(const run_t *r, const andon_call_t *c)
 	if (c->argvlen[4 + c->nkeys] != r->req.op_len ||
 	    memcmp(c->argv[4 + c->nkeys], r->req.op, r->req.op_len) != 0)
 		violation("second argument is not the op", c->argv[4 + c->nkeys], c->argvlen[4 + c->nkeys]);
+	if (is(c->argv[1], c->argvlen[1], "sfn_stop")) {
+		/* Positional (api_sfn.c): arn, error, cause, the entry's map header and tail, @acct account.
+		 */
+		if (c->argc != 12 + c->nkeys ||
+		    !is(c->argv[10 + c->nkeys], c->argvlen[10 + c->nkeys], "@acct") ||
+		    c->argvlen[8 + c->nkeys] != 1 ||
+		    ((unsigned char)c->argv[8 + c->nkeys][0] != 0x84 &&
+		     (unsigned char)c->argv[8 + c->nkeys][0] != 0x85))
+			violation("sfn_stop's arguments are not positional as api_sfn.c documents",
+				  c->argv[1], c->argvlen[1]);
+		return;
+	}
 	if ((c->argc - 5 - c->nkeys) % 2 != 0)
 		violation("fields are not name/value pairs", c->argv[1], c->argvlen[1]);
 	for (int i = 5 + c->nkeys; i < c->argc; i += 2)
 		if (c->argvlen[i] == 0 || strnlen(c->argv[i], c->argvlen[i] + 1) != c->argvlen[i])
 			violation("field name is not a constant", c->argv[i], c->argvlen[i]);
+}
+
+/* One msgpack map in buf[0..len), or a violation. */
+static void check_map(run_t *r, const char *what, const char *buf, size_t len)
+{
+	msgpack_object o;
+	char reason[128];
+
+	msgpack_zone_clear(&r->check_zone);
+	if (andon_codec_unpack(buf, len, ANDON_CODEC_DEFAULT_DEPTH, &r->check_zone, &o, reason,
+			       sizeof(reason)) != 0 ||
+	    o.type != MSGPACK_OBJECT_MAP)
+		violation(what, buf, len);
+}
+
+/*
+ * A compact answer's build (answer.h) on fields of the shape its engine function returns: the body and
+ * every output must be one msgpack map, with no bytes the request did not bring or the build made.
+ */
+static void build_call(run_t *r, const andon_call_t *c)
+{
+	static const char *const sfn_stop[] = {"s:STOPPED", "s:1700000000123", "i:1700000000456", "i:2"};
+	static const char *const sm_stop[] = {
+	    "s:arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/x",
+	    "i:1700000000456",
+	    "i:3",
+	    "s:Stopped",
+	    "i:5",
+	    "s:Train",
+	    "i:4",
+	    "s:AbCdEfGhIj",
+	    "s:andon.pipeline.p.callbacks",
+	    "s:\x81\xa1k\xa1v"};
+	static const char *const sm_callback[] = {
+	    "s:arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/x",
+	    "i:1700000000456",
+	    "s:Train",
+	    "i:4",
+	    "s:Callback",
+	    "s:Stopped",
+	    "s:Stopping",
+	    "s:Stopping",
+	    "s:Stopped",
+	    "i:5"};
+	const char *const *fields = is(c->argv[1], c->argvlen[1], "sfn_stop")	   ? sfn_stop
+				    : is(c->argv[1], c->argvlen[1], "sm_stop")	   ? sm_stop
+				    : is(c->argv[1], c->argvlen[1], "sm_callback") ? sm_callback
+										   : NULL;
+	size_t n = fields == sfn_stop ? 4 : 10;
+	redisReply e[10], *ptr[10], f = {.type = REDIS_REPLY_ARRAY, .elements = n, .element = ptr};
+	msgpack_sbuffer sb;
+	andon_built_t b;
+
+	if (c->build == NULL)
+		return;
+	if (fields == NULL)
+		violation("a build for a function the fuzzer does not know", c->argv[1], c->argvlen[1]);
+	memset(e, 0, sizeof(e));
+	for (size_t i = 0; i < n; i++) {
+		ptr[i] = &e[i];
+		if (fields[i][0] == 'i') {
+			e[i].type = REDIS_REPLY_INTEGER;
+			e[i].integer = strtoll(fields[i] + 2, NULL, 10);
+		} else {
+			e[i].type = REDIS_REPLY_STRING;
+			e[i].str = (char *)fields[i] + 2;
+			e[i].len = strlen(fields[i] + 2);
+		}
+	}
+	msgpack_sbuffer_init(&sb);
+	andon_built_reset(&b, &sb);
+	if (c->build(&r->req, r->account, &f, &b) != 0)
+		violation("a build refused well-formed fields", c->argv[1], c->argvlen[1]);
+	check_map(r, "a built body is not one msgpack map", sb.data, b.body_len);
+	for (int i = 0; i < b.nout; i++)
+		check_map(r, "a built output is not one msgpack map", andon_built_at(&b, b.out[i].off),
+			  b.out[i].len);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 /* What the engine's stored answer looks like to answer(): one msgpack map, spliced into the reply. */
@@ -342,6 +434,7 @@ static void resolve(run_t *r, const andon_call_t *lookup, const char *value, siz
 	if (call.resolve != NULL)
 		violation("a resolved call is another lookup", NULL, 0);
 	check_call(r, &call);
+	build_call(r, &call);
 	answer_call(r);
 }
 
@@ -411,6 +504,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (gate.argc > 0)
 			check_call(&r, &gate);
 		if (call.resolve == NULL) {
+			build_call(&r, &call);
 			answer_call(&r);
 			break;
 		}
