@@ -106,14 +106,21 @@ static void on_stop(int sig)
 	*stop_flag = 0;
 }
 
-void andon_catch_stop(volatile sig_atomic_t *run)
+void andon_catch_signal(int sig, void (*handler)(int), int flags)
 {
 	struct sigaction sa;
 
-	stop_flag = run;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
+	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_flags = flags;
+	sigaction(sig, &sa, NULL);
+}
+
+void andon_catch_stop(volatile sig_atomic_t *run)
+{
+	stop_flag = run;
+	/* No SA_RESTART: a blocking call returns, so the loop sees *run at once. */
+	andon_catch_signal(SIGINT, on_stop, 0);
+	andon_catch_signal(SIGTERM, on_stop, 0);
 }

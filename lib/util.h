@@ -22,6 +22,8 @@ int64_t andon_wall_ms(void);
 void andon_uuid4(char out[37]);
 
 /** Makes SIGINT and SIGTERM set *run to 0 (a program's "finish what is in hand, then exit"). */
+/** Installs handler for sig with sigaction flags (e.g. SA_RESTART), an empty mask. */
+void andon_catch_signal(int sig, void (*handler)(int), int flags);
 void andon_catch_stop(volatile sig_atomic_t *run);
 
 /** FNV-1a 64 of s[0..len), continuing from h (start with ANDON_HASH64_INIT): stable names derived from

@@ -2,8 +2,10 @@
 #include "answer.h"
 
 #include "codec.h"
+#include "util.h"
 
 #include <hiredis.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +119,7 @@ void andon_answer_raw(andon_built_t *b, const char *key, const char *v, size_t l
 int andon_answer_int(const redisReply *f, size_t i, int64_t *v)
 {
 	const redisReply *e;
-	char *end;
+	long long n;
 
 	if (f == NULL || f->type != REDIS_REPLY_ARRAY || i >= f->elements)
 		return -1;
@@ -126,15 +128,11 @@ int andon_answer_int(const redisReply *f, size_t i, int64_t *v)
 		*v = e->integer;
 		return 0;
 	}
-	if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
+	/* A field Lua read from a hash comes as a decimal string (hiredis NUL-terminates it). */
+	if (e->type != REDIS_REPLY_STRING || andon_parse_ll(e->str, LLONG_MIN, LLONG_MAX, &n) != 0)
 		return -1;
-	{
-		char buf[24];
-		memcpy(buf, e->str, e->len);
-		buf[e->len] = '\0';
-		*v = strtoll(buf, &end, 10);
-		return *end == '\0' ? 0 : -1;
-	}
+	*v = n;
+	return 0;
 }
 
 const char *andon_answer_str(const redisReply *f, size_t i, size_t *len)

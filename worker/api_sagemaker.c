@@ -358,9 +358,6 @@ static int sm_finish_step(const andon_ctx_t *ctx, const andon_req_t *req, andon_
 	return name_values(ctx, req, "OutputParameters", SM_OUTPUTS_MAX, call, "outputs", err);
 }
 
-/* A string field of a compact answer, or NULL (then the answer is malformed). */
-#define FSTR(f, i, len) andon_answer_str(f, i, len)
-
 /* A SageMaker event of a compact answer: the execution's change, or with st set, a step's. */
 static int sm_event(andon_built_t *b, const andon_req_t *req, const char *account, const char *arn,
 		    size_t arn_len, const char *status, const char *previous, int64_t ms, int64_t hid,
@@ -425,8 +422,8 @@ static int sm_stop_build(const andon_req_t *req, const char *account, const redi
 	size_t arn_len, fin_len;
 	int64_t ms, hid, fhid;
 
-	if ((arn = FSTR(f, 0, &arn_len)) == NULL || andon_answer_int(f, 1, &ms) != 0 ||
-	    andon_answer_int(f, 2, &hid) != 0 || (fin = FSTR(f, 3, &fin_len)) == NULL ||
+	if ((arn = andon_answer_str(f, 0, &arn_len)) == NULL || andon_answer_int(f, 1, &ms) != 0 ||
+	    andon_answer_int(f, 2, &hid) != 0 || (fin = andon_answer_str(f, 3, &fin_len)) == NULL ||
 	    andon_answer_int(f, 4, &fhid) != 0 || (f->elements - 5) % 5 != 0)
 		return -1;
 	arn_body(b, arn, arn_len);
@@ -439,10 +436,11 @@ static int sm_stop_build(const andon_req_t *req, const char *account, const redi
 		size_t name_len, token_len, topic_len, args_len;
 		int64_t shid;
 
-		if ((name = FSTR(f, i, &name_len)) == NULL || andon_answer_int(f, i + 1, &shid) != 0 ||
-		    (token = FSTR(f, i + 2, &token_len)) == NULL ||
-		    (topic = FSTR(f, i + 3, &topic_len)) == NULL ||
-		    (args = FSTR(f, i + 4, &args_len)) == NULL || args_len == 0 ||
+		if ((name = andon_answer_str(f, i, &name_len)) == NULL ||
+		    andon_answer_int(f, i + 1, &shid) != 0 ||
+		    (token = andon_answer_str(f, i + 2, &token_len)) == NULL ||
+		    (topic = andon_answer_str(f, i + 3, &topic_len)) == NULL ||
+		    (args = andon_answer_str(f, i + 4, &args_len)) == NULL || args_len == 0 ||
 		    sm_event(b, req, account, arn, arn_len, "Stopping", NULL, ms, shid,
 			     &(andon_event_t){.step = name,
 					      .step_len = name_len,
@@ -470,11 +468,12 @@ static int sm_callback_build(const andon_req_t *req, const char *account, const 
 	size_t arn_len, name_len, len, fin_len;
 	int64_t ms, hid, fhid;
 
-	if (f->elements != 10 || (arn = FSTR(f, 0, &arn_len)) == NULL || andon_answer_int(f, 1, &ms) != 0 ||
-	    (name = FSTR(f, 2, &name_len)) == NULL || andon_answer_int(f, 3, &hid) != 0 ||
-	    (type = FSTR(f, 4, &len)) == NULL || (st = FSTR(f, 5, &len)) == NULL ||
-	    (prev = FSTR(f, 6, &len)) == NULL || (exec = FSTR(f, 7, &len)) == NULL ||
-	    (fin = FSTR(f, 8, &fin_len)) == NULL || andon_answer_int(f, 9, &fhid) != 0)
+	if (f->elements != 10 || (arn = andon_answer_str(f, 0, &arn_len)) == NULL ||
+	    andon_answer_int(f, 1, &ms) != 0 || (name = andon_answer_str(f, 2, &name_len)) == NULL ||
+	    andon_answer_int(f, 3, &hid) != 0 || (type = andon_answer_str(f, 4, &len)) == NULL ||
+	    (st = andon_answer_str(f, 5, &len)) == NULL || (prev = andon_answer_str(f, 6, &len)) == NULL ||
+	    (exec = andon_answer_str(f, 7, &len)) == NULL ||
+	    (fin = andon_answer_str(f, 8, &fin_len)) == NULL || andon_answer_int(f, 9, &fhid) != 0)
 		return -1;
 	arn_body(b, arn, arn_len);
 	if (sm_event(b, req, account, arn, arn_len, exec, NULL, ms, hid,

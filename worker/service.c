@@ -2,6 +2,7 @@
 #include "service.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +90,6 @@ static void on_hup(int sig)
 
 void andon_service_catch_reload(volatile sig_atomic_t *flag)
 {
-	struct sigaction sa;
-
 	reload_flag = flag;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_hup;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGHUP, &sa, NULL);
+	andon_catch_signal(SIGHUP, on_hup, SA_RESTART);
 }
