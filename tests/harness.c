@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,12 @@ static struct {
 	int redis_port;
 	const char *appendfsync; /* NULL: everysec */
 	pid_t redis;
+	/* ANDON_REDIS=cluster: 3 primaries and 3 replicas instead of one Redis (ports[0..2] the primaries as
+	 * created); h_redis follows MOVED and ASK. */
+	int cluster;
+	int cluster_ports[H_CLUSTER_NODES];
+	pid_t cluster_pids[H_CLUSTER_NODES];
+	redisContext *cluster_rc[H_CLUSTER_NODES];
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
 	char worker_logs[H_MAX_WORKERS][300];
 	char worker_program[512]; /* "" : ANDON_BIN/andon-worker */
@@ -149,45 +156,250 @@ static int redis_connect(void)
 	return 0;
 }
 
-void h_redis_start(void)
+/* 1 when nothing listens on port (a bind succeeds). */
+static int port_free(int port)
 {
-	char port[16], log[300];
-	long long deadline;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
 
-	snprintf(port, sizeof(port), "%d", H.redis_port);
-	snprintf(log, sizeof(log), "%s/redis.log", H.dir);
-	char *argv[] = {"/usr/bin/redis-server",
-			"--port",
-			port,
-			"--bind",
-			"127.0.0.1",
-			"--dir",
-			H.dir,
-			"--save",
-			"",
-			"--appendonly",
-			"yes",
-			"--appendfsync",
-			(char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
-			NULL};
-	H.redis = spawn(argv, log, -1);
-	for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; h_sleep_ms(20)) {
-		redisReply *r;
-		if (redis_connect() != 0)
-			continue;
-		r = redisCommand(H.rc, "PING");
-		if (r != NULL && r->type == REDIS_REPLY_STATUS) {
-			freeReplyObject(r);
-			return;
+	a.sin_port = htons((uint16_t)port);
+	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* A free port for a cluster node: at most 55535, its bus port (port + 10000) free too. */
+static int cluster_port(void)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		int port = free_port();
+
+		if (port <= 55535 && port_free(port + 10000))
+			return port;
+	}
+	DIE("no free port pair for a cluster node");
+}
+
+/* Index of the cluster node on port, or -1. */
+static int cluster_node(int port)
+{
+	for (int i = 0; i < H_CLUSTER_NODES; i++)
+		if (H.cluster_ports[i] == port)
+			return i;
+	return -1;
+}
+
+static redisContext *cluster_ctx(int i)
+{
+	struct timeval tv = {2, 0};
+
+	if (H.cluster_rc[i] == NULL) {
+		H.cluster_rc[i] = redisConnectWithTimeout("127.0.0.1", H.cluster_ports[i], tv);
+		if (H.cluster_rc[i] != NULL && H.cluster_rc[i]->err) {
+			redisFree(H.cluster_rc[i]);
+			H.cluster_rc[i] = NULL;
+		}
+		if (H.cluster_rc[i] != NULL)
+			redisSetTimeout(H.cluster_rc[i], tv);
+	}
+	return H.cluster_rc[i];
+}
+
+/* 1 when every node of the cluster says cluster_state:ok and knows all 6 nodes. */
+static int cluster_ok(void)
+{
+	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+		redisContext *c = cluster_ctx(i);
+		redisReply *r = c != NULL ? redisCommand(c, "CLUSTER INFO") : NULL;
+		int ok = r != NULL && r->type == REDIS_REPLY_STRING &&
+			 strstr(r->str, "cluster_state:ok") != NULL &&
+			 strstr(r->str, "cluster_known_nodes:6") != NULL;
+
+		if (r == NULL && c != NULL) {
+			redisFree(c);
+			H.cluster_rc[i] = NULL;
 		}
 		freeReplyObject(r);
+		if (!ok)
+			return 0;
 	}
-	DIE("redis-server did not start on port %d (see %s)", H.redis_port, log);
+	return 1;
+}
+
+/* Six redis-servers in cluster mode, then redis-cli --cluster create with one replica per primary. */
+static void cluster_start(void)
+{
+	char log[300], addrs[H_CLUSTER_NODES][32], *argv[16 + H_CLUSTER_NODES];
+	long long deadline;
+	pid_t cli;
+	int argc = 0, status;
+
+	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+		char port[16], dir[300], conf[32];
+
+		if (H.cluster_ports[i] == 0)
+			H.cluster_ports[i] = cluster_port();
+		snprintf(port, sizeof(port), "%d", H.cluster_ports[i]);
+		snprintf(dir, sizeof(dir), "%s/redis-%d", H.dir, H.cluster_ports[i]);
+		snprintf(conf, sizeof(conf), "nodes-%d.conf", H.cluster_ports[i]);
+		snprintf(log, sizeof(log), "%s/redis-%d.log", H.dir, H.cluster_ports[i]);
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			DIE("mkdir %s: %s", dir, strerror(errno));
+		char *sargv[] = {"/usr/bin/redis-server",
+				 "--port",
+				 port,
+				 "--bind",
+				 "127.0.0.1",
+				 "--dir",
+				 dir,
+				 "--save",
+				 "",
+				 "--appendonly",
+				 "yes",
+				 "--appendfsync",
+				 (char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
+				 "--cluster-enabled",
+				 "yes",
+				 "--cluster-config-file",
+				 conf,
+				 "--cluster-node-timeout",
+				 "1000",
+				 NULL};
+		H.cluster_pids[i] = spawn(sargv, log, -1);
+	}
+	for (deadline = h_now_ms() + 30000;; h_sleep_ms(20)) {
+		int up = 0;
+
+		for (int i = 0; i < H_CLUSTER_NODES; i++) {
+			redisContext *c = cluster_ctx(i);
+			redisReply *r = c != NULL ? redisCommand(c, "PING") : NULL;
+
+			up += r != NULL && r->type == REDIS_REPLY_STATUS;
+			if (r == NULL && c != NULL) {
+				redisFree(c);
+				H.cluster_rc[i] = NULL;
+			}
+			freeReplyObject(r);
+		}
+		if (up == H_CLUSTER_NODES)
+			break;
+		if (h_now_ms() > deadline)
+			DIE("cluster nodes did not start (see %s/redis-*.log)", H.dir);
+	}
+	argv[argc++] = "/usr/bin/redis-cli";
+	argv[argc++] = "--cluster";
+	argv[argc++] = "create";
+	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%d", H.cluster_ports[i]);
+		argv[argc++] = addrs[i];
+	}
+	argv[argc++] = "--cluster-replicas";
+	argv[argc++] = "1";
+	argv[argc++] = "--cluster-yes";
+	argv[argc] = NULL;
+	snprintf(log, sizeof(log), "%s/cluster-create.log", H.dir);
+	cli = spawn(argv, log, -1);
+	if ((status = reap(cli, 60000)) == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		DIE("redis-cli --cluster create failed (see %s)", log);
+	for (deadline = h_now_ms() + 30000; !cluster_ok(); h_sleep_ms(50))
+		if (h_now_ms() > deadline)
+			DIE("cluster did not become ok (see %s)", log);
+}
+
+int h_redis_cluster(void)
+{
+	return H.cluster;
+}
+
+const char *h_redis_cluster_seeds(void)
+{
+	static char seeds[H_CLUSTER_NODES * 24];
+	size_t at = 0;
+
+	seeds[0] = '\0';
+	for (int i = 0; i < 3; i++)
+		at += (size_t)snprintf(seeds + at, sizeof(seeds) - at, "%s127.0.0.1:%d", i > 0 ? "," : "",
+				       H.cluster_ports[i]);
+	return seeds;
+}
+
+int h_redis_cluster_port(int i)
+{
+	return H.cluster_ports[i];
+}
+
+pid_t h_redis_cluster_pid(int i)
+{
+	return H.cluster_pids[i];
+}
+
+void h_redis_cluster_kill(int i)
+{
+	if (H.cluster_rc[i] != NULL) {
+		redisFree(H.cluster_rc[i]);
+		H.cluster_rc[i] = NULL;
+	}
+	kill_reap(&H.cluster_pids[i], SIGKILL);
+}
+
+void h_redis_start(void)
+{
+	if (H.cluster) {
+		cluster_start();
+		H.redis_port = H.cluster_ports[0];
+		return;
+	}
+	{
+		char port[16], log[300];
+		long long deadline;
+
+		snprintf(port, sizeof(port), "%d", H.redis_port);
+		snprintf(log, sizeof(log), "%s/redis.log", H.dir);
+		char *argv[] = {"/usr/bin/redis-server",
+				"--port",
+				port,
+				"--bind",
+				"127.0.0.1",
+				"--dir",
+				H.dir,
+				"--save",
+				"",
+				"--appendonly",
+				"yes",
+				"--appendfsync",
+				(char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
+				NULL};
+		H.redis = spawn(argv, log, -1);
+		for (deadline = h_now_ms() + 10000; h_now_ms() < deadline; h_sleep_ms(20)) {
+			redisReply *r;
+			if (redis_connect() != 0)
+				continue;
+			r = redisCommand(H.rc, "PING");
+			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+				freeReplyObject(r);
+				return;
+			}
+			freeReplyObject(r);
+		}
+		DIE("redis-server did not start on port %d (see %s)", H.redis_port, log);
+	}
 }
 
 void h_redis_stop(void)
 {
 	redisReply *r;
+
+	if (H.cluster) {
+		for (int i = 0; i < H_CLUSTER_NODES; i++) {
+			if (H.cluster_rc[i] != NULL) {
+				redisFree(H.cluster_rc[i]);
+				H.cluster_rc[i] = NULL;
+			}
+			kill_reap(&H.cluster_pids[i], SIGTERM);
+		}
+		return;
+	}
 
 	if (H.redis <= 0)
 		return;
@@ -224,10 +436,51 @@ redisContext *h_redis_ctx(void)
 	return H.rc;
 }
 
+/* In cluster mode: the command on the node that owns its key, found by following MOVED and ASK. */
+static redisReply *cluster_command(const char *fmt, va_list ap)
+{
+	int at = 0, asking = 0;
+
+	for (int hop = 0; hop < 8; hop++) {
+		redisContext *c = cluster_ctx(at);
+		redisReply *r;
+		va_list aq;
+		char *sp, *colon;
+
+		if (c == NULL)
+			return NULL;
+		if (asking)
+			freeReplyObject(redisCommand(c, "ASKING"));
+		va_copy(aq, ap);
+		r = redisvCommand(c, fmt, aq);
+		va_end(aq);
+		if (r == NULL) {
+			redisFree(c);
+			H.cluster_rc[at] = NULL;
+			return NULL;
+		}
+		if (r->type != REDIS_REPLY_ERROR ||
+		    (strncmp(r->str, "MOVED ", 6) != 0 && strncmp(r->str, "ASK ", 4) != 0) ||
+		    (sp = strrchr(r->str, ' ')) == NULL || (colon = strrchr(sp, ':')) == NULL ||
+		    (at = cluster_node(atoi(colon + 1))) < 0)
+			return r;
+		asking = r->str[1] == 'S';
+		freeReplyObject(r);
+	}
+	return NULL;
+}
+
 redisReply *h_redis(const char *fmt, ...)
 {
 	va_list ap;
 	redisReply *r;
+
+	if (H.cluster) {
+		va_start(ap, fmt);
+		r = cluster_command(fmt, ap);
+		va_end(ap);
+		return r;
+	}
 
 	if (H.rc == NULL && redis_connect() != 0)
 		return NULL;
@@ -292,6 +545,7 @@ void h_start(void)
 		DIE("mkdtemp: %s", strerror(errno));
 	snprintf(H.dir, sizeof(H.dir), "%s", tmpl);
 	snprintf(H.bin, sizeof(H.bin), "%s", bin != NULL ? bin : "build/bin");
+	H.cluster = getenv("ANDON_REDIS") != NULL && strcmp(getenv("ANDON_REDIS"), "cluster") == 0;
 	signal(SIGPIPE, SIG_IGN);
 	H.redis_port = free_port();
 	h_redis_start();
@@ -721,7 +975,7 @@ static int file_has(const char *path, const char *needle)
 
 pid_t h_worker_spawn(const char *const *opts)
 {
-	char path[600], port[64], log[sizeof(H.worker_logs[0])];
+	char path[600], port[H_CLUSTER_NODES * 24 + 32], log[sizeof(H.worker_logs[0])];
 	char *argv[64];
 	int argc = 0, slot = -1;
 
@@ -736,7 +990,10 @@ pid_t h_worker_spawn(const char *const *opts)
 		snprintf(path, sizeof(path), "%s/andon-worker", H.bin);
 	snprintf(log, sizeof(log), "%s/worker-%d.log", H.dir, ++H.worker_seq);
 	memcpy(H.worker_logs[slot], log, sizeof(log));
-	snprintf(port, sizeof(port), "redis.port=%d", H.redis_port);
+	if (H.cluster)
+		snprintf(port, sizeof(port), "redis.cluster=%s", h_redis_cluster_seeds());
+	else
+		snprintf(port, sizeof(port), "redis.port=%d", H.redis_port);
 	argv[argc++] = path;
 	if (H.worker_config[0] != '\0') {
 		/* First, so that what the harness and the test give on the command line wins. */

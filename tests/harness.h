@@ -17,6 +17,22 @@
 #define H_MAX_WORKERS 4
 #define H_MAX_TOOLS   8
 
+/*
+ * ANDON_REDIS=cluster: the harness starts a Redis Cluster of 3 primaries and 3 replicas (cluster-node-timeout
+ * 1000 ms) instead of one Redis, workers get redis.cluster, and h_redis() follows MOVED and ASK (commands of
+ * one key; h_redis_ctx() is one node's connection and serves single-Redis tests only).
+ */
+#define H_CLUSTER_NODES 6
+/** 1 in cluster mode. */
+int h_redis_cluster(void);
+/** The seed list workers get: "127.0.0.1:P,..." of the three nodes created as primaries. */
+const char *h_redis_cluster_seeds(void);
+/** The port and pid of cluster node i (0..5; 0-2 were created as primaries). */
+int h_redis_cluster_port(int i);
+pid_t h_redis_cluster_pid(int i);
+/** SIGKILLs cluster node i. */
+void h_redis_cluster_kill(int i);
+
 /** Starts redis-server and andon-devkafka and the harness's own Kafka clients. Aborts on failure. */
 void h_start(void);
 /** Stops the worker (if running), the broker and Redis and removes the temp dir. */

@@ -170,8 +170,28 @@ static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *r
 	return 0;
 }
 
+/*
+ * StartExecution in two steps, so that each call touches one slot (docs/REDIS.md, section 1): the first
+ * round reads what a start needs of the state machine (sfn_sm_get on its 'sm', "type\nrole", NULL when it
+ * does not exist); start_call() then builds sfn_start on the execution's keys with that as the field 'sm'.
+ */
+static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, const char *smv,
+		      size_t smv_len, int lookup, andon_apierr_t *err);
+
+static int sfn_start_resolve(const andon_ctx_t *ctx, const andon_req_t *req, const char *value, size_t len,
+			     andon_call_t *call, andon_apierr_t *err)
+{
+	return start_call(ctx, req, call, value, len, 0, err);
+}
+
 static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			       andon_apierr_t *err)
+{
+	return start_call(ctx, req, call, NULL, 0, 1, err);
+}
+
+static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, const char *smv,
+		      size_t smv_len, int lookup, andon_apierr_t *err)
 {
 	const char *sm, *name, *input;
 	size_t sm_len, name_len, input_len;
@@ -212,8 +232,13 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 				    "Invalid State Machine Execution Input: %s", why);
 	if ((n = execution_id(&a, name, name_len, id, sizeof(id), err)) < 0)
 		return -1;
+	if (lookup) {
+		andon_call_begin(call, "sfn_sm_get");
+		andon_call_key(call, ctx->arena, sm, sm_len, "sm");
+		call->resolve = sfn_start_resolve;
+		return 0;
+	}
 	andon_call_begin(call, "sfn_start");
-	andon_call_key(call, ctx->arena, sm, sm_len, "sm");
 	andon_call_key(call, ctx->arena, id, (size_t)n, "x");
 	andon_call_key(call, ctx->arena, id, (size_t)n, "h");
 	andon_call_key(call, ctx->arena, id, (size_t)n, "r");
@@ -224,6 +249,8 @@ static int sfn_start_execution(const andon_ctx_t *ctx, const andon_req_t *req, a
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	if (rc == 1)
 		andon_call_field(call, "input", input, input_len);
+	if (smv != NULL)
+		andon_call_field(call, "sm", smv, smv_len);
 	return 0;
 }
 

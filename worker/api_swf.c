@@ -424,8 +424,28 @@ static int arn_prefix(const andon_ctx_t *ctx, const swf_exec_t *x, andon_call_t 
 }
 
 /* A run's start, by a client (StartWorkflowExecution) or handed on by a parent (StartChildRun, child). */
+/*
+ * A start in two steps, so that each call touches one slot (docs/swf.md, 7.1): the first round reads what
+ * a start needs of its domain and type (swf_start_get on the domain's d and t); the second builds swf_start
+ * on the workflow's keys with that as the field 'dom' (absent: no such domain).
+ */
 static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, int child,
-		      andon_apierr_t *err)
+		      const char *dom, size_t dom_len, int lookup, andon_apierr_t *err);
+
+static int start_resolve(const andon_ctx_t *ctx, const andon_req_t *req, const char *value, size_t len,
+			 andon_call_t *call, andon_apierr_t *err)
+{
+	return start_call(ctx, req, call, 0, value, len, 0, err);
+}
+
+static int child_resolve(const andon_ctx_t *ctx, const andon_req_t *req, const char *value, size_t len,
+			 andon_call_t *call, andon_apierr_t *err)
+{
+	return start_call(ctx, req, call, 1, value, len, 0, err);
+}
+
+static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, int child,
+		      const char *dom, size_t dom_len, int lookup, andon_apierr_t *err)
 {
 	const msgpack_object *parent = NULL;
 	swf_exec_t x, px;
@@ -462,9 +482,16 @@ static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call
 	if (swf_tag(dtag, sizeof(dtag), ctx, &x.domain, NULL, &dn, err) != 0 ||
 	    swf_tag(wtag, sizeof(wtag), ctx, &x.domain, &x.wid, &wn, err) != 0)
 		return -1;
+	if (lookup) {
+		andon_call_begin(call, "swf_start_get");
+		andon_call_key(call, ctx->arena, dtag, dn, "d");
+		andon_call_key(call, ctx->arena, dtag, dn, "t");
+		field(call, "typeName", &s.type_name);
+		field(call, "typeVersion", &s.type_version);
+		call->resolve = child ? child_resolve : start_resolve;
+		return 0;
+	}
 	andon_call_begin(call, "swf_start");
-	andon_call_key(call, ctx->arena, dtag, dn, "d");
-	andon_call_key(call, ctx->arena, dtag, dn, "t");
 	andon_call_key(call, ctx->arena, wtag, wn, "w");
 	andon_call_key(call, ctx->arena, wtag, wn, "r");
 	args_head(call, req);
@@ -487,19 +514,21 @@ static int start_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call
 		andon_call_field(call, "parentInitiatedEventId",
 				 andon_arena_strndup(ctx->arena, num, strlen(num)), strlen(num));
 	}
+	if (dom != NULL)
+		andon_call_field(call, "dom", dom, dom_len);
 	return 0;
 }
 
 static int swf_start_workflow_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 					andon_apierr_t *err)
 {
-	return start_call(ctx, req, call, 0, err);
+	return start_call(ctx, req, call, 0, NULL, 0, 1, err);
 }
 
 static int swf_start_child_run(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			       andon_apierr_t *err)
 {
-	return start_call(ctx, req, call, 1, err);
+	return start_call(ctx, req, call, 1, NULL, 0, 1, err);
 }
 
 static int swf_start_child_workflow_execution(const andon_ctx_t *ctx, const andon_req_t *req,

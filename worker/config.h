@@ -18,6 +18,12 @@ typedef struct andon_config {
 	char redis_password[256];
 	int redis_db;
 	int redis_timeout_ms; /* connect and per-read timeout */
+	/* Cluster and failover (worker/redis_route.h): at most one of cluster and sentinels is set. */
+	char redis_cluster[1024];	 /* seed nodes "host:port,...": Redis Cluster mode */
+	char redis_sentinels[1024];	 /* sentinels "host:port,...": the primary is asked of them */
+	char redis_sentinel_master[128]; /* the primary's name known to the sentinels */
+	int redis_wait_replicas;	 /* WAIT for this many replicas after each pipeline; 0: no WAIT */
+	int redis_wait_timeout_ms;	 /* WAIT's timeout */
 
 	/* Topics. */
 	char topic_requests[256];

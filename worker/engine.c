@@ -1,8 +1,9 @@
-/* engine: the worker's Redis connection; loads the function library and runs pipelined batches of calls. */
+/* engine: the worker's Redis calls: runs pipelined batches through the router, retrying with backoff. */
 #include "engine.h"
 
 #include "log.h"
 #include "metrics.h"
+#include "redis_route.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -13,9 +14,8 @@ extern const char andon_lua_bundle[]; /* generated from worker/lua/ by scripts/e
 
 struct andon_engine {
 	const andon_config_t *cfg;
-	redisContext *c;
+	andon_route_t *route; /* where each call goes: one Redis, Sentinel's primary, a cluster */
 	int backoff_ms;
-	unsigned long reconnects;
 	andon_engine_watch_fn *watch;
 	void *watch_opaque;
 	int down;		  /* the last attempt failed: the next success is news */
@@ -25,97 +25,43 @@ struct andon_engine {
 andon_engine_t *andon_engine_new(const andon_config_t *cfg)
 {
 	andon_engine_t *e = calloc(1, sizeof(*e));
+	char err[256];
 
-	if (e != NULL)
-		e->cfg = cfg;
+	if (e == NULL)
+		return NULL;
+	e->cfg = cfg;
+	if ((e->route = andon_route_new(cfg, andon_lua_bundle, err, sizeof(err))) == NULL) {
+		andon_err("redis: %s", err);
+		free(e);
+		return NULL;
+	}
 	return e;
-}
-
-static void drop(andon_engine_t *e)
-{
-	if (e->c != NULL)
-		redisFree(e->c);
-	e->c = NULL;
 }
 
 void andon_engine_destroy(andon_engine_t *e)
 {
 	if (e == NULL)
 		return;
-	drop(e);
+	andon_route_destroy(e->route);
 	free(e);
 }
 
 unsigned long andon_engine_reconnects(const andon_engine_t *e)
 {
-	return e->reconnects;
+	andon_route_stats_t st;
+
+	andon_route_stats(e->route, &st);
+	return (unsigned long)st.reconnects;
 }
 
-/* Runs a setup command on a fresh connection; any failure fails the connect. */
-static int setup(redisContext *c, const char *what, redisReply *r, char *errstr, size_t errstr_size)
+const struct andon_route *andon_engine_route(const andon_engine_t *e)
 {
-	int rc = 0;
-
-	if (r == NULL)
-		rc = andon_fail(errstr, errstr_size, "%s: %s", what, c->errstr);
-	else if (r->type == REDIS_REPLY_ERROR)
-		rc = andon_fail(errstr, errstr_size, "%s: %s", what, r->str);
-	freeReplyObject(r);
-	return rc;
+	return e->route;
 }
 
 int andon_engine_connect(andon_engine_t *e, char *errstr, size_t errstr_size)
 {
-	const andon_config_t *cfg = e->cfg;
-	struct timeval tv = {cfg->redis_timeout_ms / 1000, (cfg->redis_timeout_ms % 1000) * 1000};
-	redisContext *c;
-
-	drop(e);
-	if (cfg->redis_unix[0] != '\0')
-		c = redisConnectUnixWithTimeout(cfg->redis_unix, tv);
-	else
-		c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-	if (c == NULL)
-		return andon_fail(errstr, errstr_size, "redis: out of memory");
-	if (c->err) {
-		andon_fail(errstr, errstr_size, "redis connect: %s", c->errstr);
-		redisFree(c);
-		return -1;
-	}
-	redisSetTimeout(c, tv);
-	if ((cfg->redis_password[0] != '\0' &&
-	     setup(c, "AUTH",
-		   cfg->redis_username[0] != '\0'
-		       ? redisCommand(c, "AUTH %s %s", cfg->redis_username, cfg->redis_password)
-		       : redisCommand(c, "AUTH %s", cfg->redis_password),
-		   errstr, errstr_size) != 0) ||
-	    (cfg->redis_db != 0 &&
-	     setup(c, "SELECT", redisCommand(c, "SELECT %d", cfg->redis_db), errstr, errstr_size) != 0) ||
-	    setup(c, "FUNCTION LOAD", redisCommand(c, "FUNCTION LOAD REPLACE %s", andon_lua_bundle), errstr,
-		  errstr_size) != 0) {
-		redisFree(c);
-		return -1;
-	}
-	e->c = c;
-	return 0;
-}
-
-/* Errors worth waiting out: the same call will succeed once Redis is back to normal. */
-static int transient(const redisReply *r)
-{
-	static const char *const prefixes[] = {"LOADING",     "BUSY",	    "OOM",
-					       "TRYAGAIN",    "MASTERDOWN", "READONLY",
-					       "CLUSTERDOWN", "NOREPLICAS", NULL};
-
-	for (const char *const *p = prefixes; *p != NULL; p++)
-		if (strncmp(r->str, *p, strlen(*p)) == 0)
-			return 1;
-	return 0;
-}
-
-static int missing_library(const redisReply *r)
-{
-	return strstr(r->str, "Function not found") != NULL;
+	return andon_route_connect(e->route, errstr, errstr_size);
 }
 
 static void sleep_ms(int ms)
@@ -160,66 +106,28 @@ static int give_up(const volatile sig_atomic_t *run, int64_t deadline_us)
 int andon_engine_exec(andon_engine_t *e, const andon_call_t *calls, size_t n, redisReply **replies,
 		      const volatile sig_atomic_t *run, int64_t deadline_us)
 {
-	char err[256];
 	size_t left = 0;
+	int idle = 0; /* rounds in a row that were only redirected */
 
 	for (size_t i = 0; i < n; i++) {
 		replies[i] = NULL;
 		left += !calls[i].overflow && !calls[i].skip;
 	}
 	while (left > 0) {
-		int broken = 0, reload = 0, wait = 0;
-		int64_t t0;
+		andon_route_round_t o;
+		int64_t t0 = e->rtt != NULL ? andon_now_us() : 0;
+		size_t got = andon_route_round(e->route, calls, n, replies, &o);
 
-		if (e->c == NULL) {
-			if (andon_engine_connect(e, err, sizeof(err)) != 0) {
-				andon_warn("redis unavailable (%s); retrying", err);
-				tell(e, err);
-				if (give_up(run, deadline_us))
-					return -1;
-				backoff(e);
-				continue;
-			}
-			e->reconnects++;
-		}
-		/* Send every unanswered call in order, then read their replies in the same order. */
-		t0 = e->rtt != NULL ? andon_now_us() : 0;
-		for (size_t i = 0; i < n; i++)
-			if (replies[i] == NULL && !calls[i].overflow && !calls[i].skip)
-				redisAppendCommandArgv(e->c, calls[i].argc, (const char **)calls[i].argv,
-						       calls[i].argvlen);
-		for (size_t i = 0; i < n && !broken; i++) {
-			redisReply *r;
-
-			if (replies[i] != NULL || calls[i].overflow || calls[i].skip)
-				continue;
-			if (redisGetReply(e->c, (void **)&r) != REDIS_OK) {
-				andon_warn("redis connection lost: %s", e->c->errstr);
-				snprintf(err, sizeof(err), "connection lost: %s", e->c->errstr);
-				broken = 1;
-				break;
-			}
-			if (r->type == REDIS_REPLY_ERROR && (transient(r) || missing_library(r))) {
-				reload |= missing_library(r);
-				wait |= transient(r);
-				if (transient(r))
-					snprintf(err, sizeof(err), "%s", r->str);
-				andon_debug("redis: %s; will retry", r->str);
-				freeReplyObject(r);
-				continue;
-			}
-			replies[i] = r;
-			left--;
-		}
-		if (broken || reload)
-			drop(e); /* reconnecting reloads the library */
-		if (left > 0 && (broken || wait)) {
-			tell(e, err);
+		left -= got;
+		/* MOVED and ASK are resent at once, but a map that keeps moving is waited out too. */
+		idle = got == 0 && o.redirected ? idle + 1 : 0;
+		if (left > 0 && (o.broken || o.wait || idle >= 3)) {
+			tell(e, o.err[0] != '\0' ? o.err : "redirected again and again");
 			if (give_up(run, deadline_us))
 				return -1;
 			backoff(e);
-		} else {
-			if (!broken && !wait && e->rtt != NULL)
+		} else if (!o.broken && !o.wait) {
+			if (left == 0 && !o.redirected && e->rtt != NULL)
 				andon_metrics_observe(e->rtt, (double)(andon_now_us() - t0) / 1e6);
 			tell(e, NULL);
 			e->backoff_ms = 0;

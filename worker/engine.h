@@ -1,4 +1,4 @@
-/* engine: the worker's Redis connection; loads the function library and runs pipelined batches of calls. */
+/* engine: the worker's Redis calls: runs pipelined batches through the router, retrying with backoff. */
 #ifndef ANDON_ENGINE_H
 #define ANDON_ENGINE_H
 
@@ -15,7 +15,8 @@ andon_engine_t *andon_engine_new(const andon_config_t *cfg);
 void andon_engine_destroy(andon_engine_t *e);
 
 /**
- * Connects (AUTH, SELECT) and loads the function library with FUNCTION LOAD REPLACE.
+ * Connects (AUTH, SELECT; every primary of a cluster, or the primary the sentinels name) and loads the
+ * function library with FUNCTION LOAD REPLACE on each.
  * Returns 0, or -1 with a reason.
  */
 int andon_engine_connect(andon_engine_t *e, char *errstr, size_t errstr_size);
@@ -36,6 +37,10 @@ redisReply *andon_engine_command(andon_engine_t *e, int argc, const char **argv,
 
 /** Number of reconnects so far (statistics). */
 unsigned long andon_engine_reconnects(const andon_engine_t *e);
+
+/** The router under the engine (redis_route.h), for its statistics. */
+struct andon_route;
+const struct andon_route *andon_engine_route(const andon_engine_t *e);
 
 /**
  * Who hears of Redis going away and coming back: fn(opaque, 0, why) on every failed attempt (a connect or

@@ -100,6 +100,8 @@ static void pack_fields(msgpack_packer *pk, const field_t *f, size_t n)
 }
 
 /* Everything one request needs; the test's state. */
+#define LOOKUP_VALUE "STANDARD\narn:aws:iam::123456789012:role/r"
+
 typedef struct fx {
 	msgpack_sbuffer sb;
 	msgpack_zone zone;
@@ -109,6 +111,7 @@ typedef struct fx {
 	andon_arena_t arena;
 	andon_ctx_t ctx;
 	andon_call_t call;
+	andon_call_t lookup; /* the first-round lookup of a call built in two steps (argc 0: none) */
 } fx_t;
 
 static int setup(void **state)
@@ -173,8 +176,16 @@ static int prepare(fx_t *fx)
 
 	assert_non_null(op);
 	memset(&fx->call, 0, sizeof(fx->call));
+	memset(&fx->lookup, 0, sizeof(fx->lookup));
 	memset(&fx->err, 0, sizeof(fx->err));
-	return op->prepare(&fx->ctx, &fx->req, &fx->call, &fx->err);
+	if (op->prepare(&fx->ctx, &fx->req, &fx->call, &fx->err) != 0)
+		return -1;
+	if (fx->call.resolve == NULL)
+		return 0;
+	/* The worker runs the lookup in the first round and builds the call from its answer (here: a start
+	 * reads its state machine first (sfn_sm_get)). */
+	fx->lookup = fx->call;
+	return fx->call.resolve(&fx->ctx, &fx->req, LOOKUP_VALUE, strlen(LOOKUP_VALUE), &fx->call, &fx->err);
 }
 
 static int run(fx_t *fx, const char *op, const char *id, const field_t *body, size_t n)
@@ -769,14 +780,18 @@ static void test_start_shape_and_name(void **state)
 	assert_int_equal(prepare(fx), 0);
 	assert_int_equal(fx->call.overflow, 0);
 	assert_arg(&fx->call, 0, "FCALL");
+	/* Two steps, one slot each: the state machine's lookup, then the start on the execution's keys. */
+	assert_arg(&fx->lookup, 1, "sfn_sm_get");
+	assert_arg(&fx->lookup, 2, "1");
+	assert_arg(&fx->lookup, 3, KEY(SM_ARN, "sm"));
 	assert_arg(&fx->call, 1, "sfn_start");
-	assert_arg(&fx->call, 2, "4");
-	assert_arg(&fx->call, 3, KEY(SM_ARN, "sm"));
-	assert_arg(&fx->call, 4, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:req-1", "x"));
-	assert_arg(&fx->call, 5, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:req-1", "h"));
-	assert_arg(&fx->call, 6, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:req-1", "r"));
-	assert_arg(&fx->call, 7, "req-1");
-	assert_arg(&fx->call, 8, "StepFunctions.StartExecution");
+	assert_arg(&fx->call, 2, "3");
+	assert_arg(&fx->call, 3, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:req-1", "x"));
+	assert_arg(&fx->call, 4, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:req-1", "h"));
+	assert_arg(&fx->call, 5, KEY("arn:aws:states:us-east-1:123456789012:execution:sm:req-1", "r"));
+	assert_arg(&fx->call, 6, "req-1");
+	assert_arg(&fx->call, 7, "StepFunctions.StartExecution");
+	assert_field(&fx->call, "sm", LOOKUP_VALUE);
 	assert_field(&fx->call, "arn", "arn:aws:states:us-east-1:123456789012:execution:sm:req-1");
 	assert_field(&fx->call, "smArn", SM_ARN);
 	assert_field(&fx->call, "name", "req-1");
@@ -788,7 +803,7 @@ static void test_start_shape_and_name(void **state)
 		const field_t b2[] = {FSTR("stateMachineArn", SM_ARN), FSTR("name", "given")};
 		expect_ok(fx, "StepFunctions.StartExecution", b2, N(b2));
 		assert_field(&fx->call, "name", "given");
-		assert_arg(&fx->call, 4,
+		assert_arg(&fx->call, 3,
 			   KEY("arn:aws:states:us-east-1:123456789012:execution:sm:given", "x"));
 		assert_null(field_value(&fx->call, "input", &(size_t){0}));
 	}
@@ -814,7 +829,7 @@ static void derived_name(fx_t *fx, const char *id, char out[128])
 	out[len] = '\0';
 	/* The execution's keys carry the derived name. */
 	snprintf(key, sizeof(key), "andon:{arn:aws:states:us-east-1:123456789012:execution:sm:%s}:x", out);
-	assert_arg(&fx->call, 4, key);
+	assert_arg(&fx->call, 3, key);
 }
 
 static void assert_exec_hex(const char *name)
@@ -1102,7 +1117,7 @@ static void test_long_multibyte_arn(void **state)
 			snprintf(key, cap, "andon:{arn:%s:states:us-east-1:123456789012:execution:sm:e1}:x",
 				 part);
 			assert_int_equal(fx->call.overflow, 0);
-			assert_arg(&fx->call, 4, key);
+			assert_arg(&fx->call, 3, key);
 		} else {
 			assert_string_equal(fx->err.code, "InvalidArn");
 		}

@@ -95,6 +95,8 @@ static void pack_fields(msgpack_packer *pk, const field_t *f, size_t n)
 }
 
 /* Everything one request needs; the test's state. */
+#define LOOKUP_VALUE "123456789012\ndecisions\n"
+
 typedef struct fx {
 	msgpack_sbuffer sb;
 	msgpack_zone zone;
@@ -104,6 +106,7 @@ typedef struct fx {
 	andon_arena_t arena;
 	andon_ctx_t ctx;
 	andon_call_t call;
+	andon_call_t lookup; /* the first-round lookup of a call built in two steps (argc 0: none) */
 	andon_config_t *cfg;
 } fx_t;
 
@@ -172,8 +175,16 @@ static int prepare(fx_t *fx)
 
 	assert_non_null(op);
 	memset(&fx->call, 0, sizeof(fx->call));
+	memset(&fx->lookup, 0, sizeof(fx->lookup));
 	memset(&fx->err, 0, sizeof(fx->err));
-	return op->prepare(&fx->ctx, &fx->req, &fx->call, &fx->err);
+	if (op->prepare(&fx->ctx, &fx->req, &fx->call, &fx->err) != 0)
+		return -1;
+	if (fx->call.resolve == NULL)
+		return 0;
+	/* The worker runs the lookup in the first round and builds the call from its answer (here: a start
+	 * reads its domain and type first (swf_start_get)). */
+	fx->lookup = fx->call;
+	return fx->call.resolve(&fx->ctx, &fx->req, LOOKUP_VALUE, strlen(LOOKUP_VALUE), &fx->call, &fx->err);
 }
 
 static int run(fx_t *fx, const char *op, const char *id, const field_t *body, size_t n)
@@ -300,12 +311,16 @@ static void start_reads_the_domain_slot(void **state)
 				FSTR("executionStartToCloseTimeout", "31536000")};
 
 	expect_ok(fx, "SWF.StartWorkflowExecution", body, N(body));
+	/* Two steps, one slot each: the domain's lookup, then the start on the workflow's keys. */
+	assert_arg(&fx->lookup, 1, "swf_start_get");
+	assert_arg(&fx->lookup, 2, "2");
+	assert_arg(&fx->lookup, 3, DTAG("d") "d");
+	assert_arg(&fx->lookup, 4, DTAG("d") "t");
 	assert_arg(&fx->call, 1, "swf_start");
-	assert_arg(&fx->call, 2, "4");
-	assert_arg(&fx->call, 3, DTAG("d") "d");
-	assert_arg(&fx->call, 4, DTAG("d") "t");
-	assert_arg(&fx->call, 5, WTAG("d", "w") "w");
-	assert_arg(&fx->call, 6, WTAG("d", "w") "r");
+	assert_arg(&fx->call, 2, "2");
+	assert_arg(&fx->call, 3, WTAG("d", "w") "w");
+	assert_arg(&fx->call, 4, WTAG("d", "w") "r");
+	assert_field(&fx->call, "dom", LOOKUP_VALUE);
 	assert_field(&fx->call, "arn", "arn:aws:swf:" REGION ":" ACCOUNT ":/domain/d/workflowId/w/runId/");
 	assert_field(&fx->call, "typeName", "flow");
 	assert_field(&fx->call, "taskList", "q");

@@ -32,19 +32,29 @@ local function sfn_create(keys, args)
 	return answer(req, true, {stateMachineArn = f.arn, creationDate = sfn_date(ms)})
 end
 
--- KEYS: sm, x, h, r. Fields: arn (standard form), smArn, name, account, input?
+-- What a start needs of its state machine, read in the chunk's first round so that sfn_start touches
+-- only the execution's slot: "type\nrole", or nil when it does not exist. KEYS: sm.
+local function sfn_sm_get(keys)
+	local sm = redis.call('HMGET', keys[1], 'type', 'role')
+	if not sm[1] then return nil end
+	return sm[1] .. '\n' .. (sm[2] or '')
+end
+
+-- KEYS: x, h, r. Fields: arn (standard form), smArn, name, account, input?, sm? (sfn_sm_get's answer;
+-- absent: the state machine does not exist)
 local function sfn_start(keys, args)
-	local req = request(keys[4], args)
+	local req = request(keys[3], args)
 	local dup = seen(req)
 	if dup then return dup end
 	local f = req.f
 	local input = f.input or '{}'
-	local sm = redis.call('HMGET', keys[1], 'type', 'role')
-	if not sm[1] then
+	local nl = f.sm and string.find(f.sm, '\n', 1, true)
+	if not nl then
 		return fail_missing(req, 'StateMachineDoesNotExist', 400,
 			'State Machine Does Not Exist: \'' .. f.smArn .. '\'')
 	end
-	local cur = redis.call('HMGET', keys[2], 'st', 'input', 't0', 'arn', 'acct')
+	local sm = {string.sub(f.sm, 1, nl - 1), string.sub(f.sm, nl + 1)}
+	local cur = redis.call('HMGET', keys[1], 'st', 'input', 't0', 'arn', 'acct')
 	if cur[1] and not owned(cur[5]) then
 		return fail(req, 'ExecutionAlreadyExists', 400, 'Execution Already Exists: \'' .. f.arn .. '\'')
 	end
@@ -62,7 +72,7 @@ local function sfn_start(keys, args)
 			'-' .. s:sub(13, 16) .. '-' .. s:sub(17, 20) .. '-' .. s:sub(21, 32)
 	end
 	local ms = now_ms()
-	local ev = create(keys[2], keys[3], req, 'StepFunctions', arn, 'RUNNING', ms,
+	local ev = create(keys[1], keys[2], req, 'StepFunctions', arn, 'RUNNING', ms,
 		{timestamp = sfn_date(ms), type = 'ExecutionStarted',
 			executionStartedEventDetails = {input = input, roleArn = sm[2] ~= '' and sm[2] or nil}},
 		SFN, {'sm', f.smArn, 'name', f.name, 'type', sm[1], 'acct', f.account, 'input', input})
@@ -173,6 +183,7 @@ end
 
 redis.register_function('sfn_create', sfn_create)
 redis.register_function('sfn_start', sfn_start)
+redis.register_function{function_name = 'sfn_sm_get', callback = sfn_sm_get, flags = {'no-writes'}}
 redis.register_function('sfn_stop', sfn_stop)
 redis.register_function('sfn_finish', sfn_finish)
 redis.register_function{function_name = 'sfn_describe', callback = sfn_describe, flags = {'no-writes'}}

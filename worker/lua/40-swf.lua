@@ -142,30 +142,43 @@ local function swf_register_type(keys, args)
 	return answer_empty(req, {})
 end
 
+-- What a start needs of its domain and type, read in the chunk's first round so that swf_start touches
+-- only the workflow's slot. KEYS: d, t of the domain. Arguments: 'typeName', name, 'typeVersion', version.
+-- Returns nil when the domain does not exist, else "acct\ndtopic\ntype" (type: the type's msgpack record,
+-- empty when the type is not registered).
+local function swf_start_get(keys, args)
+	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct')
+	if not dom[1] then return nil end
+	local ty = redis.call('HGET', keys[2], args[2] .. '\n' .. args[4])
+	return (dom[2] or '') .. '\n' .. dom[1] .. '\n' .. (ty or '')
+end
+
 -- Starts a run, as the client's StartWorkflowExecution or as the child start a parent handed on.
--- KEYS: d, t of the domain; w, r of the workflow (two slots: docs/swf.md, "Known limit").
--- Fields: domain, workflowId, account, arn (the run's resource name without the runId), typeName,
--- typeVersion, childPolicy?, input?, taskList?, timeout?; a child adds runId, parentWorkflowId,
--- parentRunId, parentInitiatedEventId.
+-- KEYS: w, r of the workflow. Fields: domain, workflowId, account, arn (the run's resource name without
+-- the runId), typeName, typeVersion, childPolicy?, input?, taskList?, timeout?, dom? (swf_start_get's
+-- answer; absent: no such domain); a child adds runId, parentWorkflowId, parentRunId,
+-- parentInitiatedEventId.
 local function swf_start(keys, args)
-	local req = request(keys[4], args)
+	local req = request(keys[2], args)
 	local dup = seen(req)
 	if dup then return dup end
 	local f = req.f
-	local empty = redis.call('EXISTS', keys[3]) == 0
+	local empty = redis.call('EXISTS', keys[1]) == 0
 	local function missing(code, status, message)
 		if empty then return fail_missing(req, code, status, message) end
 		return fail(req, code, status, message)
 	end
-	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct')
-	local dtopic = owned(dom[2]) and dom[1]
+	local d1 = f.dom and string.find(f.dom, '\n', 1, true)
+	local d2 = d1 and string.find(f.dom, '\n', d1 + 1, true)
+	local acct = d2 and string.sub(f.dom, 1, d1 - 1)
+	local dtopic = d2 and owned(acct ~= '' and acct or nil) and string.sub(f.dom, d1 + 1, d2 - 1)
 	if not dtopic then return missing('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
-	local ty = redis.call('HGET', keys[2], f.typeName .. '\n' .. f.typeVersion)
-	if not ty then return missing(unknown_type(f.typeName, f.typeVersion)) end
+	local ty = string.sub(f.dom, d2 + 1)
+	if ty == '' then return missing(unknown_type(f.typeName, f.typeVersion)) end
 	ty = mp_unpack(ty)
-	local p = prefix_of(keys[3], 'w')
+	local p = prefix_of(keys[1], 'w')
 	local rid = f.runId or redis.sha1hex(p .. '\n' .. req.id)
-	if redis.call('HEXISTS', keys[3], 'cur') == 1 or redis.call('EXISTS', p .. 'x:' .. rid) == 1 then
+	if redis.call('HEXISTS', keys[1], 'cur') == 1 or redis.call('EXISTS', p .. 'x:' .. rid) == 1 then
 		return fail(req, 'WorkflowExecutionAlreadyStartedFault', 400,
 			'Workflow execution already started: WorkflowExecution=[workflowId=' .. f.workflowId .. ']')
 	end
@@ -186,7 +199,7 @@ local function swf_start(keys, args)
 			'dtopic', dtopic, 'creq', '0', 'pwid', f.parentWorkflowId or '', 'prid', f.parentRunId or '',
 			'tmo', f.timeout or ''})
 	ev.eventType = 'WorkflowExecutionStarted'
-	redis.call('HSET', keys[3], 'cur', rid, 'last', rid)
+	redis.call('HSET', keys[1], 'cur', rid, 'last', rid)
 	local outs = {ev}
 	if f.timeout then
 		-- The tag is the text between the braces of the prefix 'andon:{TAG}:'.
@@ -373,6 +386,7 @@ end
 redis.register_function('swf_register_domain', swf_register_domain)
 redis.register_function('swf_register_type', swf_register_type)
 redis.register_function('swf_start', swf_start)
+redis.register_function{function_name = 'swf_start_get', callback = swf_start_get, flags = {'no-writes'}}
 redis.register_function('swf_start_child', swf_start_child)
 redis.register_function('swf_request_cancel', swf_request_cancel)
 redis.register_function('swf_terminate', swf_terminate)
