@@ -5,6 +5,7 @@
 #include "codec.h"
 #include "log.h"
 #include "ops.h"
+#include "redis_route.h"
 #include "txn.h"
 #include "util.h"
 #include "version.h"
@@ -34,6 +35,10 @@ struct andon_stats {
 	    *kafka_up, *ready, *timers_due, *timers_pending, *timers_claimed, *timers_fired, *stop_execs,
 	    *stop_steps, *stop_oldest, *txn_committed, *txn_aborted, *rss, *uptime;
 	andon_metric_t *consumed;
+	/* The router's (redis_route.h): redirects followed, slot map reads, WAIT shortfalls, calls per node.
+	 */
+	andon_series_t *moved, *ask, *map_reads, *wait_short;
+	andon_metric_t *node_calls;
 	andon_stats_op_t ops[OP_MAX], unknown, *last;
 	size_t nops;
 	andon_stats_op_t *table[OP_SLOTS];
@@ -76,7 +81,7 @@ andon_stats_t *andon_stats_new(void)
 	static const char *const op[] = {"op", NULL}, *const op_code[] = {"op", "code", NULL},
 				 *const reason[] = {"reason", NULL},
 				 *const partition[] = {"topic", "partition", NULL},
-				 *const version[] = {"version", NULL};
+				 *const version[] = {"version", NULL}, *const node[] = {"node", NULL};
 	andon_stats_t *s = calloc(1, sizeof(*s));
 	andon_metrics_t *m;
 	andon_metric_t *info;
@@ -113,6 +118,19 @@ andon_stats_t *andon_stats_new(void)
 			       "Connections to Redis made again after one was lost.");
 	s->redis_up = single(m, ANDON_METRIC_GAUGE, "andon_redis_up",
 			     "1 when the last Redis call was answered, else 0.");
+	s->moved = single(m, ANDON_METRIC_COUNTER, "andon_redis_moved_total",
+			  "MOVED replies followed (Redis Cluster: a slot has a new owner).");
+	s->ask = single(m, ANDON_METRIC_COUNTER, "andon_redis_ask_total",
+			"ASK replies followed (Redis Cluster: a slot being migrated).");
+	s->map_reads = single(m, ANDON_METRIC_COUNTER, "andon_redis_slot_map_reads_total",
+			      "Reads of the cluster's slot map (CLUSTER SLOTS), the first one included.");
+	s->wait_short = single(m, ANDON_METRIC_COUNTER, "andon_redis_wait_shortfalls_total",
+			       "WAITs that fewer replicas than redis.wait_replicas acknowledged in time.");
+	s->node_calls =
+	    andon_metrics_add(m, ANDON_METRIC_COUNTER, "andon_redis_node_calls_total",
+			      "Calls sent to each Redis node (host:port; a primary of the cluster, "
+			      "or the one Redis).",
+			      node, NULL, 0);
 	s->age = histogram(m, "andon_request_age_seconds",
 			   "Age of a request when everything it caused was acknowledged: from its Kafka "
 			   "timestamp to the broker's acknowledgement of its reply (and events, DLQ record).",
@@ -492,6 +510,24 @@ static void scan(andon_worker_t *w)
 	}
 }
 
+static void route_stats(andon_stats_t *s, const andon_route_t *r)
+{
+	andon_route_stats_t st;
+	unsigned long long calls;
+	char addr[300];
+
+	andon_route_stats(r, &st);
+	andon_metrics_set(s->moved, (double)st.moved);
+	andon_metrics_set(s->ask, (double)st.ask);
+	andon_metrics_set(s->map_reads, (double)st.refreshes);
+	andon_metrics_set(s->wait_short, (double)st.wait_short);
+	for (size_t i = 0; andon_route_node(r, i, addr, sizeof(addr), &calls) >= 0; i++)
+		if (calls > 0)
+			andon_metrics_set(
+			    andon_metrics_series(s->node_calls, (const char *const[]){addr}, NULL, 1),
+			    (double)calls);
+}
+
 void andon_stats_tick(andon_worker_t *w, int64_t now_us)
 {
 	andon_stats_t *s = w->stats;
@@ -501,6 +537,7 @@ void andon_stats_tick(andon_worker_t *w, int64_t now_us)
 	andon_metrics_set(s->redelivered, (double)w->redelivered);
 	andon_metrics_set(s->lost, (double)w->lost);
 	andon_metrics_set(s->reconnects, (double)andon_engine_reconnects(w->engine));
+	route_stats(s, andon_engine_route(w->engine));
 	andon_metrics_set(s->inflight, (double)(andon_track_count(w->track) + w->timer_pending));
 	andon_metrics_set(s->timers_claimed, (double)w->timers_claimed);
 	andon_metrics_set(s->timers_fired, (double)w->timers);
