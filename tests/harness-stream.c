@@ -365,12 +365,36 @@ long long hf_stream_recovery(hf_stream_t *s, long long t_ms, int timeout_ms)
 }
 
 /* Checks every execution in Redis, pipelined: two history events and the stopped state each. */
+static void check_one(redisReply *len, redisReply *st, hf_report_t *rep)
+{
+	if (len == NULL || st == NULL)
+		DIE("redis: no reply");
+	if (len->type != REDIS_REPLY_INTEGER || len->integer < 2)
+		rep->lost++;
+	else if (len->integer > 2)
+		rep->applied_twice++;
+	if (st->type != REDIS_REPLY_STRING || strcmp(st->str, "STOPPED") != 0)
+		rep->contradictions++;
+	freeReplyObject(len);
+	freeReplyObject(st);
+}
+
 static void check_redis(hf_stream_t *s, size_t executions, hf_report_t *rep)
 {
-	redisContext *rc = h_redis_ctx();
+	redisContext *rc;
 	char arn[256];
 	size_t chunk = 500;
 
+	if (h_redis_cluster()) {
+		/* Executions spread over the cluster: one command at a time, routed by the harness. */
+		for (size_t i = 0; i < executions; i++) {
+			exec_arn(s, i, arn, sizeof(arn));
+			check_one(h_redis("LLEN andon:{%s}:h", arn), h_redis("HGET andon:{%s}:x st", arn),
+				  rep);
+		}
+		return;
+	}
+	rc = h_redis_ctx();
 	for (size_t from = 0; from < executions; from += chunk) {
 		size_t to = from + chunk < executions ? from + chunk : executions;
 
@@ -385,14 +409,7 @@ static void check_redis(hf_stream_t *s, size_t executions, hf_report_t *rep)
 			if (redisGetReply(rc, (void **)&len) != REDIS_OK ||
 			    redisGetReply(rc, (void **)&st) != REDIS_OK)
 				DIE("redis: %s", rc->errstr);
-			if (len->type != REDIS_REPLY_INTEGER || len->integer < 2)
-				rep->lost++;
-			else if (len->integer > 2)
-				rep->applied_twice++;
-			if (st->type != REDIS_REPLY_STRING || strcmp(st->str, "STOPPED") != 0)
-				rep->contradictions++;
-			freeReplyObject(len);
-			freeReplyObject(st);
+			check_one(len, st, rep);
 		}
 	}
 }
@@ -477,12 +494,15 @@ void hf_print_times(const char *label, const long long *ms, size_t n)
 
 pid_t hf_worker_spawn(const char *instance_id, const char *const *opts)
 {
-	static char port[64], id[300];
+	static char port[H_CLUSTER_NODES * 24 + 32], id[300];
 	const char *args[40];
 	char *kargs[8];
 	int n = 0, nk = 0;
 
-	snprintf(port, sizeof(port), "redis.port=%d", h_redis_port());
+	if (h_redis_cluster())
+		snprintf(port, sizeof(port), "redis.cluster=%s", h_redis_cluster_seeds());
+	else
+		snprintf(port, sizeof(port), "redis.port=%d", h_redis_port());
 	args[n++] = "-b";
 	args[n++] = h_brokers();
 	args[n++] = "-o";

@@ -227,6 +227,45 @@ static int cluster_ok(void)
 	return 1;
 }
 
+/* Starts cluster node i on its port, its folder and its nodes file (kept over a restart). */
+static void node_spawn(int i)
+{
+	char port[16], dir[300], conf[32], log[300];
+
+	snprintf(port, sizeof(port), "%d", H.cluster_ports[i]);
+	snprintf(dir, sizeof(dir), "%s/redis-%d", H.dir, H.cluster_ports[i]);
+	snprintf(conf, sizeof(conf), "nodes-%d.conf", H.cluster_ports[i]);
+	snprintf(log, sizeof(log), "%s/redis-%d.log", H.dir, H.cluster_ports[i]);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		DIE("mkdir %s: %s", dir, strerror(errno));
+	char *argv[] = {"/usr/bin/redis-server",
+			"--port",
+			port,
+			"--bind",
+			"127.0.0.1",
+			"--dir",
+			dir,
+			"--save",
+			"",
+			"--appendonly",
+			"yes",
+			"--appendfsync",
+			(char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
+			"--cluster-enabled",
+			"yes",
+			"--cluster-config-file",
+			conf,
+			"--cluster-node-timeout",
+			"1000",
+			NULL};
+	H.cluster_pids[i] = spawn(argv, log, -1);
+}
+
+void h_redis_cluster_restart(int i)
+{
+	node_spawn(i);
+}
+
 /* Six redis-servers in cluster mode, then redis-cli --cluster create with one replica per primary. */
 static void cluster_start(void)
 {
@@ -236,37 +275,9 @@ static void cluster_start(void)
 	int argc = 0, status;
 
 	for (int i = 0; i < H_CLUSTER_NODES; i++) {
-		char port[16], dir[300], conf[32];
-
 		if (H.cluster_ports[i] == 0)
 			H.cluster_ports[i] = cluster_port();
-		snprintf(port, sizeof(port), "%d", H.cluster_ports[i]);
-		snprintf(dir, sizeof(dir), "%s/redis-%d", H.dir, H.cluster_ports[i]);
-		snprintf(conf, sizeof(conf), "nodes-%d.conf", H.cluster_ports[i]);
-		snprintf(log, sizeof(log), "%s/redis-%d.log", H.dir, H.cluster_ports[i]);
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-			DIE("mkdir %s: %s", dir, strerror(errno));
-		char *sargv[] = {"/usr/bin/redis-server",
-				 "--port",
-				 port,
-				 "--bind",
-				 "127.0.0.1",
-				 "--dir",
-				 dir,
-				 "--save",
-				 "",
-				 "--appendonly",
-				 "yes",
-				 "--appendfsync",
-				 (char *)(H.appendfsync != NULL ? H.appendfsync : "everysec"),
-				 "--cluster-enabled",
-				 "yes",
-				 "--cluster-config-file",
-				 conf,
-				 "--cluster-node-timeout",
-				 "1000",
-				 NULL};
-		H.cluster_pids[i] = spawn(sargv, log, -1);
+		node_spawn(i);
 	}
 	for (deadline = h_now_ms() + 30000;; h_sleep_ms(20)) {
 		int up = 0;

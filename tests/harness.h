@@ -32,6 +32,8 @@ int h_redis_cluster_port(int i);
 pid_t h_redis_cluster_pid(int i);
 /** SIGKILLs cluster node i. */
 void h_redis_cluster_kill(int i);
+/** Starts cluster node i again on its data and nodes file (a killed primary comes back as a replica). */
+void h_redis_cluster_restart(int i);
 
 /** Starts redis-server and andon-devkafka and the harness's own Kafka clients. Aborts on failure. */
 void h_start(void);
