@@ -35,6 +35,9 @@ static struct {
 	int cluster_ports[H_CLUSTER_NODES];
 	pid_t cluster_pids[H_CLUSTER_NODES];
 	redisContext *cluster_rc[H_CLUSTER_NODES];
+	/* h_sentinel_start(): a replica of the one Redis and three sentinels watching it. */
+	int replica_port, sentinel_ports[3];
+	pid_t replica, sentinels[3];
 	pid_t workers[H_MAX_WORKERS]; /* 0: free slot */
 	char worker_logs[H_MAX_WORKERS][300];
 	char worker_program[512]; /* "" : ANDON_BIN/andon-worker */
@@ -318,6 +321,117 @@ static void cluster_start(void)
 			DIE("cluster did not become ok (see %s)", log);
 }
 
+const char *h_sentinel_start(void)
+{
+	static char list[64];
+	char port[16], primary[16], log[300], conf[300];
+	long long deadline;
+
+	H.replica_port = free_port();
+	snprintf(port, sizeof(port), "%d", H.replica_port);
+	snprintf(primary, sizeof(primary), "%d", H.redis_port);
+	snprintf(log, sizeof(log), "%s/replica.log", H.dir);
+	snprintf(conf, sizeof(conf), "%s/replica", H.dir);
+	if (mkdir(conf, 0755) != 0 && errno != EEXIST)
+		DIE("mkdir %s: %s", conf, strerror(errno));
+	char *rargv[] = {"/usr/bin/redis-server",
+			 "--port",
+			 port,
+			 "--bind",
+			 "127.0.0.1",
+			 "--dir",
+			 conf,
+			 "--save",
+			 "",
+			 "--appendonly",
+			 "yes",
+			 "--replicaof",
+			 "127.0.0.1",
+			 primary,
+			 NULL};
+	H.replica = spawn(rargv, log, -1);
+	for (int i = 0; i < 3; i++) {
+		FILE *fp;
+
+		H.sentinel_ports[i] = free_port();
+		snprintf(conf, sizeof(conf), "%s/sentinel-%d.conf", H.dir, i);
+		snprintf(log, sizeof(log), "%s/sentinel-%d.log", H.dir, i);
+		if ((fp = fopen(conf, "w")) == NULL)
+			DIE("%s: %s", conf, strerror(errno));
+		fprintf(fp,
+			"port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 2\n"
+			"sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster "
+			"5000\n",
+			H.sentinel_ports[i], H.dir, H.redis_port);
+		fclose(fp);
+		char *sargv[] = {"/usr/bin/redis-server", conf, "--sentinel", NULL};
+		H.sentinels[i] = spawn(sargv, log, -1);
+	}
+	/* Ready when the replica is in sync and every sentinel knows it. */
+	for (deadline = h_now_ms() + 30000; h_now_ms() < deadline; h_sleep_ms(100)) {
+		int ready = 0;
+
+		for (int i = 0; i < 3; i++) {
+			redisContext *c = redisConnect("127.0.0.1", H.sentinel_ports[i]);
+			redisReply *r =
+			    c != NULL && !c->err ? redisCommand(c, "SENTINEL REPLICAS mymaster") : NULL;
+
+			ready += r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+			freeReplyObject(r);
+			if (c != NULL)
+				redisFree(c);
+		}
+		if (ready == 3)
+			break;
+	}
+	if (h_now_ms() >= deadline)
+		DIE("sentinels did not see the replica (see %s/sentinel-*.log)", H.dir);
+	snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", H.sentinel_ports[0],
+		 H.sentinel_ports[1], H.sentinel_ports[2]);
+	return list;
+}
+
+int h_sentinel_primary(void)
+{
+	for (int i = 0; i < 3; i++) {
+		redisContext *c = redisConnect("127.0.0.1", H.sentinel_ports[i]);
+		redisReply *r = c != NULL && !c->err
+				    ? redisCommand(c, "SENTINEL get-master-addr-by-name mymaster")
+				    : NULL;
+		int port = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+			       ? atoi(r->element[1]->str)
+			       : -1;
+
+		freeReplyObject(r);
+		if (c != NULL)
+			redisFree(c);
+		if (port > 0)
+			return port;
+	}
+	return -1;
+}
+
+int h_sentinel_replica_port(void)
+{
+	return H.replica_port;
+}
+
+void h_redis_use(int port)
+{
+	if (H.rc != NULL) {
+		redisFree(H.rc);
+		H.rc = NULL;
+	}
+	H.redis_port = port;
+}
+
+static void sentinel_stop(void)
+{
+	for (int i = 0; i < 3; i++)
+		kill_reap(&H.sentinels[i], SIGTERM);
+	kill_reap(&H.replica, SIGTERM);
+}
+
 int h_redis_cluster(void)
 {
 	return H.cluster;
@@ -595,6 +709,7 @@ void h_stop(void)
 	}
 	H.consumer = H.producer = NULL;
 	hk_stop();
+	sentinel_stop();
 	h_redis_stop();
 	json_decref(H.replies);
 	json_decref(H.events);

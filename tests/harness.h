@@ -35,6 +35,18 @@ void h_redis_cluster_kill(int i);
 /** Starts cluster node i again on its data and nodes file (a killed primary comes back as a replica). */
 void h_redis_cluster_restart(int i);
 
+/**
+ * Sentinel: starts a replica of the harness's Redis and three sentinels that watch it as "mymaster"
+ * (down-after 1000 ms, quorum 2); returns the sentinel list for redis.sentinels. Stopped by h_stop().
+ */
+const char *h_sentinel_start(void);
+/** The port the sentinels name as mymaster's primary now, or -1. */
+int h_sentinel_primary(void);
+int h_sentinel_replica_port(void);
+/** Points h_redis() and h_redis_ctx() at the Redis on port (the new primary after a failover);
+ * h_redis_start() then starts a Redis there. */
+void h_redis_use(int port);
+
 /** Starts redis-server and andon-devkafka and the harness's own Kafka clients. Aborts on failure. */
 void h_start(void);
 /** Stops the worker (if running), the broker and Redis and removes the temp dir. */
