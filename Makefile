@@ -3,6 +3,7 @@
 #   make test             unit tests, then integration tests (real redis-server + real Kafka)
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make test-faults      only the fault tests on real Kafka (0110-0116; make test runs them too)
+#   make integration-cluster  the four APIs' suites (a fast subset) on a Redis Cluster (make test runs it)
 #   make bench            throughput and latency benchmark (real Kafka)
 #   make run              local redis-server + real Kafka + worker in the foreground
 #   KAFKA=dev             with test, bench or run: andon-devkafka (librdkafka's mock) instead of Kafka
@@ -50,7 +51,7 @@ FAULT_BINS := $(filter $(B)/tests/integration/011%,$(INTEG_BINS))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-.PHONY: all test test-build test-faults unit integration install-test bench run install clean style \
+.PHONY: all test test-build test-faults unit integration integration-cluster install-test bench run install clean style \
 	style-check fuzz fuzz-smoke fuzz-build
 all: $(BINS)
 
@@ -116,12 +117,19 @@ $(BENCH_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(HARNESS) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka # the harness holds the fault tests' cmocka runner
 
-test: unit integration install-test
+# The four APIs' suites (a fast subset: one or two binaries each) again on a Redis Cluster of 3 primaries and
+# 3 replicas started by the harness; 0601-0603 (cluster and Sentinel faults) run in integration.
+CLUSTER_BINS := $(addprefix $(B)/tests/integration/,0101-sfn_stop 0201-sagemaker_stop 0301-cflow_stop \
+		  0401-swf_cancel 0402-swf_terminate)
+
+test: unit integration integration-cluster install-test
 test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) $(TEST_WORKER)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 integration: $(BINS) $(INTEG_BINS) $(TEST_WORKER)
 	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(INTEG_BINS)
+integration-cluster: $(BINS) $(CLUSTER_BINS) $(TEST_WORKER)
+	ANDON_REDIS=cluster ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(CLUSTER_BINS)
 # make install into a throwaway DESTDIR, then what landed there: programs, man pages, units, example.
 install-test: $(BINS)
 	MAKE="$(MAKE)" sh tests/run-install.sh SANITIZE=$(SANITIZE)
