@@ -9,13 +9,18 @@
  * exactly-once shows on the same broker in the same run. ANDON_BENCH_N sets the request count per phase
  * (default 20000);
  * ANDON_BENCH_OPTS="key=value ..." gives the worker extra settings (-o), for tuning experiments.
+ * ANDON_REDIS=cluster (3 primaries, 3 replicas) or cluster3 (3 primaries) runs it on a Redis Cluster; the
+ * burst then prints each primary's share of the FCALLs and its Redis CPU per request.
  * ANDON_BENCH_SOAK=M then replays the burst's requests until M more were answered (each a duplicate: the
  * whole path runs, and Redis does not grow), printing the worker's RSS every million: it must stay flat.
  */
 #include "harness-kafka.h"
 #include "harness.h"
 
+#include "call.h"
 #include "codec.h"
+#include "config.h"
+#include "engine.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -39,33 +44,102 @@ static void exec_arn(char *buf, size_t size, const char *phase, int i)
 static void check_reply(redisReply *r, const char *what)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[1]->integer != 1) {
-		fprintf(stderr, "bench: %s failed: %s\n", what,
-			r && r->type == REDIS_REPLY_ERROR ? r->str : "?");
+		fprintf(stderr, "bench: %s failed: %s (reply type %d, %zu elements)\n", what,
+			r && r->type == REDIS_REPLY_ERROR ? r->str : "?", r != NULL ? r->type : -1,
+			r != NULL ? r->elements : 0);
 		exit(1);
 	}
+}
+
+/*
+ * Straight Redis calls of the benchmark go through the worker's own router (worker/redis_route.h), so that
+ * on a cluster (ANDON_REDIS=cluster) they are split by node and pipelined as the worker's are.
+ */
+static andon_engine_t *engine;
+static andon_config_t *ecfg;
+static andon_arena_t arena;
+static andon_call_t *calls;
+static redisReply **replies;
+
+static void engine_open(void)
+{
+	char err[256], port[16];
+
+	snprintf(port, sizeof(port), "%d", h_redis_port());
+	if ((ecfg = andon_config_new()) == NULL ||
+	    (h_redis_cluster()
+		 ? andon_config_set(ecfg, "redis.cluster", h_redis_cluster_seeds(), err, sizeof(err))
+		 : andon_config_set(ecfg, "redis.port", port, err, sizeof(err))) != 0 ||
+	    (engine = andon_engine_new(ecfg)) == NULL ||
+	    andon_engine_connect(engine, err, sizeof(err)) != 0 || andon_arena_init(&arena, 8 << 20) != 0 ||
+	    (calls = calloc(1000, sizeof(*calls))) == NULL ||
+	    (replies = calloc(1000, sizeof(*replies))) == NULL) {
+		fprintf(stderr, "bench: redis: %s\n", engine == NULL ? "setup failed" : err);
+		exit(1);
+	}
+}
+
+static void engine_close(void)
+{
+	andon_engine_destroy(engine);
+	andon_config_destroy(ecfg);
+	andon_arena_free(&arena);
+	free(calls);
+	free(replies);
+}
+
+/* Runs calls[0..n) in one pipeline (split by node on a cluster); each must answer ok. */
+static void run_calls(size_t n, const char *what)
+{
+	if (andon_engine_exec(engine, calls, n, replies, NULL, 0) != 0)
+		exit(1);
+	for (size_t i = 0; i < n; i++) {
+		check_reply(replies[i], what);
+		freeReplyObject(replies[i]);
+	}
+	andon_arena_reset(&arena);
+}
+
+static void key(andon_call_t *c, const char *arn, const char *suffix)
+{
+	andon_call_key(c, &arena, arn, strlen(arn), suffix);
+}
+
+static void arg(andon_call_t *c, const char *s)
+{
+	andon_call_arg(c, andon_arena_strndup(&arena, s, strlen(s)), strlen(s));
 }
 
 /* Creates n running executions "<phase>-i" straight in Redis, pipelined (setup, not measured). */
 static void create_executions(const char *phase, int n)
 {
-	redisContext *c = h_redis_ctx();
-	char arn[256], id[64];
+	char arn[256], id[64], name[64];
 
-	for (int i = 0; i < n; i++) {
-		exec_arn(arn, sizeof(arn), phase, i);
-		snprintf(id, sizeof(id), "start-%s-%d", phase, i);
-		redisAppendCommand(
-		    c,
-		    "FCALL sfn_start 4 andon:{%s}:sm andon:{%s}:x andon:{%s}:h andon:{%s}:r %s "
-		    "StepFunctions.StartExecution arn %s smArn %s name %s-%d account %s",
-		    SM_ARN, arn, arn, arn, id, arn, SM_ARN, phase, i, H_ACCOUNT);
-	}
-	for (int i = 0; i < n; i++) {
-		redisReply *r;
-		if (redisGetReply(c, (void **)&r) != REDIS_OK)
-			exit(1);
-		check_reply(r, "sfn_start");
-		freeReplyObject(r);
+	for (int base = 0; base < n; base += 1000) {
+		size_t k = 0;
+
+		for (int i = base; i < n && i < base + 1000; i++, k++) {
+			andon_call_t *c = &calls[k];
+
+			exec_arn(arn, sizeof(arn), phase, i);
+			snprintf(id, sizeof(id), "start-%s-%d", phase, i);
+			snprintf(name, sizeof(name), "%s-%d", phase, i);
+			/* As api_sfn.c builds it, with what sfn_sm_get answered of the state machine. */
+			andon_call_begin(c, "sfn_start");
+			key(c, arn, "x");
+			key(c, arn, "h");
+			key(c, arn, "r");
+			arg(c, id);
+			arg(c, "StepFunctions.StartExecution");
+			andon_call_field(c, "arn", andon_arena_strndup(&arena, arn, strlen(arn)),
+					 strlen(arn));
+			andon_call_field(c, "smArn", SM_ARN, strlen(SM_ARN));
+			andon_call_field(c, "name", andon_arena_strndup(&arena, name, strlen(name)),
+					 strlen(name));
+			andon_call_field(c, "account", H_ACCOUNT, strlen(H_ACCOUNT));
+			andon_call_field(c, "sm", "STANDARD\n", 9);
+		}
+		run_calls(k, "sfn_start");
 	}
 }
 
@@ -238,31 +312,75 @@ static void report(const phase_t *ph, const char *label, double *rate_out, doubl
 /* The ceiling: the same stops as bare FCALLs, pipelined 1,000 at a time like the worker's batches. */
 static double ceiling(void)
 {
-	redisContext *c = h_redis_ctx();
-	char arn[256];
+	char arn[256], id[64];
 	long long t0 = now_us();
 
 	for (int base = 0; base < n_req; base += 1000) {
-		int end = base + 1000 < n_req ? base + 1000 : n_req;
-		for (int i = base; i < end; i++) {
+		size_t k = 0;
+
+		for (int i = base; i < n_req && i < base + 1000; i++, k++) {
+			andon_call_t *c = &calls[k];
+
 			exec_arn(arn, sizeof(arn), "ceiling", i);
+			snprintf(id, sizeof(id), "ceiling-%d", i);
 			/* As api_sfn.c builds it: positional, with the history entry's head and tail. */
-			redisAppendCommand(
-			    c,
-			    "FCALL sfn_stop 3 andon:{%s}:x andon:{%s}:h andon:{%s}:r ceiling-%d "
-			    "StepFunctions.StopExecution %s bench %b %b %b @acct " H_ACCOUNT,
-			    arn, arn, arn, i, arn, "", (size_t)0, "\x85", (size_t)1, ENTRY_TAIL,
-			    sizeof(ENTRY_TAIL) - 1);
+			andon_call_begin(c, "sfn_stop");
+			key(c, arn, "x");
+			key(c, arn, "h");
+			key(c, arn, "r");
+			arg(c, id);
+			arg(c, "StepFunctions.StopExecution");
+			arg(c, arn);
+			andon_call_arg(c, "bench", 5);
+			andon_call_arg(c, "", 0);
+			andon_call_arg(c, "\x85", 1);
+			andon_call_arg(c, ENTRY_TAIL, sizeof(ENTRY_TAIL) - 1);
+			andon_call_field(c, "@acct", H_ACCOUNT, strlen(H_ACCOUNT));
 		}
-		for (int i = base; i < end; i++) {
-			redisReply *r;
-			if (redisGetReply(c, (void **)&r) != REDIS_OK)
-				exit(1);
-			check_reply(r, "sfn_stop");
-			freeReplyObject(r);
-		}
+		run_calls(k, "sfn_stop");
 	}
 	return n_req / ((double)(now_us() - t0) / 1e6);
+}
+
+/* Redis CPU (used_cpu_sys + used_cpu_user, seconds) and FCALLs so far of node i, or of the one Redis (-1). */
+static void node_usage(int i, double *cpu, long long *fcalls)
+{
+	redisReply *r = i < 0 ? h_redis("INFO all") : h_redis_node(i, "INFO all");
+	const char *p;
+
+	*cpu = 0;
+	*fcalls = 0;
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		freeReplyObject(r);
+		return;
+	}
+	if ((p = strstr(r->str, "used_cpu_sys:")) != NULL)
+		*cpu += atof(p + 13);
+	if ((p = strstr(r->str, "used_cpu_user:")) != NULL)
+		*cpu += atof(p + 14);
+	if ((p = strstr(r->str, "cmdstat_fcall:calls=")) != NULL)
+		*fcalls = atoll(p + 20);
+	freeReplyObject(r);
+}
+
+/* Which nodes serve calls: the one Redis (-1), or the cluster's primaries now. */
+static int primaries(int *nodes)
+{
+	int n = 0;
+
+	if (!h_redis_cluster()) {
+		nodes[0] = -1;
+		return 1;
+	}
+	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+		redisReply *r = h_redis_node(i, "ROLE");
+
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		    strcmp(r->element[0]->str, "master") == 0)
+			nodes[n++] = i;
+		freeReplyObject(r);
+	}
+	return n;
 }
 
 /* The resident set of process pid, in KiB (0 when unknown). */
@@ -336,7 +454,9 @@ int main(void)
 	char err[256];
 	redisReply *r;
 
-	long long n, soak_n = 0;
+	long long n, soak_n = 0, calls0[H_CLUSTER_NODES];
+	double cpu0[H_CLUSTER_NODES];
+	int prim[H_CLUSTER_NODES], nprim;
 	pid_t worker;
 
 	if (getenv("ANDON_BENCH_SOAK") != NULL &&
@@ -354,6 +474,7 @@ int main(void)
 	h_start();
 	worker = h_worker_start_bench("worker.exactly_once=false");
 	h_topic_create(ECHO_TOPIC, 4);
+	engine_open();
 	r = h_redis(
 	    "FCALL sfn_create 2 andon:{%s}:sm andon:{%s}:r bench-sm StepFunctions.CreateStateMachine arn %s "
 	    "name " SM_NAME " type STANDARD account " H_ACCOUNT,
@@ -373,10 +494,36 @@ int main(void)
 	reader = reply_reader();
 
 	printf(
-	    "andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions, on %s\n",
-	    n_req, hk_is_dev() ? "andon-devkafka (librdkafka's mock)" : "Apache Kafka (one node)");
+	    "andon bench: %d StepFunctions.StopExecution requests per phase, 1 worker, 4 partitions, on %s, "
+	    "%s\n",
+	    n_req, hk_is_dev() ? "andon-devkafka (librdkafka's mock)" : "Apache Kafka (one node)",
+	    h_redis_cluster() ? "Redis Cluster (3 primaries, 3 replicas)" : "one Redis");
+	nprim = primaries(prim);
+	for (int k = 0; k < nprim; k++)
+		node_usage(prim[k], &cpu0[k], &calls0[k]);
 	run_phase(producer, reader, &burst, "andon.requests", 0);
 	report(&burst, "worker, burst (throughput)", &worker_rate, NULL);
+	/* Each primary's share of the burst's FCALLs and its Redis CPU per request of the burst. */
+	{
+		double cpu1[H_CLUSTER_NODES], all = 0;
+		long long calls1[H_CLUSTER_NODES], total = 0;
+
+		for (int k = 0; k < nprim; k++) {
+			node_usage(prim[k], &cpu1[k], &calls1[k]);
+			total += calls1[k] - calls0[k];
+			all += cpu1[k] - cpu0[k];
+		}
+		for (int k = 0; k < nprim; k++) {
+			if (prim[k] < 0)
+				snprintf(label, sizeof(label), "127.0.0.1:%d", h_redis_port());
+			else
+				snprintf(label, sizeof(label), "127.0.0.1:%d", h_redis_cluster_port(prim[k]));
+			printf("  redis %-16s FCALL share %5.1f%%, Redis CPU %6.2f us per request\n", label,
+			       total > 0 ? 100.0 * (double)(calls1[k] - calls0[k]) / (double)total : 0,
+			       1e6 * (cpu1[k] - cpu0[k]) / n_req);
+		}
+		printf("  redis, all primaries: Redis CPU %.2f us per request\n", 1e6 * all / n_req);
+	}
 	run_phase(producer, reader, &echo_burst, ECHO_TOPIC, 0);
 	report(&echo_burst, "broker alone, burst", &echo_rate, NULL);
 	half = (int)(worker_rate / 2);
@@ -423,6 +570,7 @@ int main(void)
 		h_stop();
 		return 1;
 	}
+	engine_close();
 	h_stop();
 	return 0;
 }

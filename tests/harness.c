@@ -32,6 +32,7 @@ static struct {
 	/* ANDON_REDIS=cluster: 3 primaries and 3 replicas instead of one Redis (ports[0..2] the primaries as
 	 * created); h_redis follows MOVED and ASK. */
 	int cluster;
+	int cluster_nodes; /* 6 (ANDON_REDIS=cluster), or 3 primaries alone (ANDON_REDIS=cluster3) */
 	int cluster_ports[H_CLUSTER_NODES];
 	pid_t cluster_pids[H_CLUSTER_NODES];
 	redisContext *cluster_rc[H_CLUSTER_NODES];
@@ -212,12 +213,14 @@ static redisContext *cluster_ctx(int i)
 /* 1 when every node of the cluster says cluster_state:ok and knows all 6 nodes. */
 static int cluster_ok(void)
 {
-	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+	char known[40];
+
+	snprintf(known, sizeof(known), "cluster_known_nodes:%d\r", H.cluster_nodes);
+	for (int i = 0; i < H.cluster_nodes; i++) {
 		redisContext *c = cluster_ctx(i);
 		redisReply *r = c != NULL ? redisCommand(c, "CLUSTER INFO") : NULL;
 		int ok = r != NULL && r->type == REDIS_REPLY_STRING &&
-			 strstr(r->str, "cluster_state:ok") != NULL &&
-			 strstr(r->str, "cluster_known_nodes:6") != NULL;
+			 strstr(r->str, "cluster_state:ok") != NULL && strstr(r->str, known) != NULL;
 
 		if (r == NULL && c != NULL) {
 			redisFree(c);
@@ -277,7 +280,7 @@ static void cluster_start(void)
 	pid_t cli;
 	int argc = 0, status;
 
-	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+	for (int i = 0; i < H.cluster_nodes; i++) {
 		if (H.cluster_ports[i] == 0)
 			H.cluster_ports[i] = cluster_port();
 		node_spawn(i);
@@ -285,7 +288,7 @@ static void cluster_start(void)
 	for (deadline = h_now_ms() + 30000;; h_sleep_ms(20)) {
 		int up = 0;
 
-		for (int i = 0; i < H_CLUSTER_NODES; i++) {
+		for (int i = 0; i < H.cluster_nodes; i++) {
 			redisContext *c = cluster_ctx(i);
 			redisReply *r = c != NULL ? redisCommand(c, "PING") : NULL;
 
@@ -296,7 +299,7 @@ static void cluster_start(void)
 			}
 			freeReplyObject(r);
 		}
-		if (up == H_CLUSTER_NODES)
+		if (up == H.cluster_nodes)
 			break;
 		if (h_now_ms() > deadline)
 			DIE("cluster nodes did not start (see %s/redis-*.log)", H.dir);
@@ -304,12 +307,12 @@ static void cluster_start(void)
 	argv[argc++] = "/usr/bin/redis-cli";
 	argv[argc++] = "--cluster";
 	argv[argc++] = "create";
-	for (int i = 0; i < H_CLUSTER_NODES; i++) {
+	for (int i = 0; i < H.cluster_nodes; i++) {
 		snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%d", H.cluster_ports[i]);
 		argv[argc++] = addrs[i];
 	}
 	argv[argc++] = "--cluster-replicas";
-	argv[argc++] = "1";
+	argv[argc++] = H.cluster_nodes == 6 ? "1" : "0";
 	argv[argc++] = "--cluster-yes";
 	argv[argc] = NULL;
 	snprintf(log, sizeof(log), "%s/cluster-create.log", H.dir);
@@ -449,6 +452,24 @@ const char *h_redis_cluster_seeds(void)
 	return seeds;
 }
 
+redisReply *h_redis_node(int i, const char *fmt, ...)
+{
+	redisContext *c = cluster_ctx(i);
+	redisReply *r;
+	va_list ap;
+
+	if (c == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (r == NULL) {
+		redisFree(c);
+		H.cluster_rc[i] = NULL;
+	}
+	return r;
+}
+
 int h_redis_cluster_port(int i)
 {
 	return H.cluster_ports[i];
@@ -516,7 +537,7 @@ void h_redis_stop(void)
 	redisReply *r;
 
 	if (H.cluster) {
-		for (int i = 0; i < H_CLUSTER_NODES; i++) {
+		for (int i = 0; i < H.cluster_nodes; i++) {
 			if (H.cluster_rc[i] != NULL) {
 				redisFree(H.cluster_rc[i]);
 				H.cluster_rc[i] = NULL;
@@ -670,7 +691,8 @@ void h_start(void)
 		DIE("mkdtemp: %s", strerror(errno));
 	snprintf(H.dir, sizeof(H.dir), "%s", tmpl);
 	snprintf(H.bin, sizeof(H.bin), "%s", bin != NULL ? bin : "build/bin");
-	H.cluster = getenv("ANDON_REDIS") != NULL && strcmp(getenv("ANDON_REDIS"), "cluster") == 0;
+	H.cluster = getenv("ANDON_REDIS") != NULL && strncmp(getenv("ANDON_REDIS"), "cluster", 7) == 0;
+	H.cluster_nodes = H.cluster && strcmp(getenv("ANDON_REDIS"), "cluster3") == 0 ? 3 : 6;
 	signal(SIGPIPE, SIG_IGN);
 	H.redis_port = free_port();
 	h_redis_start();

@@ -19,8 +19,9 @@
 
 /*
  * ANDON_REDIS=cluster: the harness starts a Redis Cluster of 3 primaries and 3 replicas (cluster-node-timeout
- * 1000 ms) instead of one Redis, workers get redis.cluster, and h_redis() follows MOVED and ASK (commands of
- * one key; h_redis_ctx() is one node's connection and serves single-Redis tests only).
+ * 1000 ms; ANDON_REDIS=cluster3: the 3 primaries alone) instead of one Redis, workers get redis.cluster, and
+ * h_redis() follows MOVED and ASK (commands of one key; h_redis_ctx() is one node's connection and serves
+ * single-Redis tests only).
  */
 #define H_CLUSTER_NODES 6
 /** 1 in cluster mode. */
@@ -30,6 +31,8 @@ const char *h_redis_cluster_seeds(void);
 /** The port and pid of cluster node i (0..5; 0-2 were created as primaries). */
 int h_redis_cluster_port(int i);
 pid_t h_redis_cluster_pid(int i);
+/** A command on cluster node i itself (no redirection); NULL when it cannot be reached. */
+redisReply *h_redis_node(int i, const char *fmt, ...);
 /** SIGKILLs cluster node i. */
 void h_redis_cluster_kill(int i);
 /** Starts cluster node i again on its data and nodes file (a killed primary comes back as a replica). */
