@@ -30,7 +30,7 @@
  *    a NUL-terminated constant of exactly its length; FCALL numkeys right; id and op after the keys, then
  *    name/value pairs;
  *  - a key is "andon:{TAG}:SUFFIX" of at most KEY_MAX bytes, and all keys of one call are in one Redis
- *    Cluster slot (except sfn_start and swf_start, whose second slot is a documented limit);
+ *    Cluster slot (lookups included: GET key, or FCALL of a lookup function);
  *  - an error has a code, a status of 400, 413 or 500 and a NUL-terminated message; a call has no error.
  */
 
@@ -255,7 +255,6 @@ static void check_call(const run_t *r, const andon_call_t *c)
 {
 	volatile unsigned sum = 0;
 	unsigned slot;
-	int multi_slot;
 
 	if (c->overflow)
 		violation("call overflowed yet accepted", NULL, 0);
@@ -281,23 +280,27 @@ static void check_call(const run_t *r, const andon_call_t *c)
 		}
 	}
 	(void)sum;
-	if (c->resolve != NULL) {
-		if (!is(c->argv[0], c->argvlen[0], "GET") || c->argc != 2)
+	if (c->resolve != NULL && is(c->argv[0], c->argvlen[0], "GET")) {
+		if (c->argc != 2)
 			violation("lookup is not GET key", c->argv[0], c->argvlen[0]);
 		check_key(c->argv[1], c->argvlen[1]);
 		return;
 	}
-	if (!is(c->argv[0], c->argvlen[0], "FCALL") || c->argc < 5 + c->nkeys || c->nkeys < 1 || c->nkeys > 9)
-		violation("not FCALL fn numkeys key... id op", c->argv[0], c->argvlen[0]);
+	if (!is(c->argv[0], c->argvlen[0], "FCALL") || c->argc < 3 + c->nkeys || c->nkeys < 1 || c->nkeys > 9)
+		violation("not FCALL fn numkeys key...", c->argv[0], c->argvlen[0]);
 	if (c->argvlen[2] != 1 || c->argv[2][0] != '0' + c->nkeys)
 		violation("numkeys differs from the keys", c->argv[2], c->argvlen[2]);
-	multi_slot = is(c->argv[1], c->argvlen[1], "sfn_start") || is(c->argv[1], c->argvlen[1], "swf_start");
 	slot = slot_of(c->argv[3], c->argvlen[3]);
 	for (int i = 3; i < 3 + c->nkeys; i++) {
 		check_key(c->argv[i], c->argvlen[i]);
-		if (slot_of(c->argv[i], c->argvlen[i]) != slot && !multi_slot)
+		if (slot_of(c->argv[i], c->argvlen[i]) != slot)
 			violation("keys of one call in two Redis Cluster slots", c->argv[i], c->argvlen[i]);
 	}
+	/* A lookup function (sfn_sm_get, swf_start_get): its keys, then arguments of its own. */
+	if (c->resolve != NULL)
+		return;
+	if (c->argc < 5 + c->nkeys)
+		violation("not FCALL fn numkeys key... id op", c->argv[0], c->argvlen[0]);
 	if (c->argvlen[3 + c->nkeys] != r->req.id_len ||
 	    memcmp(c->argv[3 + c->nkeys], r->req.id, r->req.id_len) != 0)
 		violation("first argument is not the request id", c->argv[3 + c->nkeys],
