@@ -25,7 +25,9 @@ typedef struct andon_ctx {
  * Returns 0 with call ready, or -1 with err set (the request never reaches Redis). A request that names
  * its execution only indirectly (a callback token) builds a lookup instead: andon_call_command(call,
  * "GET") of the index key, with call->resolve set to the function that builds the real call from the
- * value (call.h, andon_resolve_fn).
+ * value (call.h, andon_resolve_fn). A call that needs data of another slot (a start needs its state
+ * machine or SWF domain) does the same with a read-only lookup function (FCALL) answering a string or nil,
+ * so that every call touches one slot (docs/REDIS.md, section 10).
  */
 typedef int(andon_prepare_fn)(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			      andon_apierr_t *err);
