@@ -27,8 +27,9 @@ struct andon_apierr;
 
 /**
  * The second step of a call that starts with a lookup: the worker runs the lookup (a GET, or an FCALL of
- * a read-only function answering a string or nil), then hands its value (NULL for nil) to this function, which builds the real call into call or
- * sets err; returns 0 or -1. Lookups and their calls run as two pipelines of the same chunk.
+ * a read-only function answering a string or nil), then hands its value (NULL for nil) to this function,
+ * which builds the real call into call or sets err; returns 0 or -1. Lookups and their calls run as two
+ * pipelines of the same chunk.
  */
 typedef int(andon_resolve_fn)(const struct andon_ctx *ctx, const struct andon_req *req, const char *value,
 			      size_t len, struct andon_call *call, struct andon_apierr *err);
