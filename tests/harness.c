@@ -210,6 +210,30 @@ static redisContext *cluster_ctx(int i)
 	return H.cluster_rc[i];
 }
 
+/* A command on cluster node i; a connection that failed is dropped (made again on next use). */
+static redisReply *node_vcommand(int i, const char *fmt, va_list ap)
+{
+	redisContext *c = cluster_ctx(i);
+	redisReply *r = c != NULL ? redisvCommand(c, fmt, ap) : NULL;
+
+	if (r == NULL && c != NULL) {
+		redisFree(c);
+		H.cluster_rc[i] = NULL;
+	}
+	return r;
+}
+
+static redisReply *node_command(int i, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = node_vcommand(i, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 /* 1 when every node of the cluster says cluster_state:ok and knows all 6 nodes. */
 static int cluster_ok(void)
 {
@@ -217,15 +241,10 @@ static int cluster_ok(void)
 
 	snprintf(known, sizeof(known), "cluster_known_nodes:%d\r", H.cluster_nodes);
 	for (int i = 0; i < H.cluster_nodes; i++) {
-		redisContext *c = cluster_ctx(i);
-		redisReply *r = c != NULL ? redisCommand(c, "CLUSTER INFO") : NULL;
+		redisReply *r = node_command(i, "CLUSTER INFO");
 		int ok = r != NULL && r->type == REDIS_REPLY_STRING &&
 			 strstr(r->str, "cluster_state:ok") != NULL && strstr(r->str, known) != NULL;
 
-		if (r == NULL && c != NULL) {
-			redisFree(c);
-			H.cluster_rc[i] = NULL;
-		}
 		freeReplyObject(r);
 		if (!ok)
 			return 0;
@@ -289,14 +308,9 @@ static void cluster_start(void)
 		int up = 0;
 
 		for (int i = 0; i < H.cluster_nodes; i++) {
-			redisContext *c = cluster_ctx(i);
-			redisReply *r = c != NULL ? redisCommand(c, "PING") : NULL;
+			redisReply *r = node_command(i, "PING");
 
 			up += r != NULL && r->type == REDIS_REPLY_STATUS;
-			if (r == NULL && c != NULL) {
-				redisFree(c);
-				H.cluster_rc[i] = NULL;
-			}
 			freeReplyObject(r);
 		}
 		if (up == H.cluster_nodes)
@@ -454,19 +468,12 @@ const char *h_redis_cluster_seeds(void)
 
 redisReply *h_redis_node(int i, const char *fmt, ...)
 {
-	redisContext *c = cluster_ctx(i);
 	redisReply *r;
 	va_list ap;
 
-	if (c == NULL)
-		return NULL;
 	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
+	r = node_vcommand(i, fmt, ap);
 	va_end(ap);
-	if (r == NULL) {
-		redisFree(c);
-		H.cluster_rc[i] = NULL;
-	}
 	return r;
 }
 
@@ -598,13 +605,10 @@ static redisReply *cluster_command(const char *fmt, va_list ap)
 		if (asking)
 			freeReplyObject(redisCommand(c, "ASKING"));
 		va_copy(aq, ap);
-		r = redisvCommand(c, fmt, aq);
+		r = node_vcommand(at, fmt, aq);
 		va_end(aq);
-		if (r == NULL) {
-			redisFree(c);
-			H.cluster_rc[at] = NULL;
+		if (r == NULL)
 			return NULL;
-		}
 		if (r->type != REDIS_REPLY_ERROR ||
 		    (strncmp(r->str, "MOVED ", 6) != 0 && strncmp(r->str, "ASK ", 4) != 0) ||
 		    (sp = strrchr(r->str, ' ')) == NULL || (colon = strrchr(sp, ':')) == NULL ||
