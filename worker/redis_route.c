@@ -440,9 +440,12 @@ static int refresh(andon_route_t *r, char *errstr, size_t errstr_size)
 	for (size_t i = 0; i < r->nnodes; i++) {
 		char err[256];
 
-		if (r->nodes[i].primary && r->nodes[i].c == NULL &&
-		    connect_node(r, &r->nodes[i], err, sizeof(err)) != 0)
+		/* A node that cannot be reached is not tried again in this round (need()). */
+		if (r->nodes[i].primary && r->nodes[i].c == NULL && !r->nodes[i].down &&
+		    connect_node(r, &r->nodes[i], err, sizeof(err)) != 0) {
 			andon_warn("redis cluster: %s", err);
+			r->nodes[i].down = 1;
+		}
 	}
 	return 0;
 }
@@ -764,14 +767,14 @@ size_t andon_route_round(andon_route_t *r, const andon_call_t *calls, size_t n, 
 		out->wait = 1;
 		return 0;
 	}
-	if (r->mode == MODE_CLUSTER && r->stale && refresh(r, out->err, sizeof(out->err)) != 0) {
-		out->broken = 1;
-		return 0;
-	}
 	for (size_t k = 0; k < r->nnodes; k++) {
 		r->nodes[k].sent = 0;
 		r->nodes[k].written = 0;
 		r->nodes[k].down = 0;
+	}
+	if (r->mode == MODE_CLUSTER && r->stale && refresh(r, out->err, sizeof(out->err)) != 0) {
+		out->broken = 1;
+		return 0;
 	}
 	/* Send: each call to its slot's primary (the one Redis outside a cluster). */
 	for (size_t i = 0; i < n; i++) {
