@@ -4,6 +4,7 @@
 #include "worker_int.h"
 
 #include "log.h"
+#include "request.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -78,7 +79,8 @@ void andon_timers_sweep(andon_worker_t *w)
 		const char *fn_end, *tag_end;
 		char *id;
 		andon_call_t *c = &w->calls[ncalls];
-		char fn[64];
+		char fn[64], ret[16];
+		int secs;
 
 		if (m->type != REDIS_REPLY_STRING || (fn_end = memchr(m->str, '\n', m->len)) == NULL ||
 		    (tag_end = memchr(fn_end + 1, '\n', m->len - (size_t)(fn_end + 1 - m->str))) == NULL ||
@@ -99,6 +101,9 @@ void andon_timers_sweep(andon_worker_t *w)
 		}
 		andon_call_arg(c, id, 6 + m->len);
 		andon_call_arg(c, "Andon.Timer", 11);
+		/* A deadline may close its execution: the API's retention then applies (request.h). */
+		if ((secs = andon_request_retention(w->cfg, fn, strlen(fn))) > 0)
+			andon_call_field(c, "@ret", ret, (size_t)snprintf(ret, sizeof(ret), "%d", secs));
 		andon_call_field(c, "timer", m->str, m->len);
 		if (c->overflow) {
 			andon_err("timer member of %zu bytes does not fit a call; leaving it", m->len);

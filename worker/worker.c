@@ -376,6 +376,12 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	switch (andon_request_prepare(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account,
 				      &w->calls[*ncalls], gate, &j->err)) {
 	case ANDON_REQUEST_CALL:
+		/* Older than its API keeps closed executions: refused before Redis (docs/PROTOCOL.md). */
+		if (andon_request_expired(w->cfg, &j->req, rd_kafka_message_timestamp(m, NULL),
+					  andon_now_us() / 1000, &j->err) != 0) {
+			j->kind = JOB_ERROR;
+			break;
+		}
 		j->kind = JOB_CALL;
 		j->call = (int)(*ncalls)++;
 		pre_add(w, j, gate->argc > 0);
@@ -431,9 +437,9 @@ static int post_room(andon_worker_t *w, size_t n)
 
 /*
  * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the timer set, '@index': SET, '@owed':
- * ZADD NX to the owed set, '@answered': ZREM from it) in one pipeline, before anything they relate to is
- * produced. Returns 0, or -1 when Redis stayed away through
- * a shutdown. Nothing is acknowledged before this is done, so a replay re-applies them after a crash.
+ * ZADD NX to the owed set, '@answered': ZREM from it, '@expire': EXPIRE) in one pipeline, before anything
+ * they relate to is produced. Returns 0, or -1 when Redis stayed away through a shutdown. Nothing is
+ * acknowledged before this is done, so a replay re-applies them after a crash.
  */
 int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 {
@@ -465,6 +471,10 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 				andon_call_arg(c, "NX", 2);
 				andon_call_arg(c, val->str, val->len);
 				andon_call_arg(c, key->str, key->len);
+			} else if (andon_out_is(to, "@expire")) {
+				andon_call_command(c, "EXPIRE");
+				andon_call_arg(c, key->str, key->len);
+				andon_call_arg(c, val->str, val->len);
 			} else if (andon_out_is(to, "@answered")) {
 				andon_call_command(c, "ZREM");
 				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));
@@ -611,7 +621,7 @@ static void round_one(andon_worker_t *w, size_t from, size_t to)
 				refuse(j, c);
 				continue;
 			}
-			andon_request_stamp(c, j->account);
+			andon_request_stamp(w->cfg, c, j->account);
 		}
 		if (j->pre_gate >= 0) {
 			r = w->pre_replies[j->pre_gate];

@@ -32,10 +32,19 @@ local function unknown_type(name, version)
 end
 
 -- Run fields beyond the common ones (docs/swf.md, run hash).
-local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo'}
+local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo',
+	'ret'}
 
+-- A run closes with its children list c and, unless another run opens meanwhile (swf_start persists them),
+-- the workflow's keys w and r; 'ret' is the domain's retention it was started with (docs/swf.md). The
+-- workflow's answer hash r follows w's expiry, not a closed run's: the workflowId may have an open run.
 local function run_load(p, rid)
-	return load(p .. 'x:' .. rid, p .. 'h:' .. rid, unpack(RUN))
+	local e = load(p .. 'x:' .. rid, p .. 'h:' .. rid, unpack(RUN))
+	if e then
+		e.owns = {p .. 'c:' .. rid, p .. 'w'}
+		if CALL.closed then CALL.closed = p .. 'w' end
+	end
+	return e
 end
 
 -- The run a request names: rid, else the workflow's open run. Returns the run, or nil and whether the
@@ -118,6 +127,7 @@ local function swf_register_domain(keys, args)
 	end
 	redis.call('HSET', keys[1], 'name', f.name, 'acct', f.account, 'dtopic', f.decisionTopic,
 		'desc', f.description or '', 't0', now_ms())
+	if f.retention then redis.call('HSET', keys[1], 'ret', f.retention) end
 	redis.call('PERSIST', req.r)
 	return answer_empty(req, {})
 end
@@ -157,7 +167,7 @@ local function swf_start(keys, args)
 		if empty then return fail_missing(req, code, status, message) end
 		return fail(req, code, status, message)
 	end
-	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct')
+	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct', 'ret')
 	local dtopic = owned(dom[2]) and dom[1]
 	if not dtopic then return missing('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
 	local ty = redis.call('HGET', keys[2], f.typeName .. '\n' .. f.typeVersion)
@@ -184,9 +194,11 @@ local function swf_start(keys, args)
 		SWF, {'dom', f.domain, 'wid', f.workflowId, 'rid', rid, 'acct', f.account, 'tn', f.typeName,
 			'tv', f.typeVersion, 'cp', f.childPolicy or '', 'tcp', ty.cp, 'tl', tl, 'input', f.input or '',
 			'dtopic', dtopic, 'creq', '0', 'pwid', f.parentWorkflowId or '', 'prid', f.parentRunId or '',
-			'tmo', f.timeout or ''})
+			'tmo', f.timeout or '', 'ret', dom[3] or CALL.ret or ''})
 	ev.eventType = 'WorkflowExecutionStarted'
 	redis.call('HSET', keys[3], 'cur', rid, 'last', rid)
+	-- An open run keeps the workflow's keys: a closed run's expiry is lifted (create() did r).
+	redis.call('PERSIST', keys[3])
 	local outs = {ev}
 	if f.timeout then
 		-- The tag is the text between the braces of the prefix 'andon:{TAG}:'.
