@@ -179,7 +179,7 @@ static void post_write(redisReply **replies, int n)
 				argc = 3;
 			} else if (to->len == 6 && memcmp(to->str, "@timer", 6) == 0) {
 				argv[0] = "ZADD", len[0] = 4;
-				argv[1] = "andon:timers", len[1] = 12;
+				argv[1] = "andon:{timers:0}", len[1] = 16;
 				argv[2] = val->str, len[2] = val->len;
 				argv[3] = key->str, len[3] = key->len;
 				argc = 4;
