@@ -241,7 +241,7 @@ static void phase(const char *name, const char *fmt, const char *keep, int slot)
 				    calls[k].resolve(&ctx, &reqs[k], lr[l]->str, lr[l]->len, &calls[k],
 						     &err) != 0)
 					die("%s: lookup %d did not resolve", name, base + k);
-				andon_request_stamp(cfg, &calls[k], ACCT);
+				andon_request_stamp(cfg, &arena, &calls[k], ACCT);
 				l++;
 			}
 		}

@@ -290,7 +290,9 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 			       andon_apierr_t *err)
 {
 	swf_str_t name, desc, topic, days;
-	char tag[SWF_TAG_MAX], deftopic[512], ret[16];
+	char tag[SWF_TAG_MAX], deftopic[512];
+	const char *ret;
+	size_t ret_len;
 	size_t n = 0;
 	long long d = -1;
 
@@ -350,9 +352,13 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	field(call, "decisionTopic", &topic);
 	field(call, "description", &desc);
-	if (d >= 0)
-		andon_call_field(call, "retention", ret,
-				 (size_t)snprintf(ret, sizeof(ret), "%lld", d == 0 ? 1 : d * 86400));
+	if (d >= 0) {
+		ret = andon_arena_printf(ctx->arena, &ret_len, "%lld", d == 0 ? 1 : d * 86400);
+		if (ret == NULL)
+			call->overflow = 1;
+		else
+			andon_call_field(call, "retention", ret, ret_len);
+	}
 	return 0;
 }
 

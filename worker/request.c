@@ -39,16 +39,22 @@ int andon_request_retention(const andon_config_t *cfg, const char *name, size_t 
 	return 0;
 }
 
-void andon_request_stamp(const andon_config_t *cfg, andon_call_t *call, const char *account)
+void andon_request_stamp(const andon_config_t *cfg, andon_arena_t *arena, andon_call_t *call,
+			 const char *account)
 {
-	char ret[16];
+	const char *ret;
+	size_t len;
 	int secs;
 
 	if (call->argc < 2 || call->argvlen[0] != 5 || memcmp(call->argv[0], "FCALL", 5) != 0)
 		return;
 	andon_call_field(call, "@acct", account, strlen(account));
-	if ((secs = andon_request_retention(cfg, call->argv[1], call->argvlen[1])) > 0)
-		andon_call_field(call, "@ret", ret, (size_t)snprintf(ret, sizeof(ret), "%d", secs));
+	if ((secs = andon_request_retention(cfg, call->argv[1], call->argvlen[1])) <= 0)
+		return;
+	if ((ret = andon_arena_printf(arena, &len, "%d", secs)) == NULL)
+		call->overflow = 1; /* answered InternalFailure, as any call that does not fit */
+	else
+		andon_call_field(call, "@ret", ret, len);
 }
 
 int andon_request_expired(const andon_config_t *cfg, const andon_req_t *req, int64_t ts_ms, int64_t now_ms,
@@ -125,7 +131,7 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 	}
 	if (op->prepare(&ctx, req, call, err) != 0)
 		return ANDON_REQUEST_ERROR;
-	andon_request_stamp(cfg, call, account);
+	andon_request_stamp(cfg, arena, call, account);
 	if (call->overflow || (gate != NULL && gate->overflow)) {
 		andon_apierr(err, "InternalFailure", 500, "request has too many fields or too long names");
 		return ANDON_REQUEST_ERROR;

@@ -42,7 +42,8 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
  * (a lookup's GET) get nothing. andon_request_prepare() stamps the calls it builds; a lookup's resolved
  * call is stamped by whoever resolves it.
  */
-void andon_request_stamp(const andon_config_t *cfg, andon_call_t *call, const char *account);
+void andon_request_stamp(const andon_config_t *cfg, andon_arena_t *arena, andon_call_t *call,
+			 const char *account);
 
 /**
  * Retention (docs/REDIS.md, Lifetime): the seconds cfg keeps closed executions of the API that op name

@@ -175,7 +175,9 @@ static int claim(andon_worker_t *w, size_t first, size_t k, size_t q)
 static int fire_call(andon_worker_t *w, andon_call_t *c, const redisReply *m)
 {
 	const char *fn_end, *tag_end;
-	char fn[64], ret[16], *id;
+	char fn[64], *id;
+	const char *ret;
+	size_t ret_len;
 	int secs;
 
 	if (m->type != REDIS_REPLY_STRING || (fn_end = memchr(m->str, '\n', m->len)) == NULL ||
@@ -197,8 +199,13 @@ static int fire_call(andon_worker_t *w, andon_call_t *c, const redisReply *m)
 	andon_call_arg(c, id, 6 + m->len);
 	andon_call_arg(c, "Andon.Timer", 11);
 	/* A deadline may close its execution: the API's retention then applies (request.h). */
-	if ((secs = andon_request_retention(w->cfg, fn, strlen(fn))) > 0)
-		andon_call_field(c, "@ret", ret, (size_t)snprintf(ret, sizeof(ret), "%d", secs));
+	if ((secs = andon_request_retention(w->cfg, fn, strlen(fn))) > 0) {
+		ret = andon_arena_printf(&w->arena, &ret_len, "%d", secs);
+		if (ret == NULL)
+			c->overflow = 1;
+		else
+			andon_call_field(c, "@ret", ret, ret_len);
+	}
 	/* The member is the call's last argument: what is removed once it fired. */
 	andon_call_field(c, "timer", m->str, m->len);
 	if (c->overflow) {

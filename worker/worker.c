@@ -372,7 +372,7 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	case ANDON_REQUEST_CALL:
 		/* Older than its API keeps closed executions: refused before Redis (docs/PROTOCOL.md). */
 		if (andon_request_expired(w->cfg, &j->req, rd_kafka_message_timestamp(m, NULL),
-					  andon_now_us() / 1000, &j->err) != 0) {
+					  andon_wall_ms(), &j->err) != 0) {
 			j->kind = JOB_ERROR;
 			break;
 		}
@@ -394,7 +394,8 @@ static void produce_dlq(andon_worker_t *w, job_t *j)
 	const rd_kafka_message_t *m = j->msg;
 
 	andon_out_dead_letter(w, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition,
-			      m->offset, m->key, m->key_len, m->payload, m->len, j->seq);
+			      m->offset, rd_kafka_message_timestamp(m, NULL), m->key, m->key_len, m->payload,
+			      m->len, j->seq);
 	andon_log_req(ANDON_LOG_INFO, j->req.id, j->req.id_len, "dead-lettered %s [%d] @%lld: %s: %s",
 		      rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, j->err.code,
 		      j->err.message);
@@ -616,7 +617,7 @@ static void round_one(andon_worker_t *w, size_t from, size_t to)
 				refuse(j, c);
 				continue;
 			}
-			andon_request_stamp(w->cfg, c, j->account);
+			andon_request_stamp(w->cfg, &w->arena, c, j->account);
 		}
 		if (j->pre_gate >= 0) {
 			r = w->pre_replies[j->pre_gate];

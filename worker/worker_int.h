@@ -171,9 +171,10 @@ struct andon_worker {
 /** Produces a copy of value for consumed message seq (TIMER_SEQ: the sweep); waits for queue space. */
 void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
 		       const void *value, size_t len, uint64_t seq);
-/** Produces a DLQ record for value (the original, cut to dlq_original_max) with code and why. */
+/** Produces a DLQ record for value (the original, cut to dlq_original_max, its Kafka timestamp ts or -1)
+ * with code and why. */
 void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
-			   int32_t partition, int64_t offset, const void *key, size_t key_len,
+			   int32_t partition, int64_t offset, int64_t ts, const void *key, size_t key_len,
 			   const void *value, size_t len, uint64_t seq);
 /** Frees the messages waiting to be produced again. */
 void andon_out_redo_clear(andon_worker_t *w);

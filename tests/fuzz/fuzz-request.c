@@ -176,14 +176,14 @@ static void check_reply(run_t *r, int ok)
 /* The DLQ record worker.c's dead_letter() makes, with its cut of the original. */
 static void dead_letter(run_t *r, const andon_apierr_t *err)
 {
-	static const char *const keys[] = {"v",	     "code",	 "reason", "topic", "partition",
-					   "offset", "original", "time",   NULL};
+	static const char *const keys[] = {"v",	     "code", "reason",	 "topic", "partition",
+					   "offset", "ts",   "original", "time",  NULL};
 	size_t keep = r->len < (size_t)cfg->max_message_bytes ? r->len : (size_t)cfg->max_message_bytes;
 	char reason[640];
 
 	snprintf(reason, sizeof(reason), "%s%s", err->message, keep < r->len ? " (original truncated)" : "");
-	andon_proto_dlq(&r->sb, err->code, reason, cfg->topic_requests, 3, 12345, "key", 3, r->msg, keep);
-	check_output(r, "DLQ record", 9, keys);
+	andon_proto_dlq(&r->sb, err->code, reason, cfg->topic_requests, 3, 12345, -1, "key", 3, r->msg, keep);
+	check_output(r, "DLQ record", 10, keys);
 }
 
 static void check_err(const andon_apierr_t *err)
