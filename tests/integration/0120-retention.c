@@ -260,6 +260,48 @@ static void sagemaker_expires_with_its_token_key(void **state)
 	free(arn);
 }
 
+/* Deadlines in every timer shard. */
+static long long timers_left(void)
+{
+	long long n = 0;
+
+	for (int i = 0; i < 16; i++) {
+		redisReply *r = h_redis("ZCARD andon:{timers:%d}", i);
+
+		n += r->integer;
+		freeReplyObject(r);
+	}
+	return n;
+}
+
+/* A step's deadline that outlives its execution (a 6 s timeout, a 3 s retention) fires once the execution
+ * expired, and writes nothing: nothing of the execution comes back. */
+static void deadline_after_expiry_writes_nothing(void **state)
+{
+	char *arn = hs_start("retention-late"), pat[600];
+	long long deadline;
+
+	(void)state;
+	snprintf(pat, sizeof(pat), "andon:{%s}:*", arn);
+	free(hs_step(arn, "fn", "Lambda", NULL, 6));
+	assert_int_equal(timers_left(), 1);
+	assert_true(is_ok(h_call("SageMaker.FinishPipelineExecutionStep",
+				 json_pack("{s:s, s:s, s:s}", "PipelineExecutionArn", arn, "StepName", "fn",
+					   "StepStatus", "Succeeded"))));
+	assert_true(is_ok(
+	    h_call("SageMaker.FinishPipelineExecution", json_pack("{s:s, s:s}", "PipelineExecutionArn", arn,
+								  "PipelineExecutionStatus", "Succeeded"))));
+	wait_gone(pat);
+	/* The deadline is still to come; once it fired (and was removed), the execution is still gone. */
+	assert_int_equal(timers_left(), 1);
+	for (deadline = h_now_ms() + 30000; timers_left() > 0;) {
+		assert_true(h_now_ms() < deadline);
+		h_sleep_ms(100);
+	}
+	assert_int_equal(count_keys(pat), 0);
+	free(arn);
+}
+
 /* A stopped CloudFlow execution expires; the flow itself stays. */
 static void cloudflow_expires(void **state)
 {
@@ -366,6 +408,7 @@ int main(void)
 	    cmocka_unit_test(sfn_closed_execution_expires),
 	    cmocka_unit_test(old_start_is_refused_and_so_is_its_replay),
 	    cmocka_unit_test(sagemaker_expires_with_its_token_key),
+	    cmocka_unit_test(deadline_after_expiry_writes_nothing),
 	    cmocka_unit_test(cloudflow_expires),
 	    cmocka_unit_test(swf_domain_retention),
 	    cmocka_unit_test(memory_returns),

@@ -350,6 +350,9 @@ local function sm_timer(keys, args)
 	local kind, name = string.match(req.f.timer, '\n([LC]):([^\n]+)$')
 	local e = sm_load(keys)
 	local step = e and name and get_step(e, name)
+	-- A deadline that outlived its execution (expired, docs/REDIS.md Lifetime) writes nothing: its firing
+	-- changes nothing however often it is repeated.
+	if not e then return read(true, {fired = false}) end
 	if not step or not RUNNING_STEP[step.st] then return answer(req, true, {fired = false}) end
 	local reason
 	if kind == 'L' then

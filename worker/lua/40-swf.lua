@@ -333,7 +333,10 @@ local function swf_timeout(keys, args)
 	if dup then return dup end
 	local p = prefix_of(keys[3], 'r')
 	local e = run_load(p, string.match(req.f.timer, '^[^\n]*\n[^\n]*\n(.*)$'))
-	if not e or TERMINAL[e.st] then return answer(req, true, {timedOut = false}) end
+	-- A deadline that outlived its run (expired, docs/REDIS.md Lifetime) writes nothing: its firing changes
+	-- nothing however often it is repeated.
+	if not e then return read(true, {timedOut = false}) end
+	if TERMINAL[e.st] then return answer(req, true, {timedOut = false}) end
 	local outs, policy = {}, own_policy(e)
 	close(p, p .. 'w', e, req, 'TIMED_OUT', now_ms(), 'WorkflowExecutionTimedOut',
 		'workflowExecutionTimedOutEventAttributes', {timeoutType = 'START_TO_CLOSE', childPolicy = policy}, policy,
