@@ -6,9 +6,9 @@
  * bounds what one Redis serves. A benchmark, not a test: it prints figures and fails only when a call is
  * not answered the way the phase expects. ANDON_BENCH_ENGINE_N sets N (default 20000).
  *
- * ANDON_BENCH_SOAK=N runs the retention soak instead (docs/REDIS.md, Lifetime): N Step Functions executions
- * started and stopped with retention.stepfunctions=60s, Redis's used_memory before, once they are open, at
- * the peak (all closed) and once they expired, and the bytes per open and per closed execution.
+ * ANDON_BENCH_RETENTION=N runs the retention soak instead (docs/REDIS.md, Lifetime): N Step Functions
+ * executions started and stopped with retention.stepfunctions=60s, Redis's used_memory before, once they are
+ * open, at the peak (all closed) and once they expired, and the bytes per open and per closed execution.
  */
 #include "answer.h"
 #include "call.h"
@@ -308,7 +308,8 @@ static long long dbsize(void)
 	return v;
 }
 
-/* The retention soak (ANDON_BENCH_SOAK): returns 0 when used_memory came back within 10% of its start. */
+/* The retention soak (ANDON_BENCH_RETENTION): returns 0 when used_memory came back within 10% of its start.
+ */
 static int soak(void)
 {
 	char err[256];
@@ -366,7 +367,7 @@ static int soak(void)
 
 int main(void)
 {
-	const char *env = getenv("ANDON_BENCH_ENGINE_N"), *soak_n = getenv("ANDON_BENCH_SOAK");
+	const char *env = getenv("ANDON_BENCH_ENGINE_N"), *retention_n = getenv("ANDON_BENCH_RETENTION");
 	char dir[] = "/tmp/andon-bench-engine-XXXXXX", port[16], err[256] = "out of memory";
 	long long n, m0, m1, m2;
 	int rc = 0;
@@ -388,9 +389,9 @@ int main(void)
 	    andon_arena_init(&arena, 8 << 20) != 0 || !msgpack_zone_init(&zone, 1 << 20) ||
 	    (saved = calloc((size_t)n_req, sizeof(*saved))) == NULL)
 		die("setup: %s", err);
-	if (soak_n != NULL) {
-		if (andon_parse_ll(soak_n, 1, 10000000, &n) != 0)
-			die("ANDON_BENCH_SOAK must be an integer from 1 to 10000000");
+	if (retention_n != NULL) {
+		if (andon_parse_ll(retention_n, 1, 10000000, &n) != 0)
+			die("ANDON_BENCH_RETENTION must be an integer from 1 to 10000000");
 		free(saved);
 		n_req = (int)n;
 		if ((saved = calloc((size_t)n_req, sizeof(*saved))) == NULL)
