@@ -3,6 +3,7 @@
  * retention is refused with RequestExpired before Redis, and so is its replay by andon-replay. The worker
  * runs with retentions of a few seconds. */
 #include "harness-cflow.h"
+#include "harness-http.h"
 #include "harness-sagemaker.h"
 #include "harness-swf.h"
 #include "harness.h"
@@ -24,15 +25,18 @@
 
 #define RET_S 3 /* every API's retention in this test, seconds */
 
-static const char *const opts[] = {"retention.stepfunctions=3s", "retention.sagemaker=3s",
-				   "retention.cloudflow=3s", "retention.swf=3s", NULL};
+static const char *const opts[] = {"retention.stepfunctions=3s",     "retention.sagemaker=3s",
+				   "retention.cloudflow=3s",	     "retention.swf=3s",
+				   "worker.http_listen=127.0.0.1:0", NULL};
 
 static char *machine;
+static int port; /* the worker's metrics */
 
 static int setup(void **state)
 {
 	(void)state;
-	h_group_setup(opts);
+	h_start();
+	port = hh_port(h_worker_start(opts));
 	machine = h_sfn_machine("retention", "STANDARD");
 	return 0;
 }
@@ -183,7 +187,14 @@ static void old_start_is_refused_and_so_is_its_replay(void **state)
 	json_t *rep, *rec, *v;
 	size_t before;
 
+	prom_t *m;
+	double answered, dead;
+
 	(void)state;
+	m = hh_scrape(port);
+	answered = prom_sum(m, "andon_requests_answered_total", "code=RequestExpired", NULL);
+	dead = prom_sum(m, "andon_dead_letters_total", "reason=RequestExpired", NULL);
+	prom_free(m);
 	snprintf(arn, sizeof(arn), "%s", machine);
 	/* The execution ARN the start would make: stateMachine -> execution, plus the name. */
 	{
@@ -227,6 +238,13 @@ static void old_start_is_refused_and_so_is_its_replay(void **state)
 	assert_string_equal(json_string_value(json_object_get(v, "code")), "RequestExpired");
 	assert_int_equal(json_integer_value(json_object_get(v, "ts")), old);
 	assert_int_equal(count_keys(x), 0);
+
+	/* Both refusals counted, as answers and as dead letters. */
+	m = hh_scrape(port);
+	assert_true(prom_sum(m, "andon_requests_answered_total", "code=RequestExpired", NULL) ==
+		    answered + 2);
+	assert_true(prom_sum(m, "andon_dead_letters_total", "reason=RequestExpired", NULL) == dead + 2);
+	prom_free(m);
 
 	/* The same request made now is served: only the age decided. */
 	rep = h_call("StepFunctions.StartExecution",
