@@ -227,7 +227,6 @@ void andon_timers_sweep(andon_worker_t *w)
 	size_t batch =
 	    (size_t)(w->cfg->timer_batch < w->cfg->batch_size ? w->cfg->timer_batch : w->cfg->batch_size);
 	size_t k = t->nkeys < batch ? t->nkeys : batch, first = t->next, ncalls = 0;
-	size_t *owner = NULL;
 	int stop = 0;
 
 	if (andon_timers_settle(w))
@@ -247,7 +246,6 @@ void andon_timers_sweep(andon_worker_t *w)
 				w->timer_key[ncalls++] = key;
 		}
 	}
-	owner = w->timer_key;
 	if (ncalls == 0) {
 		forget(w);
 		andon_arena_reset(&w->arena);
@@ -278,7 +276,7 @@ void andon_timers_sweep(andon_worker_t *w)
 		} else if (andon_out_answer_ok(a)) {
 			andon_out_emit(w, a, TIMER_SEQ);
 			/* The member points into its claim's reply, kept until settled. */
-			done_add(w, owner[i], c->argv[c->argc - 1], c->argvlen[c->argc - 1]);
+			done_add(w, w->timer_key[i], c->argv[c->argc - 1], c->argvlen[c->argc - 1]);
 			w->timers++;
 		} else {
 			andon_err("timer %.*s failed: %s", (int)c->argvlen[c->argc - 1], c->argv[c->argc - 1],
