@@ -306,10 +306,11 @@ static void check_call(const run_t *r, const andon_call_t *c)
 	    memcmp(c->argv[4 + c->nkeys], r->req.op, r->req.op_len) != 0)
 		violation("second argument is not the op", c->argv[4 + c->nkeys], c->argvlen[4 + c->nkeys]);
 	if (is(c->argv[1], c->argvlen[1], "sfn_stop")) {
-		/* Positional (api_sfn.c): arn, error, cause, the entry's map header and tail, @acct account.
-		 */
-		if (c->argc != 12 + c->nkeys ||
+		/* Positional (api_sfn.c): arn, error, cause, the entry's map header and tail, @acct account,
+		 * @ret retention (10-sfn.lua reads them by position). */
+		if (c->argc != 14 + c->nkeys ||
 		    !is(c->argv[10 + c->nkeys], c->argvlen[10 + c->nkeys], "@acct") ||
+		    !is(c->argv[12 + c->nkeys], c->argvlen[12 + c->nkeys], "@ret") ||
 		    c->argvlen[8 + c->nkeys] != 1 ||
 		    ((unsigned char)c->argv[8 + c->nkeys][0] != 0x84 &&
 		     (unsigned char)c->argv[8 + c->nkeys][0] != 0x85))
