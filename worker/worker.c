@@ -431,7 +431,8 @@ static int post_room(andon_worker_t *w, size_t n)
 }
 
 /*
- * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the member's timer shard, '@index': SET,
+ * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the member's timer shard, '@index': SET
+ * KEEPTTL,
  * '@owed': ZADD NX to the owed set, '@answered': ZREM from it, '@expire': EXPIRE) in one pipeline, before
  * anything they relate to is produced. Returns 0, or -1 when Redis stayed away through a shutdown. Nothing is
  * acknowledged before this is done, so a replay re-applies them after a crash.
@@ -476,9 +477,12 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));
 				andon_call_arg(c, key->str, key->len);
 			} else {
+				/* KEEPTTL: a replay of the output that made it never lifts the expiry its
+				 * execution's close gave it (docs/REDIS.md, Lifetime). */
 				andon_call_command(c, "SET");
 				andon_call_arg(c, key->str, key->len);
 				andon_call_arg(c, val->str, val->len);
+				andon_call_arg(c, "KEEPTTL", 7);
 			}
 		}
 	}
