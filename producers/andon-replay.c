@@ -140,13 +140,14 @@ struct replay {
 	const char *value;
 	size_t value_len;
 	int from_dlq; /* value is a DLQ record's original */
+	int64_t ts;   /* the original's Kafka timestamp (epoch ms), kept by the copy; 0: none known */
 };
 
 /* A DLQ record stands for the message it quarantined: replay that, with that message's key. */
 static void replay_of(const rd_kafka_message_t *rkm, msgpack_zone *zone, struct replay *out)
 {
 	msgpack_object obj;
-	const msgpack_object *orig, *key;
+	const msgpack_object *orig, *key, *ts;
 	char reason[256];
 
 	out->key = rkm->key;
@@ -154,6 +155,11 @@ static void replay_of(const rd_kafka_message_t *rkm, msgpack_zone *zone, struct 
 	out->value = rkm->payload;
 	out->value_len = rkm->len;
 	out->from_dlq = 0;
+	/* The copy keeps the original's timestamp: the worker refuses requests older than their API's
+	 * retention (RequestExpired), so a replay never brings back what expired. */
+	out->ts = rd_kafka_message_timestamp(rkm, NULL);
+	if (out->ts < 0)
+		out->ts = 0;
 	if (andon_codec_unpack(rkm->payload, rkm->len, ANDON_CODEC_DEFAULT_DEPTH, zone, &obj, reason,
 			       sizeof(reason)) != 0)
 		return;
@@ -162,6 +168,11 @@ static void replay_of(const rd_kafka_message_t *rkm, msgpack_zone *zone, struct 
 	out->value = orig->via.bin.ptr;
 	out->value_len = orig->via.bin.size;
 	out->from_dlq = 1;
+	/* A DLQ record's own timestamp is when it was dead-lettered; "ts" is its original's
+	 * (docs/PROTOCOL.md). */
+	if ((ts = andon_codec_map_get(&obj, "ts")) != NULL && ts->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    ts->via.u64 <= INT64_MAX)
+		out->ts = (int64_t)ts->via.u64;
 	key = andon_codec_map_get(&obj, "key");
 	if (key != NULL && key->type == MSGPACK_OBJECT_BIN) {
 		out->key = key->via.bin.ptr;
@@ -222,6 +233,7 @@ static int produce(rd_kafka_t *rk, const char *dest, const struct replay *rp)
 	for (;;) {
 		err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_KEY(rp->key, rp->key_len),
 					RD_KAFKA_V_VALUE((void *)rp->value, rp->value_len),
+					RD_KAFKA_V_TIMESTAMP(rp->ts),
 					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !run)
 			break;

@@ -5,6 +5,10 @@
  * usec_per_call of FCALL for that phase alone: the Redis CPU one request of that op costs, the figure that
  * bounds what one Redis serves. A benchmark, not a test: it prints figures and fails only when a call is
  * not answered the way the phase expects. ANDON_BENCH_ENGINE_N sets N (default 20000).
+ *
+ * ANDON_BENCH_RETENTION=N runs the retention soak instead (docs/REDIS.md, Lifetime): N Step Functions
+ * executions started and stopped with retention.stepfunctions=60s, Redis's used_memory before, once they are
+ * open, at the peak (all closed) and once they expired, and the bytes per open and per closed execution.
  */
 #include "answer.h"
 #include "call.h"
@@ -179,7 +183,7 @@ static void post_write(redisReply **replies, int n)
 				argc = 3;
 			} else if (to->len == 6 && memcmp(to->str, "@timer", 6) == 0) {
 				argv[0] = "ZADD", len[0] = 4;
-				argv[1] = "andon:timers", len[1] = 12;
+				argv[1] = "andon:{timers:0}", len[1] = 16;
 				argv[2] = val->str, len[2] = val->len;
 				argv[3] = key->str, len[3] = key->len;
 				argc = 4;
@@ -246,7 +250,7 @@ static void phase(const char *name, const char *fmt, const char *keep, int slot)
 				    calls[k].resolve(&ctx, &reqs[k], lr[l]->str, lr[l]->len, &calls[k],
 						     &err) != 0)
 					die("%s: lookup %d did not resolve", name, base + k);
-				andon_request_stamp(&calls[k], ACCT);
+				andon_request_stamp(cfg, &arena, &calls[k], ACCT);
 				l++;
 			}
 		}
@@ -303,11 +307,78 @@ static long long used_memory(void)
 	return v;
 }
 
+static long long dbsize(void)
+{
+	redisReply *r = command("DBSIZE", NULL, NULL);
+	long long v = r->integer;
+
+	freeReplyObject(r);
+	return v;
+}
+
+/* The retention soak (ANDON_BENCH_RETENTION): returns 0 when used_memory came back within 10% of its start.
+ */
+static int soak(void)
+{
+	char err[256];
+	long long m0, m_open, m_peak, m_end, keys0;
+	int64_t t0, deadline;
+
+	if (andon_config_set(cfg, "retention.stepfunctions", "60s", err, sizeof(err)) != 0)
+		die("%s", err);
+	printf("andon bench-engine soak: %d Step Functions executions started and stopped, retention 60 s\n",
+	       n_req);
+	{
+		int n = n_req;
+
+		n_req = 1;
+		phase("sfn_create",
+		      "{\"v\":1,\"id\":\"c%1$d\",\"op\":\"StepFunctions.CreateStateMachine\",\"body\":{"
+		      "\"name\":\"bench\"}}",
+		      NULL, 0);
+		n_req = n;
+	}
+	keys0 = dbsize();
+	m0 = used_memory();
+	t0 = andon_now_us();
+	phase("sfn_start (StartExecution)",
+	      "{\"v\":1,\"id\":\"s%1$d\",\"op\":\"StepFunctions.StartExecution\",\"body\":{"
+	      "\"stateMachineArn\":\"" SFN_SM "\",\"name\":\"e%1$d\"}}",
+	      NULL, 0);
+	m_open = used_memory();
+	phase("sfn_stop (StopExecution, RUNNING -> ABORTED)",
+	      "{\"v\":1,\"id\":\"t%1$d\",\"op\":\"StepFunctions.StopExecution\",\"body\":{"
+	      "\"executionArn\":\"" SFN_EXEC "\",\"error\":\"Halted\",\"cause\":\"operator request\"}}",
+	      NULL, 0);
+	m_peak = used_memory();
+	printf("  started and stopped in %.1f s; %lld keys at the peak\n",
+	       (double)(andon_now_us() - t0) / 1e6, dbsize());
+	/* Every key of a closed execution expires 60 s after its stop; Redis's active expiry then removes
+	 * them at its own pace (the default active-expire-effort). */
+	deadline = andon_now_us() + 20LL * 60 * 1000000;
+	while (dbsize() > keys0) {
+		if (andon_now_us() > deadline)
+			die("keys still there 20 minutes after the stops: %lld", dbsize());
+		usleep(1000000);
+	}
+	printf("  all expired %.1f s after the first stop\n", (double)(andon_now_us() - t0) / 1e6);
+	usleep(2000000); /* a cron turn or two: the keyspace tables shrink back */
+	m_end = used_memory();
+	printf("  used_memory: %lld before, %lld with all open, %lld at the peak (all closed), %lld after "
+	       "expiry "
+	       "(%+.1f%% of the start)\n",
+	       m0, m_open, m_peak, m_end, 100.0 * (double)(m_end - m0) / (double)m0);
+	printf("  bytes per open execution %lld, per closed execution %lld\n", (m_open - m0) / n_req,
+	       (m_peak - m0) / n_req);
+	return m_end <= m0 + m0 / 10 ? 0 : 1;
+}
+
 int main(void)
 {
-	const char *env = getenv("ANDON_BENCH_ENGINE_N");
+	const char *env = getenv("ANDON_BENCH_ENGINE_N"), *retention_n = getenv("ANDON_BENCH_RETENTION");
 	char dir[] = "/tmp/andon-bench-engine-XXXXXX", port[16], err[256] = "out of memory";
 	long long n, m0, m1, m2;
+	int rc = 0;
 
 	if (env != NULL) {
 		if (andon_parse_ll(env, 1, 1000000, &n) != 0) {
@@ -326,6 +397,16 @@ int main(void)
 	    andon_arena_init(&arena, 8 << 20) != 0 || !msgpack_zone_init(&zone, 1 << 20) ||
 	    (saved = calloc((size_t)n_req, sizeof(*saved))) == NULL)
 		die("setup: %s", err);
+	if (retention_n != NULL) {
+		if (andon_parse_ll(retention_n, 1, 10000000, &n) != 0)
+			die("ANDON_BENCH_RETENTION must be an integer from 1 to 10000000");
+		free(saved);
+		n_req = (int)n;
+		if ((saved = calloc((size_t)n_req, sizeof(*saved))) == NULL)
+			die("out of memory");
+		rc = soak();
+		goto out;
+	}
 	printf("andon bench-engine: Redis CPU per engine call (INFO commandstats, FCALL usec_per_call), %d "
 	       "calls per function, pipelined %d at a time\n",
 	       n_req, CHUNK);
@@ -508,6 +589,7 @@ int main(void)
 	      "\"reason\":\"operator\"}}",
 	      NULL, 0);
 
+out:
 	andon_engine_destroy(engine);
 	andon_arena_free(&arena);
 	msgpack_zone_destroy(&zone);
@@ -521,5 +603,5 @@ int main(void)
 		if (system(cmd) != 0)
 			fprintf(stderr, "bench-engine: could not remove %s\n", dir);
 	}
-	return 0;
+	return rc;
 }

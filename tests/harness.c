@@ -545,8 +545,8 @@ void h_flush(void)
 		DIE("flush timed out");
 }
 
-static const char *send_req(const char *op, const char *id, const char *key, const char *account,
-			    json_t *body)
+static const char *send_req_at(const char *op, const char *id, const char *key, const char *account,
+			       json_t *body, long long ts_ms)
 {
 	char uuid[37], err[256];
 	json_t *req = json_object();
@@ -575,8 +575,8 @@ static const char *send_req(const char *op, const char *id, const char *key, con
 		DIE("encode: %s", err);
 	while ((e = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC("andon.requests"),
 				      RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(sb.data, sb.size),
-				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-	       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				      RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				      RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		rd_kafka_poll(H.producer, 10);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("produce: %s", rd_kafka_err2str(e));
@@ -584,6 +584,17 @@ static const char *send_req(const char *op, const char *id, const char *key, con
 	json_array_append_new(H.ids, json_string(id));
 	json_decref(req);
 	return json_string_value(json_array_get(H.ids, json_array_size(H.ids) - 1));
+}
+
+static const char *send_req(const char *op, const char *id, const char *key, const char *account,
+			    json_t *body)
+{
+	return send_req_at(op, id, key, account, body, 0);
+}
+
+const char *h_send_at(const char *op, const char *id, json_t *body, long long ts_ms)
+{
+	return send_req_at(op, id, NULL, NULL, body, ts_ms);
 }
 
 const char *h_send(const char *op, const char *id, const char *account, json_t *body)

@@ -120,6 +120,9 @@ void h_produce_raw(const char *topic, const char *key, const void *buf, size_t l
 /** Produces a request {v:1, op, id, account?, body} (body is stolen) without waiting; id may be NULL for a
  * fresh one. Returns the request id (owned by the harness until h_stop). */
 const char *h_send(const char *op, const char *id, const char *account, json_t *body);
+/** h_send (default account) with the Kafka timestamp ts_ms (epoch ms; 0: now), as an old request or a replay
+ * keeping its original's timestamp would carry. */
+const char *h_send_at(const char *op, const char *id, json_t *body, long long ts_ms);
 /** h_send with the given Kafka key (NULL: as h_send chooses). */
 const char *h_send_key(const char *op, const char *id, const char *key, json_t *body);
 /** Produces many requests at once; flushes once at the end. */

@@ -353,7 +353,9 @@ static int sfn_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, an
 	    andon_ops_str(req->body, "cause", 0, SFN_CAUSE_MAX, "ValidationException", &cause, &cause_len,
 			  err) < 0)
 		return -1;
-	/* Positional, for the hot path: id, op, arn, error, cause, the history entry's head and tail. */
+	/* Positional, for the hot path: id, op, arn, error, cause, the history entry's head and tail; the
+	 * worker then appends '@acct' account and '@ret' retention (andon_request_stamp), read by position.
+	 */
 	args_head(call, req);
 	andon_call_arg(call, arn, arn_len);
 	andon_call_arg(call, error != NULL ? error : "", error_len);

@@ -2,6 +2,7 @@
 #include "codec.h"
 #include "ops.h"
 #include "utf8.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -288,15 +289,34 @@ static int exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_
 static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			       andon_apierr_t *err)
 {
-	swf_str_t name, desc, topic;
+	swf_str_t name, desc, topic, days;
 	char tag[SWF_TAG_MAX], deftopic[512];
+	const char *ret;
+	size_t ret_len;
 	size_t n = 0;
+	long long d = -1;
 
 	if (get_str(req->body, "name", "name", 1, SWF_NAME_MAX, 1, &name, err) != 0 ||
+	    get_str(req->body, "workflowExecutionRetentionPeriodInDays",
+		    "workflowExecutionRetentionPeriodInDays", 1, 8, 0, &days, err) != 0 ||
 	    get_str(req->body, "description", "description", 0, SWF_DESC_MAX, 0, &desc, err) != 0 ||
 	    get_str(req->body, "decisionTopic", "decisionTopic", 1, 249, 0, &topic, err) != 0 ||
 	    check_new_name(&name, "name", err) != 0)
 		return -1;
+	/* SWF's rule: "0" to "90" days, or "NONE" (0: a closed run is not kept; Andon keeps it one second).
+	 * Absent: retention.swf applies (docs/swf.md). */
+	if (days.s != NULL) {
+		char text[9];
+
+		snprintf(text, sizeof(text), "%.*s", (int)days.len, days.s);
+		if (strcmp(text, "NONE") == 0)
+			d = 0;
+		else if (andon_parse_ll(text, 0, 90, &d) != 0)
+			return andon_apierr(
+			    err, "ValidationException", 400,
+			    "workflowExecutionRetentionPeriodInDays must be NONE or a whole number "
+			    "of days from 0 to 90");
+	}
 	if (topic.s != NULL && !andon_proto_topic_ok(topic.s, topic.len))
 		return andon_apierr(err, "ValidationException", 400,
 				    "decisionTopic must be a Kafka topic name: 1-249 of [a-zA-Z0-9._-]");
@@ -332,6 +352,13 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	field(call, "decisionTopic", &topic);
 	field(call, "description", &desc);
+	if (d >= 0) {
+		ret = andon_arena_printf(ctx->arena, &ret_len, "%lld", d == 0 ? 1 : d * 86400);
+		if (ret == NULL)
+			call->overflow = 1;
+		else
+			andon_call_field(call, "retention", ret, ret_len);
+	}
 	return 0;
 }
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_EOS };
+enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_EOS, OPT_DURATION };
 
 typedef struct opt {
 	const char *name;
@@ -36,6 +36,15 @@ typedef struct opt {
 		name, OPT_STR, offsetof(andon_config_t, field), sizeof(((andon_config_t *)0)->field), 0, 0,  \
 		    def, 0                                                                                   \
 	}
+
+/* A duration option (andon_config_duration), stored in seconds; min and max in seconds. A reload applies it.
+ */
+#define DUR_HOT(name, field, min, max, def)                                                                  \
+	{                                                                                                    \
+		name, OPT_DURATION, offsetof(andon_config_t, field), 0, min, max, def, 1                     \
+	}
+
+#define DAY 86400LL
 
 static const opt_t opts[] = {
     STR_OPT("redis.host", redis_host, "127.0.0.1"),
@@ -83,11 +92,44 @@ static const opt_t opts[] = {
     INT_OPT("topics.partitions", topics_partitions, -1, 100000, "4"),
     INT_OPT("topics.replication_factor", topics_replication_factor, -1, 1000, "-1"),
     INT_OPT("topics.min_insync_replicas", topics_min_insync_replicas, 0, 1000, "0"),
+    /* Deadlines spread over this many keys; a restart-only setting (docs/REDIS.md, durable timers). */
+    INT_OPT("worker.timer_shards", timer_shards, 1, 1024, "16"),
+    /* Closed executions expire after these (docs/REDIS.md, Lifetime); requests older are RequestExpired. */
+    DUR_HOT("retention.stepfunctions", retention_sfn, 1, 3650 * DAY, "90d"),
+    DUR_HOT("retention.sagemaker", retention_sagemaker, 1, 3650 * DAY, "30d"),
+    DUR_HOT("retention.cloudflow", retention_cloudflow, 1, 3650 * DAY, "90d"),
+    DUR_HOT("retention.swf", retention_swf, 1, 3650 * DAY, "90d"),
     INT_HOT("cloudflow.rate", cloudflow_rate, 0, 1000000, "0"),
     INT_HOT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
     INT_HOT("cloudflow.account_rate", cloudflow_account_rate, 0, 1000000, "0"),
     INT_HOT("cloudflow.account_burst", cloudflow_account_burst, 0, 1000000, "0"),
 };
+
+int andon_config_duration(const char *s, long long *secs)
+{
+	static const struct {
+		char unit;
+		long long secs;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', DAY}};
+	char num[24];
+	size_t n = strlen(s);
+	long long v;
+
+	if (n < 2 || n - 1 >= sizeof(num))
+		return -1;
+	memcpy(num, s, n - 1);
+	num[n - 1] = '\0';
+	/* andon_parse_ll refuses signs, spaces and trailing text; the bound keeps v * unit in range. */
+	if (andon_parse_ll(num, 0, 100LL * 365 * DAY, &v) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[n - 1] == units[i].unit) {
+			*secs = v * units[i].secs;
+			return 0;
+		}
+	}
+	return -1;
+}
 
 static const opt_t *find(const char *name)
 {
@@ -104,6 +146,14 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 	int level;
 
 	switch (o->type) {
+	case OPT_DURATION:
+		if (andon_config_duration(value, &v) != 0 || v < o->min || v > o->max)
+			return andon_fail(
+			    errstr, errstr_size,
+			    "%s: \"%s\" is not a duration (60s, 15m, 12h, 90d) in [%llds, %llds]", o->name,
+			    value, o->min, o->max);
+		*(int *)field = (int)v;
+		return 0;
 	case OPT_INT:
 		if (andon_parse_ll(value, o->min, o->max, &v) != 0)
 			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not an integer in [%lld, %lld]",

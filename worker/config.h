@@ -76,6 +76,16 @@ typedef struct andon_config {
 	char transactional_id[250]; /* empty: derived from group.id and instance_id (txn.h) */
 	int transaction_ms;	    /* longest a transaction stays open while requests keep coming */
 
+	/* Durable timers: deadlines are spread over this many sorted sets (docs/REDIS.md, durable timers). */
+	int timer_shards;
+	/* Retention, seconds: a closed execution of each API expires this long after it closed, and a request
+	 * whose Kafka timestamp is older is refused with RequestExpired (docs/REDIS.md, Lifetime). SWF: the
+	 * domain's workflowExecutionRetentionPeriodInDays when it gave one, else retention_swf. */
+	int retention_sfn;
+	int retention_sagemaker;
+	int retention_cloudflow;
+	int retention_swf;
+
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];
 	size_t kafka_count;
@@ -88,6 +98,12 @@ void andon_config_destroy(andon_config_t *cfg);
 /** Sets one option ("redis.port", "kafka.linger.ms", ...). 0, or -1 with a reason. */
 int andon_config_set(andon_config_t *cfg, const char *key, const char *value, char *errstr,
 		     size_t errstr_size);
+
+/**
+ * Parses a duration: a decimal count and one unit, s, m, h or d ("60s", "90d"), into seconds. 0, or -1
+ * when s is anything else (no sign, no space, no fraction, no missing unit).
+ */
+int andon_config_duration(const char *s, long long *secs);
 
 /** Reads a key=value file. 0, or -1 with "file:line: reason". */
 int andon_config_load(andon_config_t *cfg, const char *path, char *errstr, size_t errstr_size);

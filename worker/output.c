@@ -163,14 +163,14 @@ void andon_out_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
  * built in sb_dead, never in sb, because value may be sb's own content.
  */
 void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
-			   int32_t partition, int64_t offset, const void *key, size_t key_len,
+			   int32_t partition, int64_t offset, int64_t ts, const void *key, size_t key_len,
 			   const void *value, size_t len, uint64_t seq)
 {
 	size_t keep = len < w->dlq_original_max ? len : w->dlq_original_max;
 	char reason[640];
 
 	snprintf(reason, sizeof(reason), "%s%s", why, keep < len ? " (original truncated)" : "");
-	andon_proto_dlq(&w->sb_dead, code, reason, topic, partition, offset, key, key_len, value, keep);
+	andon_proto_dlq(&w->sb_dead, code, reason, topic, partition, offset, ts, key, key_len, value, keep);
 	andon_out_produce(w, w->cfg->topic_dlq, key, key_len, w->sb_dead.data, w->sb_dead.size, seq);
 	w->dlq++;
 	andon_stats_dead_letter(w->stats, code);
@@ -193,7 +193,8 @@ static void undeliverable(andon_worker_t *w, const char *topic, const void *key,
 	}
 	snprintf(why, sizeof(why), "could not deliver %zu bytes to %s: %s", len, topic,
 		 rd_kafka_err2str(err));
-	andon_out_dead_letter(w, "UndeliverableMessage", why, topic, -1, -1, key, key_len, value, len, seq);
+	andon_out_dead_letter(w, "UndeliverableMessage", why, topic, -1, -1, -1, key, key_len, value, len,
+			      seq);
 }
 
 /* Produces a copy of value for consumed message seq; waits for queue space rather than dropping. */

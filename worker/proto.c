@@ -158,14 +158,14 @@ void andon_proto_reply_err(msgpack_sbuffer *sb, const andon_req_t *req, const an
 }
 
 void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, const char *topic,
-		     int32_t partition, int64_t offset, const void *key, size_t key_len, const void *original,
-		     size_t original_len)
+		     int32_t partition, int64_t offset, int64_t ts, const void *key, size_t key_len,
+		     const void *original, size_t original_len)
 {
 	msgpack_packer pk;
 
 	msgpack_sbuffer_clear(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 9);
+	msgpack_pack_map(&pk, 10);
 	andon_codec_pack_cstr(&pk, "v");
 	msgpack_pack_int(&pk, ANDON_PROTO_VERSION);
 	andon_codec_pack_cstr(&pk, "code");
@@ -178,6 +178,8 @@ void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, 
 	msgpack_pack_int32(&pk, partition);
 	andon_codec_pack_cstr(&pk, "offset");
 	msgpack_pack_int64(&pk, offset);
+	andon_codec_pack_cstr(&pk, "ts");
+	msgpack_pack_int64(&pk, ts);
 	andon_codec_pack_cstr(&pk, "key");
 	if (key != NULL) {
 		msgpack_pack_bin(&pk, key_len);

@@ -47,11 +47,12 @@ void andon_proto_reply_raw(msgpack_sbuffer *sb, const andon_req_t *req, int ok, 
 			   size_t len);
 void andon_proto_reply_err(msgpack_sbuffer *sb, const andon_req_t *req, const andon_apierr_t *err);
 
-/** Encodes a DLQ record into sb (cleared first): {v, code, reason, topic, partition, offset, key, original,
- * time}. */
+/** Encodes a DLQ record into sb (cleared first): {v, code, reason, topic, partition, offset, ts, key,
+ * original, time}; ts is the original's Kafka timestamp (epoch ms, -1 unknown), which andon-replay gives
+ * the copy it produces, so that a replay is judged by its age (RequestExpired, docs/PROTOCOL.md). */
 void andon_proto_dlq(msgpack_sbuffer *sb, const char *code, const char *reason, const char *topic,
-		     int32_t partition, int64_t offset, const void *key, size_t key_len, const void *original,
-		     size_t original_len);
+		     int32_t partition, int64_t offset, int64_t ts, const void *key, size_t key_len,
+		     const void *original, size_t original_len);
 
 /** True when s[0..len) is a legal Kafka topic name. */
 int andon_proto_topic_ok(const char *s, size_t len);

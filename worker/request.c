@@ -3,6 +3,7 @@
 
 #include "codec.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,10 +16,58 @@ void andon_request_ctx(const andon_config_t *cfg, andon_arena_t *arena, const ch
 	ctx->gate = NULL;
 }
 
-void andon_request_stamp(andon_call_t *call, const char *account)
+int andon_request_retention(const andon_config_t *cfg, const char *name, size_t len)
 {
-	if (call->argc > 0 && call->argvlen[0] == 5 && memcmp(call->argv[0], "FCALL", 5) == 0)
-		andon_call_field(call, "@acct", account, strlen(account));
+	/* An op's API prefix, and the prefix of the API's engine functions (worker/lua/NN-*.lua). */
+	static const struct {
+		const char *op, *fn;
+		size_t off;
+	} apis[] = {
+	    {"StepFunctions.", "sfn_", offsetof(andon_config_t, retention_sfn)},
+	    {"SageMaker.", "sm_", offsetof(andon_config_t, retention_sagemaker)},
+	    {"CloudFlow.", "cf_", offsetof(andon_config_t, retention_cloudflow)},
+	    {"SWF.", "swf_", offsetof(andon_config_t, retention_swf)},
+	};
+
+	for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++) {
+		size_t no = strlen(apis[i].op), nf = strlen(apis[i].fn);
+
+		if ((len > no && memcmp(name, apis[i].op, no) == 0) ||
+		    (len > nf && memcmp(name, apis[i].fn, nf) == 0))
+			return *(const int *)(const void *)((const char *)cfg + apis[i].off);
+	}
+	return 0;
+}
+
+void andon_request_stamp(const andon_config_t *cfg, andon_arena_t *arena, andon_call_t *call,
+			 const char *account)
+{
+	const char *ret;
+	size_t len;
+	int secs;
+
+	if (call->argc < 2 || call->argvlen[0] != 5 || memcmp(call->argv[0], "FCALL", 5) != 0)
+		return;
+	andon_call_field(call, "@acct", account, strlen(account));
+	if ((secs = andon_request_retention(cfg, call->argv[1], call->argvlen[1])) <= 0)
+		return;
+	if ((ret = andon_arena_printf(arena, &len, "%d", secs)) == NULL)
+		call->overflow = 1; /* answered InternalFailure, as any call that does not fit */
+	else
+		andon_call_field(call, "@ret", ret, len);
+}
+
+int andon_request_expired(const andon_config_t *cfg, const andon_req_t *req, int64_t ts_ms, int64_t now_ms,
+			  andon_apierr_t *err)
+{
+	int secs = andon_request_retention(cfg, req->op, req->op_len);
+
+	if (secs <= 0 || ts_ms <= 0 || now_ms - ts_ms <= (int64_t)secs * 1000)
+		return 0;
+	andon_apierr(err, "RequestExpired", 400,
+		     "request made %lld s ago is older than the %d s this API keeps closed executions",
+		     (long long)((now_ms - ts_ms) / 1000), secs);
+	return -1;
 }
 
 andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_arena_t *arena,
@@ -82,7 +131,7 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 	}
 	if (op->prepare(&ctx, req, call, err) != 0)
 		return ANDON_REQUEST_ERROR;
-	andon_request_stamp(call, account);
+	andon_request_stamp(cfg, arena, call, account);
 	if (call->overflow || (gate != NULL && gate->overflow)) {
 		andon_apierr(err, "InternalFailure", 500, "request has too many fields or too long names");
 		return ANDON_REQUEST_ERROR;

@@ -10,6 +10,8 @@
 #include <msgpack.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
 /* Bytes of the account buffer: the envelope's 64-byte limit (proto.c) and a NUL. */
 #define ANDON_REQUEST_ACCOUNT_SIZE 65
 
@@ -40,7 +42,23 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
  * (a lookup's GET) get nothing. andon_request_prepare() stamps the calls it builds; a lookup's resolved
  * call is stamped by whoever resolves it.
  */
-void andon_request_stamp(andon_call_t *call, const char *account);
+void andon_request_stamp(const andon_config_t *cfg, andon_arena_t *arena, andon_call_t *call,
+			 const char *account);
+
+/**
+ * Retention (docs/REDIS.md, Lifetime): the seconds cfg keeps closed executions of the API that op name
+ * name[0..len) ("SWF.StartWorkflowExecution") or engine function name ("swf_start") belongs to; 0 when it
+ * is none of them. andon_request_stamp() appends it to an FCALL as the field '@ret' (after '@acct').
+ */
+int andon_request_retention(const andon_config_t *cfg, const char *name, size_t len);
+
+/**
+ * RequestExpired: 0 when req (its Kafka timestamp ts_ms, epoch ms; <= 0 unknown) is younger than its API's
+ * retention at now_ms; else -1 with err set (400, also dead-lettered): what it was about may have expired,
+ * and running it could create again what expired (a replayed start).
+ */
+int andon_request_expired(const andon_config_t *cfg, const andon_req_t *req, int64_t ts_ms, int64_t now_ms,
+			  andon_apierr_t *err);
 
 /** The adapter context of a request acting in account: what prepare and a lookup's resolve are given. */
 void andon_request_ctx(const andon_config_t *cfg, andon_arena_t *arena, const char *account,

@@ -147,7 +147,7 @@ andon_stats_t *andon_stats_new(void)
 			     "acknowledgement.");
 	s->ready = single(m, ANDON_METRIC_GAUGE, "andon_ready", "1 when /readyz answers 200, else 0.");
 	s->timers_pending = single(m, ANDON_METRIC_GAUGE, "andon_timers_scheduled",
-				   "Durable deadlines in the timer set (andon:timers), due or not.");
+				   "Durable deadlines in the timer shards (andon:{timers:N}), due or not.");
 	s->timers_due = single(m, ANDON_METRIC_GAUGE, "andon_timers_due",
 			       "Durable deadlines that are due and not claimed by any worker.");
 	s->timers_claimed = single(m, ANDON_METRIC_COUNTER, "andon_timers_claimed_total",
@@ -441,28 +441,27 @@ static size_t owed_check(andon_worker_t *w, redisReply **members, size_t n, int 
 }
 
 /*
- * The gauges that need Redis, read every worker.metrics_scan_ms: the timer set (ZCOUNT of the due, ZCARD)
- * and the owed Stopping answers (ZCARD, the 1000 oldest with their scores). Four commands in one pipeline,
+ * The gauges that need Redis, read every worker.metrics_scan_ms: the timer shards (ZCOUNT of the due, ZCARD,
+ * one pipeline over every shard: andon_timers_count) and the owed Stopping answers (ZCARD, the 1000 oldest
+ * with their scores: two commands in one pipeline),
  * plus, when callback steps owe answers, one pipeline of HGETs for the oldest 60.
  */
 static void scan(andon_worker_t *w)
 {
 	andon_stats_t *s = w->stats;
-	char now[24], last[16];
+	char last[16];
+	long long due, scheduled;
 	int64_t wall = andon_wall_ms();
 	redisReply *range, **members = NULL;
 	size_t n = 0, execs = 0, removed = 0;
 	int *stale = NULL, found = 0;
 	double oldest = 0;
 
-	snprintf(now, sizeof(now), "%lld", (long long)wall);
 	snprintf(last, sizeof(last), "%d", OWED_SCAN - 1);
-	andon_call_command(&s->calls[0], "ZCOUNT");
-	andon_call_arg(&s->calls[0], TIMERS_KEY, strlen(TIMERS_KEY));
-	andon_call_arg(&s->calls[0], "-inf", 4);
-	andon_call_arg(&s->calls[0], now, strlen(now));
-	andon_call_command(&s->calls[1], "ZCARD");
-	andon_call_arg(&s->calls[1], TIMERS_KEY, strlen(TIMERS_KEY));
+	if (andon_timers_count(w, &due, &scheduled) != 0)
+		return;
+	andon_metrics_set(s->timers_due, (double)due);
+	andon_metrics_set(s->timers_pending, (double)scheduled);
 	andon_call_command(&s->calls[2], "ZCARD");
 	andon_call_arg(&s->calls[2], OWED_KEY, strlen(OWED_KEY));
 	andon_call_command(&s->calls[3], "ZRANGE");
@@ -470,11 +469,9 @@ static void scan(andon_worker_t *w)
 	andon_call_arg(&s->calls[3], "0", 1);
 	andon_call_arg(&s->calls[3], last, strlen(last));
 	andon_call_arg(&s->calls[3], "WITHSCORES", 10);
-	if (andon_engine_exec(w->engine, s->calls, 4, s->replies, w->run,
+	if (andon_engine_exec(w->engine, s->calls + 2, 2, s->replies + 2, w->run,
 			      andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000) != 0)
 		return;
-	andon_metrics_set(s->timers_due, (double)reply_int(s->replies[0]));
-	andon_metrics_set(s->timers_pending, (double)reply_int(s->replies[1]));
 	range = s->replies[3];
 	if (range != NULL && range->type == REDIS_REPLY_ARRAY && range->elements >= 2 &&
 	    (members = calloc(range->elements / 2, sizeof(*members))) != NULL &&

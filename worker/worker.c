@@ -249,14 +249,13 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->replies = calloc(n, sizeof(*w->replies));
 	w->pre = calloc(3 * n, sizeof(*w->pre));
 	w->pre_replies = calloc(3 * n, sizeof(*w->pre_replies));
-	w->done_argv = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_argv));
-	w->done_len = calloc((size_t)cfg->timer_batch + 2, sizeof(*w->done_len));
+	w->timer_key = calloc(n, sizeof(*w->timer_key));
 	w->offsets = rd_kafka_topic_partition_list_new(8);
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
 	msgpack_sbuffer_init(&w->sb_built);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
-	    w->done_argv == NULL || w->done_len == NULL || w->pre == NULL || w->pre_replies == NULL ||
+	    w->timer_key == NULL || andon_timers_init(w) != 0 || w->pre == NULL || w->pre_replies == NULL ||
 	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
 	    !(w->zone_ok = msgpack_zone_init(&w->zone, 64 * 1024)) ||
 	    (w->track = andon_track_new((size_t)cfg->inflight_max)) == NULL ||
@@ -268,11 +267,6 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	andon_engine_timing(w->engine, andon_stats_redis_rtt(w->stats));
 	andon_engine_watch(w->engine, andon_health_redis, w);
 	andon_track_ages(w->track, andon_stats_request_age(w->stats));
-	w->done_argv[0] = "ZREM";
-	w->done_argv[1] = TIMERS_KEY;
-	w->done_len[0] = 4;
-	w->done_len[1] = strlen(TIMERS_KEY);
-	w->done_argc = 2;
 	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
 		goto err;
 
@@ -376,6 +370,12 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	switch (andon_request_prepare(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account,
 				      &w->calls[*ncalls], gate, &j->err)) {
 	case ANDON_REQUEST_CALL:
+		/* Older than its API keeps closed executions: refused before Redis (docs/PROTOCOL.md). */
+		if (andon_request_expired(w->cfg, &j->req, rd_kafka_message_timestamp(m, NULL),
+					  andon_wall_ms(), &j->err) != 0) {
+			j->kind = JOB_ERROR;
+			break;
+		}
 		j->kind = JOB_CALL;
 		j->call = (int)(*ncalls)++;
 		pre_add(w, j, gate->argc > 0);
@@ -394,7 +394,8 @@ static void produce_dlq(andon_worker_t *w, job_t *j)
 	const rd_kafka_message_t *m = j->msg;
 
 	andon_out_dead_letter(w, j->err.code, j->err.message, rd_kafka_topic_name(m->rkt), m->partition,
-			      m->offset, m->key, m->key_len, m->payload, m->len, j->seq);
+			      m->offset, rd_kafka_message_timestamp(m, NULL), m->key, m->key_len, m->payload,
+			      m->len, j->seq);
 	andon_log_req(ANDON_LOG_INFO, j->req.id, j->req.id_len, "dead-lettered %s [%d] @%lld: %s: %s",
 		      rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, j->err.code,
 		      j->err.message);
@@ -430,10 +431,11 @@ static int post_room(andon_worker_t *w, size_t n)
 }
 
 /*
- * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the timer set, '@index': SET, '@owed':
- * ZADD NX to the owed set, '@answered': ZREM from it) in one pipeline, before anything they relate to is
- * produced. Returns 0, or -1 when Redis stayed away through
- * a shutdown. Nothing is acknowledged before this is done, so a replay re-applies them after a crash.
+ * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the member's timer shard, '@index': SET
+ * KEEPTTL,
+ * '@owed': ZADD NX to the owed set, '@answered': ZREM from it, '@expire': EXPIRE) in one pipeline, before
+ * anything they relate to is produced. Returns 0, or -1 when Redis stayed away through a shutdown. Nothing is
+ * acknowledged before this is done, so a replay re-applies them after a crash.
  */
 int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 {
@@ -458,21 +460,29 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 			}
 			c = &w->post[np++];
 			if (andon_out_is(to, "@timer") || andon_out_is(to, "@owed")) {
-				const char *set = to->str[1] == 't' ? TIMERS_KEY : OWED_KEY;
+				const char *set =
+				    to->str[1] == 't' ? andon_timers_key(w, key->str, key->len) : OWED_KEY;
 
 				andon_call_command(c, "ZADD");
 				andon_call_arg(c, set, strlen(set));
 				andon_call_arg(c, "NX", 2);
 				andon_call_arg(c, val->str, val->len);
 				andon_call_arg(c, key->str, key->len);
+			} else if (andon_out_is(to, "@expire")) {
+				andon_call_command(c, "EXPIRE");
+				andon_call_arg(c, key->str, key->len);
+				andon_call_arg(c, val->str, val->len);
 			} else if (andon_out_is(to, "@answered")) {
 				andon_call_command(c, "ZREM");
 				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));
 				andon_call_arg(c, key->str, key->len);
 			} else {
+				/* KEEPTTL: a replay of the output that made it never lifts the expiry its
+				 * execution's close gave it (docs/REDIS.md, Lifetime). */
 				andon_call_command(c, "SET");
 				andon_call_arg(c, key->str, key->len);
 				andon_call_arg(c, val->str, val->len);
+				andon_call_arg(c, "KEEPTTL", 7);
 			}
 		}
 	}
@@ -611,7 +621,7 @@ static void round_one(andon_worker_t *w, size_t from, size_t to)
 				refuse(j, c);
 				continue;
 			}
-			andon_request_stamp(c, j->account);
+			andon_request_stamp(w->cfg, &w->arena, c, j->account);
 		}
 		if (j->pre_gate >= 0) {
 			r = w->pre_replies[j->pre_gate];
@@ -949,9 +959,8 @@ void andon_worker_destroy(andon_worker_t *w)
 	free(w->pre_replies);
 	free(w->post);
 	free(w->post_replies);
-	freeReplyObject(w->fired);
-	free(w->done_argv);
-	free(w->done_len);
+	andon_timers_free(w);
+	free(w->timer_key);
 	andon_stats_destroy(w->stats);
 	andon_service_destroy(w->svc);
 	free(w);

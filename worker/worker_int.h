@@ -58,6 +58,23 @@ typedef struct redo {
 	rd_kafka_resp_err_t err; /* why it failed */
 } redo_t;
 
+/*
+ * The durable deadlines (docs/REDIS.md, durable timers): worker.timer_shards sorted sets andon:{timers:N}
+ * (each in its own slot), the member's shard chosen by a hash of the member, and the single set of earlier
+ * versions, andon:timers, which is swept until empty and never written.
+ */
+typedef struct andon_timerset {
+	char **keys;	       /* nkeys: the shards, then the legacy key */
+	size_t nkeys, nshards; /* nkeys = nshards + 1 */
+	size_t next;	       /* the key the next sweep claims from first */
+	andon_call_t *calls;   /* 2 * nkeys: claims, or the gauges' ZCOUNT and ZCARD */
+	redisReply **replies;  /* their replies */
+	redisReply **claimed;  /* nkeys: the last sweep's claimed members per key, kept until settled */
+	andon_call_t *done;    /* ZREM key member...: what the last sweep fired */
+	redisReply **done_replies;
+	size_t ndone, done_cap;
+} andon_timerset_t;
+
 struct andon_worker {
 	const andon_config_t *cfg;
 	const volatile sig_atomic_t *run;
@@ -109,11 +126,10 @@ struct andon_worker {
 	redisReply **post_replies;
 	size_t post_cap;
 
-	/* Timer sweep: what the last sweep fired, removed from the timer set once all of it is acknowledged.
-	 */
-	redisReply *fired;	/* the claim's reply: members */
-	const char **done_argv; /* ZREM andon:timers member... */
-	size_t *done_len, done_argc;
+	/* Timer sweep (timers.c): the shards, and what the last sweep fired, removed from its shards once
+	 * all of it is acknowledged. */
+	andon_timerset_t tset;
+	size_t *timer_key;	     /* per call of a sweep: the index of the shard its member came from */
 	unsigned long timer_pending; /* messages produced by the sweep, not yet acknowledged */
 
 	int fatal;
@@ -146,7 +162,7 @@ struct andon_worker {
  * tracker's "full".) */
 #define TIMER_SEQ (UINT64_MAX - 1)
 
-#define TIMERS_KEY "andon:timers"
+#define TIMERS_LEGACY_KEY "andon:timers"
 /* Callback steps that were sent a Stopping message and owe an answer (docs/REDIS.md, section 9). */
 #define OWED_KEY "andon:owed"
 
@@ -155,9 +171,10 @@ struct andon_worker {
 /** Produces a copy of value for consumed message seq (TIMER_SEQ: the sweep); waits for queue space. */
 void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, size_t key_len,
 		       const void *value, size_t len, uint64_t seq);
-/** Produces a DLQ record for value (the original, cut to dlq_original_max) with code and why. */
+/** Produces a DLQ record for value (the original, cut to dlq_original_max, its Kafka timestamp ts or -1)
+ * with code and why. */
 void andon_out_dead_letter(andon_worker_t *w, const char *code, const char *why, const char *topic,
-			   int32_t partition, int64_t offset, const void *key, size_t key_len,
+			   int32_t partition, int64_t offset, int64_t ts, const void *key, size_t key_len,
 			   const void *value, size_t len, uint64_t seq);
 /** Frees the messages waiting to be produced again. */
 void andon_out_redo_clear(andon_worker_t *w);
@@ -208,6 +225,14 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n);
 
 /* timers.c: the durable-deadline sweep, run from the worker's cron. */
 
+/** The shard keys and the sweep's buffers (worker.timer_shards): 0, or -1 when out of memory. */
+int andon_timers_init(andon_worker_t *w);
+/** Frees what andon_timers_init() made (also after it failed half-way). */
+void andon_timers_free(andon_worker_t *w);
+/** The shard (a key of w->tset) that holds member[0..len): FNV-1a of the member, mod the shard count. */
+const char *andon_timers_key(const andon_worker_t *w, const char *member, size_t len);
+/** The gauges' reads: due and scheduled deadlines over every shard (one pipeline). 0, or -1. */
+int andon_timers_count(andon_worker_t *w, long long *due, long long *scheduled);
 /** Removes what the last sweep fired once all of it is acknowledged; 1 while it is still in flight. */
 int andon_timers_settle(andon_worker_t *w);
 /** Claims and fires the due deadlines (at most timer_batch per tick). */

@@ -176,14 +176,14 @@ static void check_reply(run_t *r, int ok)
 /* The DLQ record worker.c's dead_letter() makes, with its cut of the original. */
 static void dead_letter(run_t *r, const andon_apierr_t *err)
 {
-	static const char *const keys[] = {"v",	     "code",	 "reason", "topic", "partition",
-					   "offset", "original", "time",   NULL};
+	static const char *const keys[] = {"v",	     "code", "reason",	 "topic", "partition",
+					   "offset", "ts",   "original", "time",  NULL};
 	size_t keep = r->len < (size_t)cfg->max_message_bytes ? r->len : (size_t)cfg->max_message_bytes;
 	char reason[640];
 
 	snprintf(reason, sizeof(reason), "%s%s", err->message, keep < r->len ? " (original truncated)" : "");
-	andon_proto_dlq(&r->sb, err->code, reason, cfg->topic_requests, 3, 12345, "key", 3, r->msg, keep);
-	check_output(r, "DLQ record", 9, keys);
+	andon_proto_dlq(&r->sb, err->code, reason, cfg->topic_requests, 3, 12345, -1, "key", 3, r->msg, keep);
+	check_output(r, "DLQ record", 10, keys);
 }
 
 static void check_err(const andon_apierr_t *err)
@@ -309,10 +309,11 @@ static void check_call(const run_t *r, const andon_call_t *c)
 	    memcmp(c->argv[4 + c->nkeys], r->req.op, r->req.op_len) != 0)
 		violation("second argument is not the op", c->argv[4 + c->nkeys], c->argvlen[4 + c->nkeys]);
 	if (is(c->argv[1], c->argvlen[1], "sfn_stop")) {
-		/* Positional (api_sfn.c): arn, error, cause, the entry's map header and tail, @acct account.
-		 */
-		if (c->argc != 12 + c->nkeys ||
+		/* Positional (api_sfn.c): arn, error, cause, the entry's map header and tail, @acct account,
+		 * @ret retention (10-sfn.lua reads them by position). */
+		if (c->argc != 14 + c->nkeys ||
 		    !is(c->argv[10 + c->nkeys], c->argvlen[10 + c->nkeys], "@acct") ||
+		    !is(c->argv[12 + c->nkeys], c->argvlen[12 + c->nkeys], "@ret") ||
 		    c->argvlen[8 + c->nkeys] != 1 ||
 		    ((unsigned char)c->argv[8 + c->nkeys][0] != 0x84 &&
 		     (unsigned char)c->argv[8 + c->nkeys][0] != 0x85))

@@ -48,6 +48,7 @@ static const struct int_opt int_opts[] = {
     {"topics.min_insync_replicas", offsetof(andon_config_t, topics_min_insync_replicas), 0, 1000, 0},
     {"worker.health_stall_ms", offsetof(andon_config_t, health_stall_ms), 100, 3600000, 60000},
     {"worker.metrics_scan_ms", offsetof(andon_config_t, metrics_scan_ms), 100, 3600000, 5000},
+    {"worker.timer_shards", offsetof(andon_config_t, timer_shards), 1, 1024, 16},
 };
 
 struct str_opt {
@@ -571,6 +572,65 @@ static void test_log_format(void **state)
 }
 
 /* A reload applies what may change while running and names, without applying, what needs a restart. */
+/* Durations: a count and one unit; nothing else is one. */
+static void test_duration(void **state)
+{
+	static const struct {
+		const char *text;
+		long long secs;
+	} good[] = {{"0s", 0}, {"60s", 60}, {"15m", 900}, {"12h", 43200}, {"90d", 7776000}, {"007s", 7}};
+	static const char *const bad[] = {"",	 "s",	"60",	"-1s", "+1s",
+					  " 1s", "1s ", "1.5h", "1 d", "1w",
+					  "1ms", "1D",	"d1",	"1sd", "99999999999999999999d"};
+	long long v;
+
+	(void)state;
+	for (size_t i = 0; i < N(good); i++) {
+		if (andon_config_duration(good[i].text, &v) != 0)
+			fail_msg("\"%s\" refused", good[i].text);
+		assert_int_equal(v, good[i].secs);
+	}
+	for (size_t i = 0; i < N(bad); i++)
+		if (andon_config_duration(bad[i], &v) == 0)
+			fail_msg("\"%s\" accepted as %lld", bad[i], v);
+}
+
+/* Retention settings: durations with units, bounded, applied by a reload. */
+static void test_retention(void **state)
+{
+	andon_config_t *cfg = *state, *fresh = andon_config_new();
+	char err[256], applied[512], kept[512];
+
+	assert_non_null(fresh);
+	assert_int_equal(cfg->retention_sfn, 90 * 86400);
+	assert_int_equal(cfg->retention_sagemaker, 30 * 86400);
+	assert_int_equal(cfg->retention_cloudflow, 90 * 86400);
+	assert_int_equal(cfg->retention_swf, 90 * 86400);
+	assert_int_equal(andon_config_set(cfg, "retention.stepfunctions", "60s", err, sizeof(err)), 0);
+	assert_int_equal(cfg->retention_sfn, 60);
+	assert_int_equal(andon_config_set(cfg, "retention.sagemaker", "2h", err, sizeof(err)), 0);
+	assert_int_equal(cfg->retention_sagemaker, 7200);
+	/* Zero (nothing kept at all) and more than ten years are refused, and the value stays. */
+	assert_int_equal(andon_config_set(cfg, "retention.cloudflow", "0s", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "retention.cloudflow"));
+	assert_int_equal(andon_config_set(cfg, "retention.cloudflow", "3651d", err, sizeof(err)), -1);
+	assert_int_equal(andon_config_set(cfg, "retention.swf", "7", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "\"7\""));
+	assert_int_equal(cfg->retention_cloudflow, 90 * 86400);
+	assert_int_equal(cfg->retention_swf, 90 * 86400);
+	/* A reload applies a new retention; the shard count needs a restart. */
+	assert_int_equal(andon_config_set(fresh, "retention.swf", "1d", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "worker.timer_shards", "4", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "retention.stepfunctions", "60s", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(fresh, "retention.sagemaker", "2h", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_reload(cfg, fresh, applied, sizeof(applied), kept, sizeof(kept)), 1);
+	assert_string_equal(applied, "retention.swf=86400");
+	assert_string_equal(kept, "worker.timer_shards");
+	assert_int_equal(cfg->retention_swf, 86400);
+	assert_int_equal(cfg->timer_shards, 16);
+	andon_config_destroy(fresh);
+}
+
 static void test_reload(void **state)
 {
 	andon_config_t *live = *state, *fresh = andon_config_new();
@@ -620,6 +680,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_log_format, setup_cfg, teardown_cfg),
 	    cmocka_unit_test_setup_teardown(test_reload, setup_cfg, teardown_cfg),
+	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test_setup_teardown(test_retention, setup_cfg, teardown_cfg),
 	    cmocka_unit_test_setup_teardown(test_defaults, setup_cfg, teardown_cfg),
 	    cmocka_unit_test(test_destroy_null),
 	    cmocka_unit_test_setup_teardown(test_int_bounds, setup_cfg, teardown_cfg),

@@ -1516,10 +1516,11 @@ static void test_dlq(void **state)
 	msgpack_sbuffer_init(&out);
 	msgpack_sbuffer_write(&out, "xx", 2);
 	andon_proto_dlq(&out, "SerializationException", "undecodable msgpack: truncated", "andon.requests", 7,
-			123456789012LL, "k\0y", 3, original, sizeof(original) - 1);
+			123456789012LL, 1700000000123LL, "k\0y", 3, original, sizeof(original) - 1);
 	decode(&out, &d);
-	assert_int_equal(d.root.via.map.size, 9);
+	assert_int_equal(d.root.via.map.size, 10);
 	assert_int_field(&d.root, "v", 1);
+	assert_int_field(&d.root, "ts", 1700000000123LL);
 	assert_str_field(&d.root, "code", "SerializationException");
 	assert_str_field(&d.root, "reason", "undecodable msgpack: truncated");
 	assert_str_field(&d.root, "topic", "andon.requests");
@@ -1540,9 +1541,10 @@ static void test_dlq(void **state)
 	msgpack_zone_destroy(&d.zone);
 
 	/* No key: nil. Empty original: an empty bin. */
-	andon_proto_dlq(&out, "ValidationException", "id missing", "t", 0, 0, NULL, 0, "", 0);
+	andon_proto_dlq(&out, "ValidationException", "id missing", "t", 0, 0, -1, NULL, 0, "", 0);
 	decode(&out, &d);
-	assert_int_equal(d.root.via.map.size, 9);
+	assert_int_equal(d.root.via.map.size, 10);
+	assert_int_field(&d.root, "ts", -1);
 	o = andon_codec_map_get(&d.root, "key");
 	assert_non_null(o);
 	assert_int_equal(o->type, MSGPACK_OBJECT_NIL);

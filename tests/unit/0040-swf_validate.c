@@ -392,6 +392,34 @@ static void names_that_cannot_exist_are_unknown(void **state)
 	free(s257);
 }
 
+/* workflowExecutionRetentionPeriodInDays: "0".."90" or "NONE", passed on in seconds (NONE and 0: one). */
+static void domain_retention(void **state)
+{
+	fx_t *fx = *state;
+	static const struct {
+		const char *days, *secs;
+	} good[] = {{"0", "1"}, {"NONE", "1"}, {"1", "86400"}, {"90", "7776000"}, {"007", "604800"}};
+	static const char *const bad[] = {"91", "-1", "+1", " 1", "1.5", "none", "", "100000000", "1d"};
+	const field_t none[] = {FSTR("name", "d")};
+
+	for (size_t i = 0; i < N(good); i++) {
+		const field_t f[] = {FSTR("name", "d"),
+				     FSTR("workflowExecutionRetentionPeriodInDays", good[i].days)};
+
+		expect_ok(fx, "SWF.RegisterDomain", f, N(f));
+		assert_field(&fx->call, "retention", good[i].secs);
+	}
+	for (size_t i = 0; i < N(bad); i++) {
+		const field_t f[] = {FSTR("name", "d"),
+				     FSTR("workflowExecutionRetentionPeriodInDays", bad[i])};
+
+		expect_err(fx, "SWF.RegisterDomain", f, N(f), "ValidationException", 1);
+	}
+	/* Absent: no field; the runs take retention.swf. */
+	expect_ok(fx, "SWF.RegisterDomain", none, N(none));
+	assert_no_field(&fx->call, "retention");
+}
+
 static void domains_and_decision_topics(void **state)
 {
 	fx_t *fx = *state;
@@ -534,6 +562,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(names_that_cannot_exist_are_unknown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(domains_and_decision_topics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(domain_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(internal_ops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(timeouts_and_reads, setup, teardown),
 	};

@@ -29,13 +29,47 @@ end
 -- The account the worker says the request acts for (the '@acct' field it appends to every call built
 -- from a request; timer calls have none) and whether this call found data of another account. Functions
 -- run one at a time, so one table serves every call; fields() resets it at the start of each.
-local CALL = {acct = nil, foreign = false}
+--
+-- Retention (docs/REDIS.md, Lifetime): '@ret' is the retention of the request's API in seconds (the worker
+-- appends it after '@acct', timer calls included). A change that closes an execution lists its keys in
+-- CALL.closing; the stored answer's write then expires them all, the answer hash with them (expire_closed).
+-- A call that loads a closed execution names its key in CALL.closed: an answer stored into an answer hash
+-- that has no expiry then takes the execution's, so nothing written after the close outlives it.
+local CALL = {acct = nil, foreign = false, ret = nil, closing = nil, closed = nil, extra = nil}
+
+local function call_reset(acct, ret)
+	CALL.acct, CALL.foreign, CALL.ret = acct, false, tonumber(ret)
+	CALL.closing, CALL.closed, CALL.extra = nil, nil, nil
+end
 
 local function fields(args)
 	local f = {}
 	for i = 3, #args - 1, 2 do f[args[i]] = args[i + 1] end
-	CALL.acct, CALL.foreign = f['@acct'], false
+	call_reset(f['@acct'], f['@ret'])
 	return f
+end
+
+-- Execution e closes now: its keys x, h and the extra keys given (same slot) expire once the answer is
+-- stored, after e.ret seconds (a retention stored on the execution, SWF's domain's), else '@ret'. Keys in
+-- other slots go out as '@expire' outputs (CALL.extra), which the worker applies. No retention, no expiry.
+local function closing(e, ...)
+	local ttl = tonumber(e.ret) or CALL.ret
+	if not ttl or CALL.foreign then return end
+	CALL.closing = {ttl = math.max(ttl, 1), e.x, e.h, ...}
+	CALL.closed = nil
+end
+
+-- Applies the expiry of what this call closed or found closed to the answer hash r (and the closed keys).
+local function expire_closed(r)
+	local c = CALL.closing
+	if c then
+		for i = 1, #c do redis.call('EXPIRE', c[i], c.ttl) end
+		redis.call('EXPIRE', r, c.ttl)
+		CALL.closing, CALL.closed = nil, c[1]
+	elseif CALL.closed and redis.call('TTL', r) == -1 then
+		local t = redis.call('PTTL', CALL.closed)
+		if t > 0 then redis.call('PEXPIRE', r, t) end
+	end
 end
 
 -- Defence in depth: true when acct (an execution's or a resource's stored account) is the request's, or
@@ -72,11 +106,13 @@ end
 --   '@owed'      a callback step was sent a Stopping message and owes an answer: key '<arn>\n<step>', value
 --                when (epoch ms); the worker ZADDs it NX to andon:owed (docs/REDIS.md, section 9: metrics)
 --   '@answered'  that step answered (or timed out): key '<arn>\n<step>'; the worker ZREMs it
+--   '@expire'    a key in another slot that an execution owns, now closed: key the Redis key, value
+--                seconds; the worker runs EXPIRE (retention, docs/REDIS.md, Lifetime)
 --   any other    a message for that Kafka topic (value: the message)
 -- The worker applies the '@' outputs in Redis before producing anything, and stores the request's
 -- offset only once all of it is done; a replay re-applies them all (each is idempotent).
 local OUT = {EVENT = '', REQUEST = '@requests', TIMER = '@timer', INDEX = '@index', OWED = '@owed',
-	ANSWERED = '@answered'}
+	ANSWERED = '@answered', EXPIRE = '@expire'}
 
 -- An output for answer(): value is a table (packed here) or a string (taken as it is).
 local function out(to, key, value)
@@ -111,9 +147,9 @@ end
 -- out() triples.
 local function answer(req, ok, body, outs)
 	local o = {ok and 1 or 0, type(body) == 'string' and body or mp_pack(body)}
-	if outs then
-		for i = 1, #outs do
-			local m = outs[i]
+	for _, list in ipairs({outs or {}, CALL.extra or {}}) do
+		for i = 1, #list do
+			local m = list[i]
 			if m.eventId then m = out(OUT.EVENT, m.resource, m) end
 			o[#o + 1] = m.to
 			o[#o + 1] = m.key
@@ -121,7 +157,10 @@ local function answer(req, ok, body, outs)
 		end
 	end
 	-- Never write into another account's answers (owned()).
-	if not CALL.foreign then redis.call('HSET', req.r, req.dedup, mp_pack(o)) end
+	if not CALL.foreign then
+		redis.call('HSET', req.r, req.dedup, mp_pack(o))
+		expire_closed(req.r)
+	end
 	table.insert(o, 1, 0)
 	return o
 end
@@ -142,8 +181,22 @@ end
 -- stored table answer starts with a msgpack array byte, never 'C'); a request that changed nothing stores
 -- nothing when its answer follows from a state that never changes again.
 local function answer_compact(req, fields)
-	if not CALL.foreign then redis.call('HSET', req.r, req.dedup, 'C' .. mp_pack(fields)) end
+	if not CALL.foreign then
+		redis.call('HSET', req.r, req.dedup, 'C' .. mp_pack(fields))
+		expire_closed(req.r)
+	end
 	return {0, 1, fields}
+end
+
+-- reply (a compact answer's {dup, ok, fields, ...}) with the '@expire' outputs of this call appended.
+local function with_extra(reply)
+	local x = CALL.extra
+	if x then
+		for i = 1, #x do
+			for _, v in ipairs({x[i].to, x[i].key, x[i].value}) do reply[#reply + 1] = v end
+		end
+	end
+	return reply
 end
 
 -- The stored answer of req in either form, as {1, ...}, or nil.
@@ -173,6 +226,7 @@ local function load(x, h, ...)
 	local names = {'st', 'hseq', 'svc', 'arn', 't0', 't1', 'acct', ...}
 	local v = redis.call('HMGET', x, unpack(names))
 	if not v[1] or not owned(v[7]) then return nil end
+	if TERMINAL[v[1]] then CALL.closed = x end
 	local e = {x = x, h = h}
 	for i = 1, #names do e[names[i]] = v[i] end
 	e.hseq, e.t0, e.t1 = tonumber(e.hseq), tonumber(e.t0), tonumber(e.t1)
@@ -215,6 +269,10 @@ local function transition(e, req, st, ms, entry, names, extra)
 		for i = 1, #extra do set[#set + 1] = extra[i] end
 	end
 	redis.call('HSET', e.x, unpack(set))
+	if TERMINAL[st] then
+		closing(e, unpack(e.owns or {}))
+		if e.on_close then e.on_close(e) end
+	end
 	local ev = {v = 1, eventId = e.arn .. '#' .. hid, service = e.svc, resource = e.arn, status = names[st],
 		previousStatus = names[e.st], time = ms, requestId = req.id, historyEventId = hid, account = e.acct}
 	-- e follows the change, so a function can make several in one call.

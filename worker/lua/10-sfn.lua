@@ -59,6 +59,7 @@ local function sfn_start(keys, args)
 		return fail(req, 'ExecutionAlreadyExists', 400, 'Execution Already Exists: \'' .. f.arn .. '\'')
 	end
 	if cur[1] then
+		if TERMINAL[cur[1]] then CALL.closed = keys[2] end
 		-- A STANDARD execution started again with the same name and input is the same execution.
 		if cur[1] == 'RUNNING' and sm[1] == 'STANDARD' and cur[2] == input then
 			return answer(req, true, {executionArn = cur[4], startDate = sfn_date(tonumber(cur[3]))})
@@ -84,11 +85,12 @@ end
 -- means nothing changed. An ended execution's answer follows from its final state, which never changes
 -- again, and the request that ended it is recorded ('end'), so a replay of that one rebuilds its event
 -- too: the answer hash is read only for an execution that is missing or had answers before it existed.
--- KEYS: x, h, r. ARGV: id, op, arn, error, cause, entry head (1 byte), entry tail, '@acct', account.
+-- KEYS: x, h, r. ARGV: id, op, arn, error, cause, entry head (1 byte), entry tail, '@acct', account, '@ret',
+-- retention (seconds).
 -- The history entry is head .. {id, previousEventId, timestamp} .. tail: the worker packs the rest.
 local function sfn_stop(keys, args)
 	local id = args[1]
-	CALL.acct, CALL.foreign = args[9], false
+	call_reset(args[9], args[11])
 	local v = redis.call('HMGET', keys[1], 'st', 'hseq', 't0', 't1', 'acct', 'type', 'end', 'rq')
 	local st = v[1]
 	if not st or not owned(v[5]) or v[8] or (TERMINAL[st] and not v[7]) then
@@ -110,6 +112,9 @@ local function sfn_stop(keys, args)
 		args[7])
 	-- error and cause live in the entry only: describe reads them from the ending entry (sfn_describe).
 	redis.call('HSET', keys[1], 'st', 'STOPPED', 'hseq', hid, 't1', ms, 'end', id)
+	-- Closed: it expires after the retention, its answers with it (docs/REDIS.md, Lifetime).
+	closing({x = keys[1], h = keys[2]})
+	expire_closed(keys[3])
 	return {0, 1, {'STOPPED', v[3], ms, hid}}
 end
 

@@ -28,8 +28,24 @@ local function sm_request(rkey, args)
 	return req
 end
 
+-- Execution e closes (after closing()): its callback tokens' index keys, in their own slots, expire with it
+-- as '@expire' outputs.
+local function tokens_expire(e)
+	local c = CALL.closing
+	if not c then return end
+	local x = {}
+	for _, k in ipairs(redis.call('HKEYS', e.x)) do
+		if string.sub(k, 1, 4) == 'tok:' then
+			x[#x + 1] = out(OUT.EXPIRE, 'andon:{sm-token:' .. string.sub(k, 5) .. '}:exec', tostring(c.ttl))
+		end
+	end
+	CALL.extra = x
+end
+
 local function sm_load(keys)
-	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs')
+	local e = load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs')
+	if e then e.on_close = tokens_expire end
+	return e
 end
 
 local function get_step(e, name)
@@ -250,6 +266,8 @@ local function settle_compact(e, id, ms, hist, set)
 		set[#set + 1] = reason
 	end
 	e.st, e.hseq = st, hid
+	closing(e)
+	tokens_expire(e)
 	return SM[st], hid
 end
 
@@ -294,7 +312,8 @@ local function sm_callback(keys, args)
 	local fin, fhid = settle_compact(e, req.id, ms, hist, set)
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
-	return callback_reply(0, answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})[3])
+	return with_extra(callback_reply(0,
+		answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})[3]))
 end
 
 -- The engine reports that a Lambda step's function finished. KEYS: x, h, r. Fields: arn, step,
@@ -331,6 +350,9 @@ local function sm_timer(keys, args)
 	local kind, name = string.match(req.f.timer, '\n([LC]):([^\n]+)$')
 	local e = sm_load(keys)
 	local step = e and name and get_step(e, name)
+	-- A deadline that outlived its execution (expired, docs/REDIS.md Lifetime) writes nothing: its firing
+	-- changes nothing however often it is repeated.
+	if not e then return read(true, {fired = false}) end
 	if not step or not RUNNING_STEP[step.st] then return answer(req, true, {fired = false}) end
 	local reason
 	if kind == 'L' then
@@ -395,7 +417,7 @@ local function sm_stop(keys, args)
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
 	answer_compact(req, c)
-	return stop_reply(0, e.x, c)
+	return with_extra(stop_reply(0, e.x, c))
 end
 
 -- The engine reports that the execution ended. KEYS: x, h, r. Fields: arn, status (Succeeded|Failed),

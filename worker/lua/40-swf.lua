@@ -32,10 +32,19 @@ local function unknown_type(name, version)
 end
 
 -- Run fields beyond the common ones (docs/swf.md, run hash).
-local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo'}
+local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo',
+	'ret'}
 
+-- A run closes with its children list c and, unless another run opens meanwhile (swf_start persists them),
+-- the workflow's keys w and r; 'ret' is the domain's retention it was started with (docs/swf.md). The
+-- workflow's answer hash r follows w's expiry, not a closed run's: the workflowId may have an open run.
 local function run_load(p, rid)
-	return load(p .. 'x:' .. rid, p .. 'h:' .. rid, unpack(RUN))
+	local e = load(p .. 'x:' .. rid, p .. 'h:' .. rid, unpack(RUN))
+	if e then
+		e.owns = {p .. 'c:' .. rid, p .. 'w'}
+		if CALL.closed then CALL.closed = p .. 'w' end
+	end
+	return e
 end
 
 -- The run a request names: rid, else the workflow's open run. Returns the run, or nil and whether the
@@ -118,6 +127,7 @@ local function swf_register_domain(keys, args)
 	end
 	redis.call('HSET', keys[1], 'name', f.name, 'acct', f.account, 'dtopic', f.decisionTopic,
 		'desc', f.description or '', 't0', now_ms())
+	if f.retention then redis.call('HSET', keys[1], 'ret', f.retention) end
 	redis.call('PERSIST', req.r)
 	return answer_empty(req, {})
 end
@@ -144,13 +154,13 @@ end
 
 -- What a start needs of its domain and type, read in the chunk's first round so that swf_start touches
 -- only the workflow's slot. KEYS: d, t of the domain. Arguments: 'typeName', name, 'typeVersion', version.
--- Returns nil when the domain does not exist, else "acct\ndtopic\ntype" (type: the type's msgpack record,
+-- Returns nil when the domain does not exist, else "acct\ndtopic\nret\ntype" (type: the type's msgpack record,
 -- empty when the type is not registered).
 local function swf_start_get(keys, args)
-	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct')
+	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct', 'ret')
 	if not dom[1] then return nil end
 	local ty = redis.call('HGET', keys[2], args[2] .. '\n' .. args[4])
-	return (dom[2] or '') .. '\n' .. dom[1] .. '\n' .. (ty or '')
+	return (dom[2] or '') .. '\n' .. dom[1] .. '\n' .. (dom[3] or '') .. '\n' .. (ty or '')
 end
 
 -- Starts a run, as the client's StartWorkflowExecution or as the child start a parent handed on.
@@ -170,10 +180,12 @@ local function swf_start(keys, args)
 	end
 	local d1 = f.dom and string.find(f.dom, '\n', 1, true)
 	local d2 = d1 and string.find(f.dom, '\n', d1 + 1, true)
-	local acct = d2 and string.sub(f.dom, 1, d1 - 1)
-	local dtopic = d2 and owned(acct ~= '' and acct or nil) and string.sub(f.dom, d1 + 1, d2 - 1)
+	local d3 = d2 and string.find(f.dom, '\n', d2 + 1, true)
+	local acct = d3 and string.sub(f.dom, 1, d1 - 1)
+	local dtopic = d3 and owned(acct ~= '' and acct or nil) and string.sub(f.dom, d1 + 1, d2 - 1)
+	local dret = d3 and string.sub(f.dom, d2 + 1, d3 - 1)
 	if not dtopic then return missing('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
-	local ty = string.sub(f.dom, d2 + 1)
+	local ty = string.sub(f.dom, d3 + 1)
 	if ty == '' then return missing(unknown_type(f.typeName, f.typeVersion)) end
 	ty = mp_unpack(ty)
 	local p = prefix_of(keys[1], 'w')
@@ -197,9 +209,11 @@ local function swf_start(keys, args)
 		SWF, {'dom', f.domain, 'wid', f.workflowId, 'rid', rid, 'acct', f.account, 'tn', f.typeName,
 			'tv', f.typeVersion, 'cp', f.childPolicy or '', 'tcp', ty.cp, 'tl', tl, 'input', f.input or '',
 			'dtopic', dtopic, 'creq', '0', 'pwid', f.parentWorkflowId or '', 'prid', f.parentRunId or '',
-			'tmo', f.timeout or ''})
+			'tmo', f.timeout or '', 'ret', (dret ~= '' and dret) or CALL.ret or ''})
 	ev.eventType = 'WorkflowExecutionStarted'
 	redis.call('HSET', keys[1], 'cur', rid, 'last', rid)
+	-- An open run keeps the workflow's keys: a closed run's expiry is lifted (create() did r).
+	redis.call('PERSIST', keys[1])
 	local outs = {ev}
 	if f.timeout then
 		-- The tag is the text between the braces of the prefix 'andon:{TAG}:'.
@@ -334,7 +348,10 @@ local function swf_timeout(keys, args)
 	if dup then return dup end
 	local p = prefix_of(keys[3], 'r')
 	local e = run_load(p, string.match(req.f.timer, '^[^\n]*\n[^\n]*\n(.*)$'))
-	if not e or TERMINAL[e.st] then return answer(req, true, {timedOut = false}) end
+	-- A deadline that outlived its run (expired, docs/REDIS.md Lifetime) writes nothing: its firing changes
+	-- nothing however often it is repeated.
+	if not e then return read(true, {timedOut = false}) end
+	if TERMINAL[e.st] then return answer(req, true, {timedOut = false}) end
 	local outs, policy = {}, own_policy(e)
 	close(p, p .. 'w', e, req, 'TIMED_OUT', now_ms(), 'WorkflowExecutionTimedOut',
 		'workflowExecutionTimedOutEventAttributes', {timeoutType = 'START_TO_CLOSE', childPolicy = policy}, policy,
