@@ -59,7 +59,7 @@ local function sfn_start(keys, args)
 		return fail(req, 'ExecutionAlreadyExists', 400, 'Execution Already Exists: \'' .. f.arn .. '\'')
 	end
 	if cur[1] then
-		if TERMINAL[cur[1]] then CALL.closed = keys[2] end
+		if TERMINAL[cur[1]] then CALL.closed = keys[1] end
 		-- A STANDARD execution started again with the same name and input is the same execution.
 		if cur[1] == 'RUNNING' and sm[1] == 'STANDARD' and cur[2] == input then
 			return answer(req, true, {executionArn = cur[4], startDate = sfn_date(tonumber(cur[3]))})
