@@ -10,7 +10,7 @@
 #   make fuzz             libFuzzer targets (clang, ASan + UBSan, into build-fuzz/) for FUZZ_SECONDS each
 #   make fuzz-smoke       the same for 60 seconds each (CI)
 
-PKGS    := rdkafka hiredis msgpack jansson libmicrohttpd libsystemd
+PKGS    := rdkafka hiredis msgpack jansson libmicrohttpd libsystemd libcrypto
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man

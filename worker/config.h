@@ -9,6 +9,9 @@
 /* worker.exactly_once: false, true, auto. */
 enum { ANDON_EOS_OFF = 0, ANDON_EOS_ON = 1, ANDON_EOS_AUTO = 2 };
 
+/* security.auth: off, required. */
+enum { ANDON_AUTH_OFF = 0, ANDON_AUTH_REQUIRED = 1 };
+
 typedef struct andon_config {
 	/* Redis: TCP host/port unless unix is set. */
 	char redis_host[256];
@@ -69,6 +72,12 @@ typedef struct andon_config {
 			   */
 	char transactional_id[250]; /* empty: derived from group.id and instance_id (txn.h) */
 	int transaction_ms;	    /* longest a transaction stays open while requests keep coming */
+
+	/* Identity and access (docs/OPERATIONS.md, "Access keys"; worker/auth.h). */
+	int auth; /* ANDON_AUTH_OFF: trusted producers; ANDON_AUTH_REQUIRED: signed requests only */
+	char master_key_file[1024]; /* the master key that seals access key secrets in Redis */
+	int key_cache_ms;      /* a key record is read from Redis again after this (disable/rotate bound) */
+	int max_request_age_s; /* a signing date older than this is refused; 0: no limit (see auth.h) */
 
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];

@@ -26,6 +26,16 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 					   char account[ANDON_REQUEST_ACCOUNT_SIZE], andon_call_t *call,
 					   andon_call_t *gate, andon_apierr_t *err)
 {
+	return andon_request_prepare_auth(cfg, arena, zone, buf, len, req, account, call, gate, err, NULL,
+					  NULL);
+}
+
+andon_request_kind_t andon_request_prepare_auth(const andon_config_t *cfg, andon_arena_t *arena,
+						msgpack_zone *zone, const char *buf, size_t len,
+						andon_req_t *req, char account[ANDON_REQUEST_ACCOUNT_SIZE],
+						andon_call_t *call, andon_call_t *gate, andon_apierr_t *err,
+						andon_request_auth_fn *auth, void *opaque)
+{
 	const andon_op_t *op;
 	msgpack_object root;
 	andon_ctx_t ctx;
@@ -46,6 +56,10 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 			     (int)req->op_len, req->op);
 		return ANDON_REQUEST_ERROR;
 	}
+	/* Signed requests: who signed it comes first, as with the APIs themselves; the request acts as the
+	 * key's account, and only as far as the key's policy allows. */
+	if (auth != NULL && auth(opaque, op, req, account, err) != 0)
+		return ANDON_REQUEST_ERROR;
 	/* Checked only now: the decoder is bounded by len, and the answer names the op's own status. */
 	if (len > (size_t)cfg->max_message_bytes) {
 		andon_apierr(err, "EntityTooLarge", op->too_large_status,
@@ -67,8 +81,10 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 				     "body holds a key or text that is not valid UTF-8");
 		return ANDON_REQUEST_ERROR;
 	}
-	/* proto.c allows at most 64 bytes, so the copy always fits. */
-	if (req->account != NULL) {
+	if (auth != NULL) {
+		/* account was set by auth */
+	} else if (req->account != NULL) {
+		/* proto.c allows at most 64 bytes, so the copy always fits. */
 		memcpy(account, req->account, req->account_len);
 		account[req->account_len] = '\0';
 	} else {

@@ -273,8 +273,16 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	w->done_len[0] = 4;
 	w->done_len[1] = strlen(TIMERS_KEY);
 	w->done_argc = 2;
-	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
+	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0 ||
+	    (w->auth = andon_auth_new(cfg, w->engine, run, errstr, errstr_size)) == NULL)
 		goto err;
+	if (cfg->auth == ANDON_AUTH_OFF)
+		andon_warn("security.auth = off: requests are not signed and act for the account they name; "
+			   "any producer that can write to %s can stop anything (docs/OPERATIONS.md)",
+			   cfg->topic_requests);
+	else
+		andon_info(
+		    "security.auth = required: only requests signed by an active access key are applied");
 
 	/* The consumer's settings first: the transactional.id names its group. */
 	if ((conf = kafka_conf(w, consumer_defaults, cfg->http_listen[0] != '\0' ? metrics_defaults : NULL,
@@ -358,9 +366,43 @@ static void pre_add(andon_worker_t *w, job_t *j, int has_gate)
 	}
 }
 
+/* What the signature check of one message is given (andon_request_auth_fn's opaque). */
+typedef struct auth_ctx {
+	andon_worker_t *w;
+	const rd_kafka_message_t *m;
+} auth_ctx_t;
+
+static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req,
+		      char account[ANDON_REQUEST_ACCOUNT_SIZE], andon_apierr_t *err)
+{
+	auth_ctx_t *x = opaque;
+	const rd_kafka_message_t *m = x->m;
+	rd_kafka_headers_t *hdrs = NULL;
+	const char *reason = NULL;
+	andon_auth_msg_t am;
+
+	/* Borrowed: the headers belong to the message. */
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = NULL;
+	am.hdrs = hdrs;
+	am.topic = rd_kafka_topic_name(m->rkt);
+	am.key = m->key;
+	am.key_len = m->key_len;
+	am.value = m->payload;
+	am.value_len = m->len;
+	am.ts_ms = rd_kafka_message_timestamp(m, NULL);
+	if (andon_auth_check(x->w->auth, &am, op, req, account, err, &reason) == 0)
+		return 0;
+	andon_stats_auth_refused(x->w->stats, reason);
+	andon_log_req(ANDON_LOG_INFO, req->id, req->id_len, "refused (%s): %s: %s", reason, err->code,
+		      err->message);
+	return -1;
+}
+
 /* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
+	auth_ctx_t actx = {w, j->msg};
 	const rd_kafka_message_t *m = j->msg;
 	andon_call_t *gate = &w->pre[w->npre]; /* where an adapter's gate goes, if it asks for one */
 	char reason[256];
@@ -373,8 +415,9 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 		andon_apierr(&j->err, "Quarantined", 500, "%s", reason);
 		return;
 	}
-	switch (andon_request_prepare(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account,
-				      &w->calls[*ncalls], gate, &j->err)) {
+	switch (andon_request_prepare_auth(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req,
+					   j->account, &w->calls[*ncalls], gate, &j->err,
+					   w->cfg->auth == ANDON_AUTH_REQUIRED ? auth_check : NULL, &actx)) {
 	case ANDON_REQUEST_CALL:
 		j->kind = JOB_CALL;
 		j->call = (int)(*ncalls)++;
@@ -933,6 +976,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	if (w->offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(w->offsets);
 	andon_quar_destroy(w->quar);
+	andon_auth_destroy(w->auth);
 	andon_engine_destroy(w->engine);
 	andon_track_destroy(w->track);
 	andon_arena_free(&w->arena);

@@ -8,6 +8,7 @@
 #define ANDON_WORKER_INT_H
 
 #include "answer.h"
+#include "auth.h"
 #include "call.h"
 #include "config.h"
 #include "engine.h"
@@ -67,6 +68,7 @@ struct andon_worker {
 	andon_track_t *track;
 	andon_topics_t *topics; /* topics the worker creates when missing (topics.h) */
 	andon_quar_t *quar;	/* in-flight records and quarantined offsets (quarantine.h) */
+	andon_auth_t *auth;	/* signed requests (auth.h); used with security.auth = required */
 	/*
 	 * Exactly-once (txn.h): every batch's outputs and offsets in one transaction; NULL: at least once,
 	 * each output held on its request until acknowledged. Outputs the broker refused for good

@@ -1,0 +1,69 @@
+/* keystore: access key records in Redis (docs/REDIS.md, section 10) and the master key that seals secrets. */
+#ifndef ANDON_KEYSTORE_H
+#define ANDON_KEYSTORE_H
+
+#include "sign.h"
+
+#include <hiredis.h>
+#include <stddef.h>
+
+#define ANDON_MASTER_KEY_LEN 32 /* AES-256 */
+
+/*
+ * Layout (one hash slot, {auth}, so a Redis Cluster router sends every call to one node):
+ *   andon:{auth}:key:<id>  HASH  account, status ("active" | "inactive"), secret (sealed, hex), policy (JSON
+ *                                text, absent: nothing allowed), created, updated (ms since the epoch)
+ *   andon:{auth}:keys      SET   every key id, for listing
+ * A sealed secret is hex(nonce[12] || AES-256-GCM(master key, secret, aad "andon-key:<id>") || tag[16]):
+ * the id as associated data, so a sealed secret copied onto another key does not open.
+ */
+#define ANDON_KEYSTORE_PREFIX  "andon:{auth}:key:"
+#define ANDON_KEYSTORE_INDEX   "andon:{auth}:keys"
+#define ANDON_KEYSTORE_NFIELDS 4 /* andon_keystore_fields[]: what the worker reads with HMGET */
+extern const char *const andon_keystore_fields[ANDON_KEYSTORE_NFIELDS];
+
+/** A key record as the worker uses it. */
+typedef struct andon_keyrec {
+	char account[65];
+	int active;
+	char secret[ANDON_SIGN_SECRET_MAX + 1];
+	size_t secret_len;
+	char *policy; /* JSON text (malloc'd, the caller frees), NULL when the record has none */
+} andon_keyrec_t;
+
+/**
+ * Reads the master key from path: 64 hex digits, optionally followed by a newline. 0, or -1 with a reason
+ * (unreadable, wrong shape, or readable by group or others).
+ */
+int andon_master_load(const char *path, unsigned char key[ANDON_MASTER_KEY_LEN], char *errstr,
+		      size_t errstr_size);
+
+/** Creates path (mode 0600, never overwriting) holding a new random master key. 0, or -1 with a reason. */
+int andon_master_create(const char *path, char *errstr, size_t errstr_size);
+
+/** The Redis key of key id id into out[size] (NUL-terminated). 0, or -1 when it does not fit. */
+int andon_keystore_key(const char *id, size_t id_len, char *out, size_t size);
+
+/** A new key id ("AKAN" and 16 characters of A-Z2-7) into out[21], from the system's CSPRNG. 0 or -1. */
+int andon_keystore_new_id(char out[21]);
+/** A new secret (40 characters of A-Za-z0-9) into out[41]. 0 or -1. */
+int andon_keystore_new_secret(char out[41]);
+
+/** Seals secret for key id into out[size] (hex, NUL-terminated). 0, or -1 with a reason. */
+int andon_keystore_seal(const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *id, const char *secret,
+			size_t secret_len, char *out, size_t size, char *errstr, size_t errstr_size);
+
+/** Opens a sealed secret of key id into out[size] (NUL-terminated), its length in *len. 0, or -1. */
+int andon_keystore_open(const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *id, size_t id_len,
+			const char *sealed, size_t sealed_len, char *out, size_t size, size_t *len,
+			char *errstr, size_t errstr_size);
+
+/**
+ * Reads the reply of "HMGET <key> account status secret policy" (andon_keystore_fields) for key id into
+ * rec. Returns 1 found, 0 no such key (every field nil), -1 with a reason (a partial record, a secret that
+ * does not open under mk).
+ */
+int andon_keystore_parse(const redisReply *r, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *id,
+			 size_t id_len, andon_keyrec_t *rec, char *errstr, size_t errstr_size);
+
+#endif
