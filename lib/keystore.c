@@ -237,3 +237,143 @@ int andon_keystore_parse(const redisReply *r, const unsigned char mk[ANDON_MASTE
 	}
 	return 1;
 }
+
+/* Writes fields of an existing key only, and stamps "updated": KEYS[1] the key, ARGV field/value pairs. */
+static const char set_script[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+				 "redis.call('HSET', KEYS[1], unpack(ARGV)) return 1";
+
+static int reply_int(redisContext *c, redisReply *r, char *errstr, size_t errstr_size)
+{
+	long long v;
+
+	if (r == NULL)
+		return andon_fail(errstr, errstr_size, "redis: %s", c->errstr);
+	if (r->type != REDIS_REPLY_INTEGER) {
+		andon_fail(errstr, errstr_size, "redis: %s",
+			   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		freeReplyObject(r);
+		return -1;
+	}
+	v = r->integer;
+	freeReplyObject(r);
+	return v != 0 ? 1 : 0;
+}
+
+static int set_fields(redisContext *c, const char *id, int n, const char **fv, char *errstr,
+		      size_t errstr_size)
+{
+	const char *argv[16];
+	size_t lens[16];
+	char key[ANDON_SIGN_ID_MAX + 32], now[32];
+	int argc = 0;
+
+	if (andon_keystore_key(id, strlen(id), key, sizeof(key)) != 0 || n > 10)
+		return andon_fail(errstr, errstr_size, "key id too long");
+	snprintf(now, sizeof(now), "%lld", (long long)andon_wall_ms());
+	argv[argc++] = "EVAL";
+	argv[argc++] = set_script;
+	argv[argc++] = "1";
+	argv[argc++] = key;
+	for (int i = 0; i < n; i++)
+		argv[argc++] = fv[i];
+	argv[argc++] = "updated";
+	argv[argc++] = now;
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	return reply_int(c, redisCommandArgv(c, argc, argv, lens), errstr, errstr_size);
+}
+
+int andon_keystore_set(redisContext *c, const char *id, const char *field, const char *value, char *errstr,
+		       size_t errstr_size)
+{
+	const char *fv[2] = {field, value};
+
+	return set_fields(c, id, 2, fv, errstr, errstr_size);
+}
+
+int andon_keystore_create(redisContext *c, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *account,
+			  const char *policy, andon_creds_t *out, char *errstr, size_t errstr_size)
+{
+	char sealed[2 * (12 + ANDON_SIGN_SECRET_MAX + 16) + 1], key[ANDON_SIGN_ID_MAX + 32], now[32];
+	const char *argv[20];
+	size_t lens[20];
+	redisReply *r;
+	int argc = 0, rc;
+
+	if (strlen(account) == 0 || strlen(account) > 64)
+		return andon_fail(errstr, errstr_size, "account must be 1 to 64 bytes");
+	if (andon_keystore_new_id(out->key_id) != 0 || andon_keystore_new_secret(out->secret) != 0)
+		return andon_fail(errstr, errstr_size, "no randomness for a new key");
+	if (andon_keystore_seal(mk, out->key_id, out->secret, strlen(out->secret), sealed, sizeof(sealed),
+				errstr, errstr_size) != 0)
+		return -1;
+	andon_keystore_key(out->key_id, strlen(out->key_id), key, sizeof(key));
+	snprintf(now, sizeof(now), "%lld", (long long)andon_wall_ms());
+	/* One script: the record and the index entry together, and never over an existing id. */
+	argv[argc++] = "EVAL";
+	argv[argc++] =
+	    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+	    "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) redis.call('SADD', KEYS[2], ARGV[1]) return 1";
+	argv[argc++] = "2";
+	argv[argc++] = key;
+	argv[argc++] = ANDON_KEYSTORE_INDEX;
+	argv[argc++] = out->key_id;
+	argv[argc++] = "account";
+	argv[argc++] = account;
+	argv[argc++] = "status";
+	argv[argc++] = "active";
+	argv[argc++] = "secret";
+	argv[argc++] = sealed;
+	argv[argc++] = "created";
+	argv[argc++] = now;
+	argv[argc++] = "updated";
+	argv[argc++] = now;
+	if (policy != NULL) {
+		argv[argc++] = "policy";
+		argv[argc++] = policy;
+	}
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	r = redisCommandArgv(c, argc, argv, lens);
+	if ((rc = reply_int(c, r, errstr, errstr_size)) == 0)
+		return andon_fail(errstr, errstr_size, "key id %s exists already", out->key_id);
+	return rc < 0 ? -1 : 0;
+}
+
+int andon_keystore_rotate(redisContext *c, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *id,
+			  andon_creds_t *out, char *errstr, size_t errstr_size)
+{
+	char sealed[2 * (12 + ANDON_SIGN_SECRET_MAX + 16) + 1];
+	const char *fv[2];
+
+	if (strlen(id) > ANDON_SIGN_ID_MAX)
+		return andon_fail(errstr, errstr_size, "key id too long");
+	snprintf(out->key_id, sizeof(out->key_id), "%s", id);
+	if (andon_keystore_new_secret(out->secret) != 0)
+		return andon_fail(errstr, errstr_size, "no randomness for a new secret");
+	if (andon_keystore_seal(mk, id, out->secret, strlen(out->secret), sealed, sizeof(sealed), errstr,
+				errstr_size) != 0)
+		return -1;
+	fv[0] = "secret";
+	fv[1] = sealed;
+	return set_fields(c, id, 2, fv, errstr, errstr_size);
+}
+
+int andon_keystore_delete(redisContext *c, const char *id, char *errstr, size_t errstr_size)
+{
+	char key[ANDON_SIGN_ID_MAX + 32];
+	const char *argv[6];
+	size_t lens[6];
+
+	if (andon_keystore_key(id, strlen(id), key, sizeof(key)) != 0)
+		return andon_fail(errstr, errstr_size, "key id too long");
+	argv[0] = "EVAL";
+	argv[1] = "local n = redis.call('DEL', KEYS[1]) redis.call('SREM', KEYS[2], ARGV[1]) return n";
+	argv[2] = "2";
+	argv[3] = key;
+	argv[4] = ANDON_KEYSTORE_INDEX;
+	argv[5] = id;
+	for (int i = 0; i < 6; i++)
+		lens[i] = strlen(argv[i]);
+	return reply_int(c, redisCommandArgv(c, 6, argv, lens), errstr, errstr_size);
+}

@@ -66,4 +66,27 @@ int andon_keystore_open(const unsigned char mk[ANDON_MASTER_KEY_LEN], const char
 int andon_keystore_parse(const redisReply *r, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *id,
 			 size_t id_len, andon_keyrec_t *rec, char *errstr, size_t errstr_size);
 
+/*
+ * Operator changes (andon-keys, tests), on a hiredis connection; each is one Redis call on one slot.
+ * Return 0, 1 where a missing key is possible (1: done, 0: no such key), or -1 with a reason.
+ */
+
+/**
+ * Creates a key for account (1-64 printable bytes) with policy (JSON text, may be NULL: nothing allowed
+ * until one is set; the caller validated it) and a new id and secret, written to out.
+ */
+int andon_keystore_create(redisContext *c, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *account,
+			  const char *policy, andon_creds_t *out, char *errstr, size_t errstr_size);
+
+/** Sets field ("status", "policy") of key id to value: 1 done, 0 no such key, -1. */
+int andon_keystore_set(redisContext *c, const char *id, const char *field, const char *value, char *errstr,
+		       size_t errstr_size);
+
+/** A new secret for key id (the old one stops working), into out: 1 done, 0 no such key, -1. */
+int andon_keystore_rotate(redisContext *c, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *id,
+			  andon_creds_t *out, char *errstr, size_t errstr_size);
+
+/** Deletes key id: 1 done, 0 no such key, -1. */
+int andon_keystore_delete(redisContext *c, const char *id, char *errstr, size_t errstr_size);
+
 #endif

@@ -206,6 +206,33 @@ int andon_sign_headers(rd_kafka_headers_t *hdrs, const andon_creds_t *c, const c
 	return 0;
 }
 
+rd_kafka_resp_err_t andon_sign_produce(rd_kafka_t *rk, const andon_creds_t *c, const char *topic,
+				       int32_t partition, const void *key, size_t key_len, const void *value,
+				       size_t value_len, const rd_kafka_headers_t *extra, void *opaque)
+{
+	rd_kafka_headers_t *h;
+	rd_kafka_resp_err_t err;
+
+	if (c == NULL && extra == NULL)
+		return rd_kafka_producev(
+		    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+		    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+	h = extra != NULL ? rd_kafka_headers_copy(extra) : rd_kafka_headers_new(3);
+	if (c != NULL &&
+	    andon_sign_headers(h, c, topic, key, key_len, value, value_len, time(NULL), NULL, 0) != 0) {
+		rd_kafka_headers_destroy(h);
+		return RD_KAFKA_RESP_ERR__INVALID_ARG;
+	}
+	err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+				RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_headers_destroy(h); /* owned by the message only once produced */
+	return err;
+}
+
 static int creds_set(andon_creds_t *c, const char *id, const char *secret, const char *where, char *errstr,
 		     size_t errstr_size)
 {

@@ -88,6 +88,16 @@ int andon_sign_headers(rd_kafka_headers_t *hdrs, const andon_creds_t *c, const c
 		       size_t errstr_size);
 
 /**
+ * rd_kafka_producev() of one message (RD_KAFKA_MSG_F_COPY), signed with c at the wall clock's now when c is
+ * not NULL (NULL: unsigned, the trusted-producer mode). partition may be RD_KAFKA_PARTITION_UA. extra
+ * (may be NULL) are headers the message carries besides the signature (copied). Returns librdkafka's
+ * result (RD_KAFKA_RESP_ERR__QUEUE_FULL: poll and call again).
+ */
+rd_kafka_resp_err_t andon_sign_produce(rd_kafka_t *rk, const andon_creds_t *c, const char *topic,
+				       int32_t partition, const void *key, size_t key_len, const void *value,
+				       size_t value_len, const rd_kafka_headers_t *extra, void *opaque);
+
+/**
  * Finds credentials as AWS tools do: ANDON_ACCESS_KEY_ID and ANDON_SECRET_ACCESS_KEY, else the file
  * ANDON_SHARED_CREDENTIALS_FILE, else ~/.andon/credentials ("access_key_id = ..." and
  * "secret_access_key = ..." lines, the andon.conf syntax). Returns 1 found, 0 none anywhere (unsigned
