@@ -12,10 +12,12 @@
  * ANDON_BENCH_SOAK=M then replays the burst's requests until M more were answered (each a duplicate: the
  * whole path runs, and Redis does not grow), printing the worker's RSS every million: it must stay flat.
  */
+#include "harness-auth.h"
 #include "harness-kafka.h"
 #include "harness.h"
 
 #include "codec.h"
+#include "sign.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -29,6 +31,7 @@
 #define SM_ARN	   "arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
 
 static int n_req = 20000;
+static const andon_creds_t *creds; /* signs the requests when the worker requires it (harness-auth.h) */
 
 static void exec_arn(char *buf, size_t size, const char *phase, int i)
 {
@@ -192,10 +195,8 @@ static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, con
 		}
 		encode_stop(&sb, ph->name, i, arn, sizeof(arn));
 		ph->sent_us[i] = now_us();
-		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(arn, strlen(arn)),
-					 RD_KAFKA_V_VALUE(sb.data, sb.size),
-					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		while (andon_sign_produce(producer, creds, topic, RD_KAFKA_PARTITION_UA, arn, strlen(arn),
+					  sb.data, sb.size, NULL, NULL) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(producer, 1);
 		rd_kafka_poll(producer, 0);
 		if (i % 256 == 0)
@@ -322,6 +323,25 @@ static void phase_free(phase_t *ph)
 	free(ph->lat_us);
 }
 
+/* Microseconds of one signature (canonical string and HMAC-SHA256) over a stop request of this bench. */
+static double sign_cost_us(void)
+{
+	static const andon_creds_t c = {"AKANBENCHBENCHBENCH0", "0123456789012345678901234567890123456789"};
+	char arn[256], sig[ANDON_SIGN_SIG_LEN + 1];
+	msgpack_sbuffer sb;
+	int64_t t0;
+	const int n = 100000;
+
+	msgpack_sbuffer_init(&sb);
+	encode_stop(&sb, "cost", 1, arn, sizeof(arn));
+	t0 = andon_now_us();
+	for (int i = 0; i < n; i++)
+		andon_sign_compute(c.secret, strlen(c.secret), c.key_id, strlen(c.key_id), "20261130T102032Z",
+				   "andon.requests", 14, arn, strlen(arn), sb.data, sb.size, sig);
+	msgpack_sbuffer_destroy(&sb);
+	return (double)(andon_now_us() - t0) / n;
+}
+
 int main(void)
 {
 	const char *env = getenv("ANDON_BENCH_N");
@@ -330,6 +350,8 @@ int main(void)
 	phase_t burst = {.name = "burst"}, paced = {.name = "paced"};
 	phase_t eburst = {.name = "eburst"}, epaced = {.name = "epaced"};
 	phase_t echo_burst = {.name = "echo"}, echo_paced = {.name = "echopaced"};
+	phase_t oburst = {.name = "oburst"}, aburst = {.name = "aburst"};
+	double off_rate, auth_rate;
 	double worker_rate, eos_rate, echo_rate, ceiling_rate, p99, eos_p99;
 	char label[64];
 	int half;
@@ -365,6 +387,8 @@ int main(void)
 	create_executions("eburst", n_req);
 	create_executions("epaced", n_req);
 	create_executions("ceiling", n_req);
+	create_executions("oburst", n_req);
+	create_executions("aburst", n_req);
 
 	conf = rd_kafka_conf_new();
 	rd_kafka_conf_set(conf, "bootstrap.servers", h_brokers(), err, sizeof(err));
@@ -406,6 +430,28 @@ int main(void)
 	printf("exactly-once / at-least-once: throughput %.0f%%, paced p99 %.2fx\n",
 	       100.0 * eos_rate / worker_rate, eos_p99 / p99);
 
+	/* Signed requests: the same burst with security.auth off and required, back to back on fresh workers.
+	 */
+	if (h_worker_stop() != 0) {
+		h_stop();
+		return 1;
+	}
+	worker = h_worker_start_bench("worker.exactly_once=false");
+	run_phase(producer, reader, &oburst, "andon.requests", 0);
+	report(&oburst, "worker, burst again (auth off)", &off_rate, NULL);
+	if (h_worker_stop() != 0) {
+		h_stop();
+		return 1;
+	}
+	h_auth_on();
+	creds = h_auth_creds(NULL);
+	worker = h_worker_start_bench("worker.exactly_once=false");
+	run_phase(producer, reader, &aburst, "andon.requests", 0);
+	report(&aburst, "worker, burst, security.auth=required", &auth_rate, NULL);
+	printf("auth required / off: throughput %.0f%%; HMAC-SHA256 signature of one request: %.2f us "
+	       "(signed by the producer, once more by the worker to verify)\n",
+	       100.0 * auth_rate / off_rate, sign_cost_us());
+
 	if (soak_n > 0)
 		soak(producer, reader, worker, soak_n);
 
@@ -419,6 +465,8 @@ int main(void)
 	phase_free(&epaced);
 	phase_free(&echo_burst);
 	phase_free(&echo_paced);
+	phase_free(&oburst);
+	phase_free(&aburst);
 	if (h_worker_stop() != 0) {
 		h_stop();
 		return 1;
