@@ -6,7 +6,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,13 +65,93 @@ int andon_sign_parse_date(const char *s, size_t len, int64_t *t)
 	return 0;
 }
 
+/*
+ * SHA-256 with the digest fetched once and one context reused (per thread): OpenSSL 3's one-shot calls
+ * (SHA256(), HMAC(), EVP_Digest with EVP_sha256()) fetch the algorithm and allocate on every call, which
+ * cost more than hashing a request itself (about 1.8 us against 0.4 us per signature).
+ */
+static __thread EVP_MD *sha_md;
+static __thread EVP_MD_CTX *sha_ctx;
+
+static void sha_free(void)
+{
+	EVP_MD_CTX_free(sha_ctx);
+	EVP_MD_free(sha_md);
+	sha_ctx = NULL;
+	sha_md = NULL;
+}
+
+/* The main thread's context goes at exit (the worker and the tools sign on their main thread only). */
+__attribute__((destructor)) static void sha_cleanup(void)
+{
+	sha_free();
+}
+
+/* SHA-256 of the concatenation of parts p[0..n) into out. 0, or -1. */
+static int sha256(const void *const *p, const size_t *len, int n, unsigned char out[32])
+{
+	unsigned int outlen = 32;
+
+	if (sha_md == NULL) {
+		sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		sha_ctx = EVP_MD_CTX_new();
+		if (sha_md == NULL || sha_ctx == NULL) {
+			sha_free();
+			return -1;
+		}
+	}
+	if (EVP_DigestInit_ex(sha_ctx, sha_md, NULL) != 1)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (len[i] > 0 && EVP_DigestUpdate(sha_ctx, p[i], len[i]) != 1)
+			return -1;
+	return EVP_DigestFinal_ex(sha_ctx, out, &outlen) == 1 ? 0 : -1;
+}
+
 static void sha256_hex(const void *p, size_t n, char out[64])
 {
-	unsigned char md[32];
-	unsigned int mdlen = sizeof(md);
+	unsigned char md[32] = {0};
+	const void *parts[1] = {p};
+	size_t lens[1] = {p != NULL ? n : 0};
 
-	EVP_Digest(p != NULL ? p : "", p != NULL ? n : 0, md, &mdlen, EVP_sha256(), NULL);
+	sha256(parts, lens, 1, md);
 	hex(md, 32, out);
+}
+
+/* HMAC-SHA256 (RFC 2104) of msg under key, on sha256() above. 0, or -1. */
+static int hmac_sha256(const char *key, size_t key_len, const char *msg, size_t msg_len,
+		       unsigned char out[32])
+{
+	unsigned char k[64] = {0}, ipad[64], opad[64], inner[32];
+	const void *parts[2];
+	size_t lens[2];
+	int rc;
+
+	if (key_len > 64) {
+		parts[0] = key;
+		lens[0] = key_len;
+		if (sha256(parts, lens, 1, k) != 0)
+			return -1;
+	} else {
+		memcpy(k, key, key_len);
+	}
+	for (int i = 0; i < 64; i++) {
+		ipad[i] = k[i] ^ 0x36;
+		opad[i] = k[i] ^ 0x5c;
+	}
+	parts[0] = ipad;
+	lens[0] = 64;
+	parts[1] = msg;
+	lens[1] = msg_len;
+	rc = sha256(parts, lens, 2, inner);
+	parts[0] = opad;
+	parts[1] = inner;
+	lens[1] = 32;
+	rc = rc == 0 ? sha256(parts, lens, 2, out) : -1;
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(ipad, sizeof(ipad));
+	OPENSSL_cleanse(opad, sizeof(opad));
+	return rc;
 }
 
 int andon_sign_canonical(const char *key_id, size_t key_id_len, const char *date, const char *topic,
@@ -110,12 +189,10 @@ int andon_sign_compute(const char *secret, size_t secret_len, const char *key_id
 {
 	char canon[768];
 	unsigned char md[32];
-	unsigned int mdlen = sizeof(md);
 	int n = andon_sign_canonical(key_id, key_id_len, date, topic, topic_len, key, key_len, value,
 				     value_len, canon, sizeof(canon));
 
-	if (n < 0 || HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)canon, (size_t)n, md,
-			  &mdlen) == NULL)
+	if (n < 0 || hmac_sha256(secret, secret_len, canon, (size_t)n, md) != 0)
 		return -1;
 	hex(md, 32, sig);
 	sig[ANDON_SIGN_SIG_LEN] = '\0';
