@@ -12,6 +12,7 @@
 
 static struct {
 	int on;
+	int workers_off; /* h_auth_workers(0): the next workers run with security.auth = off */
 	char master_file[512], master_arg[600];
 	unsigned char mk[ANDON_MASTER_KEY_LEN];
 	struct {
@@ -83,9 +84,14 @@ const andon_creds_t *h_auth_creds(const char *account)
 	return &A.keys[A.nkeys++].creds;
 }
 
+void h_auth_workers(int required)
+{
+	A.workers_off = !required;
+}
+
 void h_auth_worker_args(char **argv, int *argc)
 {
-	if (!A.on)
+	if (!A.on || A.workers_off)
 		return;
 	argv[(*argc)++] = "-o";
 	argv[(*argc)++] = "security.auth=required";

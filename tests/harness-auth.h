@@ -28,6 +28,8 @@ const andon_creds_t *h_auth_creds(const char *account);
 void h_auth_key(const char *account, const char *policy, andon_creds_t *out);
 /** The worker's settings for signing (none when it is off), added to a worker's argv. */
 void h_auth_worker_args(char **argv, int *argc);
+/** Whether the next workers require signatures (1, the default once on) or run with security.auth = off. */
+void h_auth_workers(int required);
 /** Forgets the keys (h_stop). */
 void h_auth_reset(void);
 
