@@ -171,7 +171,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := $(WFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -Iworker -Itests -Itests/fuzz \
                 -I$(F)/gen $(shell pkg-config --cflags $(PKGS))
-FUZZ_TARGETS := $(F)/bin/fuzz-request $(F)/bin/fuzz-json
+FUZZ_TARGETS := $(F)/bin/fuzz-request $(F)/bin/fuzz-json $(F)/bin/fuzz-sign
 FUZZ_SEEDS   := $(sort $(wildcard tests/fuzz/seeds/*.jsonl))
 FUZZ_LIBS    := $(F)/libandon-worker.a $(F)/libandon.a
 fobj = $(patsubst %.c,$(F)/obj/%.o,$(1))
@@ -196,6 +196,13 @@ $(F)/bin/fuzz-request-plain: $(call fobj,tests/fuzz/fuzz-request.c) $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 $(F)/bin/fuzz-json: $(call fobj,tests/fuzz/fuzz-json.c tests/fuzz/mutate.c) $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+# fuzz-sign reaches the engine (worker/auth.c reads key records through it), so it links the functions too.
+$(F)/obj/gen/lua_bundle.o: $(B)/gen/lua_bundle.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(F)/bin/fuzz-sign: $(call fobj,tests/fuzz/fuzz-sign.c) $(FUZZ_LIBS) $(F)/obj/gen/lua_bundle.o
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 $(F)/bin/seedgen: $(call fobj,tests/fuzz/seedgen.c) $(FUZZ_LIBS)

@@ -28,8 +28,9 @@ typedef struct andon_auth_msg {
 
 /**
  * The checker. With cfg->auth == ANDON_AUTH_REQUIRED it reads the master key (security.master_key_file) now
- * and fails without it; key records are read through engine (*run and the shutdown deadline bound a wait
- * for Redis). Returns NULL with a reason. cfg, engine and run must outlive it.
+ * and fails without it; key records are read through engine (NULL: none, only andon_auth_preload's keys)
+ * (*run and the shutdown deadline bound a wait for Redis). Returns NULL with a reason. cfg, engine and run
+ * must outlive it.
  */
 andon_auth_t *andon_auth_new(const andon_config_t *cfg, andon_engine_t *engine,
 			     const volatile sig_atomic_t *run, char *errstr, size_t errstr_size);
