@@ -6,6 +6,7 @@
  */
 #include "harness-auth.h"
 #include "harness-cflow.h"
+#include "harness-http.h"
 #include "harness-swf.h"
 #include "harness.h"
 #include "json.h"
@@ -25,6 +26,7 @@
 #define OTHER "210987654321"
 
 static char *sm, *sm2;
+static int http_port;
 
 enum tamper { T_NONE, T_VALUE, T_KEY, T_TOPIC, T_DATE, T_UNSIGNED, T_TWICE };
 
@@ -256,6 +258,30 @@ static void refusals_have_the_apis_codes_and_change_nothing(void **state)
 	    send_as(c, "CloudFlow.StopExecution", OTHER, hcf_body(cf_body_flow, "e-1"), T_NONE, 0, 0, NULL),
 	    "AccessDenied", 403);
 
+	/* Counted by reason (published on the worker's tick: polled). */
+	{
+		static const struct {
+			const char *reason;
+			double n;
+		} want[] = {{"reason=unsigned", 2},  {"reason=unknown_key", 2}, {"reason=inactive_key", 1},
+			    {"reason=signature", 5}, {"reason=malformed", 1},	{"reason=skewed", 3},
+			    {"reason=account", 2}};
+		int all = 0;
+
+		for (long long deadline = h_now_ms() + 10000; !all && h_now_ms() < deadline;) {
+			prom_t *p = hh_scrape(http_port);
+
+			all = 1;
+			for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+				if (prom_sum(p, "andon_auth_refusals_total", want[i].reason, NULL) !=
+				    want[i].n)
+					all = 0;
+			prom_free(p);
+			if (!all)
+				h_sleep_ms(100);
+		}
+		assert_true(all);
+	}
 	/* Nothing of any of them reached Redis; the same stop, signed, does. */
 	assert_same(before, 0);
 	free(before);
@@ -443,7 +469,7 @@ static int setup(void **state)
 	(void)state;
 	h_start();
 	h_auth_on();
-	h_worker_start(NULL);
+	http_port = hh_port(h_worker_start((const char *const[]){"worker.http_listen=127.0.0.1:0", NULL}));
 	sm = h_sfn_machine("auth-orders", "STANDARD");
 	sm2 = h_sfn_machine("auth-other", "STANDARD");
 	return 0;
