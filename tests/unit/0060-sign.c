@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "authz.h"
+#include "config.h"
+#include "ops.h"
 #include "keystore.h"
 #include "sign.h"
 
@@ -317,6 +320,76 @@ static void actions_and_resources_of_requests(void **state)
 	}
 }
 
+/* The worker's check without Redis (keys preloaded): the signing date older than
+ * security.max_request_age, the account, and which code each API gets. */
+static void worker_check_expiry_account_and_codes(void **state)
+{
+	andon_config_t *cfg = andon_config_new();
+	andon_auth_t *a;
+	const andon_op_t *sfn = andon_ops_find("StepFunctions.DescribeExecution", 31);
+	const andon_op_t *cf = andon_ops_find("CloudFlow.DescribeExecution", 27);
+	andon_creds_t c = {EX_ID, EX_SECRET};
+	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+	andon_req_t req = {0};
+	andon_apierr_t err;
+	andon_auth_msg_t m;
+	char account[65], err_s[128];
+	const char *reason;
+	time_t now = time(NULL);
+
+	(void)state;
+	load_value();
+	assert_non_null(cfg);
+	assert_non_null(sfn);
+	assert_non_null(cf);
+	assert_int_equal(andon_config_set(cfg, "security.max_request_age", "3600", err_s, sizeof(err_s)), 0);
+	assert_non_null(a = andon_auth_new(cfg, NULL, NULL, err_s, sizeof(err_s)));
+	assert_int_equal(
+	    andon_auth_preload(a, EX_ID, "123456789012", 1, EX_SECRET,
+			       "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}"),
+	    0);
+	assert_int_equal(andon_auth_preload(a, "bad", "1", 1, "s", "{\"Statement\":[]}"), -1);
+	m = (andon_auth_msg_t){h, "andon.requests", EX_KEY, value, strlen(EX_KEY), value_len, 0};
+	req.op = sfn->name;
+	req.op_len = strlen(sfn->name);
+
+	/* Signed now, timestamped now: accepted, in the key's account. */
+	andon_sign_headers(h, &c, "andon.requests", EX_KEY, strlen(EX_KEY), value, value_len, now, NULL, 0);
+	m.ts_ms = (int64_t)now * 1000;
+	assert_int_equal(andon_auth_check(a, &m, sfn, &req, account, &err, &reason), 0);
+	assert_string_equal(account, "123456789012");
+	/* Signed two hours ago and timestamped then too (a replay with its original timestamp): expired. */
+	andon_sign_headers(h, &c, "andon.requests", EX_KEY, strlen(EX_KEY), value, value_len, now - 7200,
+			   NULL, 0);
+	m.ts_ms = ((int64_t)now - 7200) * 1000;
+	assert_int_equal(andon_auth_check(a, &m, sfn, &req, account, &err, &reason), -1);
+	assert_string_equal(reason, "expired");
+	assert_string_equal(err.code, "InvalidSignatureException");
+	assert_int_equal(andon_auth_check(a, &m, cf, &req, account, &err, &reason), -1);
+	assert_string_equal(err.code, "RequestTimeTooSkewed");
+	assert_int_equal(err.status, 403);
+	/* Another account in the envelope. */
+	andon_sign_headers(h, &c, "andon.requests", EX_KEY, strlen(EX_KEY), value, value_len, now, NULL, 0);
+	m.ts_ms = (int64_t)now * 1000;
+	req.account = "210987654321";
+	req.account_len = 12;
+	assert_int_equal(andon_auth_check(a, &m, sfn, &req, account, &err, &reason), -1);
+	assert_string_equal(reason, "account");
+	assert_string_equal(err.code, "AccessDeniedException");
+	/* The same account is fine. */
+	req.account = "123456789012";
+	assert_int_equal(andon_auth_check(a, &m, sfn, &req, account, &err, &reason), 0);
+	/* A key the cache does not hold and no Redis to ask: InternalFailure, never accepted. */
+	c = (andon_creds_t){"AKANNOTPRELOADED0000", EX_SECRET};
+	andon_sign_headers(h, &c, "andon.requests", EX_KEY, strlen(EX_KEY), value, value_len, now, NULL, 0);
+	assert_int_equal(andon_auth_check(a, &m, sfn, &req, account, &err, &reason), -1);
+	assert_string_equal(reason, "keystore");
+	assert_int_equal(err.status, 500);
+	rd_kafka_headers_destroy(h);
+	andon_auth_destroy(a);
+	andon_config_destroy(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +402,7 @@ int main(void)
 	    cmocka_unit_test(policies_decide_deny_wins_default_deny),
 	    cmocka_unit_test(bad_policies_are_refused_with_a_reason),
 	    cmocka_unit_test(actions_and_resources_of_requests),
+	    cmocka_unit_test(worker_check_expiry_account_and_codes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
