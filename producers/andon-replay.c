@@ -259,7 +259,8 @@ static rd_kafka_resp_err_t produce_one(rd_kafka_t *rk, const char *dest, const s
 	if (creds != NULL) {
 		err = andon_sign_produce(rk, creds, dest, RD_KAFKA_PARTITION_UA, rp->key, rp->key_len,
 					 rp->value, rp->value_len, h, NULL);
-		rd_kafka_headers_destroy(h); /* andon_sign_produce copied it */
+		if (h != NULL)
+			rd_kafka_headers_destroy(h); /* andon_sign_produce copied it */
 		return err;
 	}
 	err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_KEY(rp->key, rp->key_len),

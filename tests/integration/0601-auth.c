@@ -464,6 +464,50 @@ static void disable_enable_and_rotate_on_a_running_worker(void **state)
 	free(arn);
 }
 
+/* Produces value and headers (hdrs owned) to topic, as a capture of a request bound for andon.requests. */
+static void capture(const char *topic, const sent_t *s, int with_headers)
+{
+	h_produce_msg(topic, s->key, strlen(s->key), s->buf, s->len,
+		      with_headers ? rd_kafka_headers_copy(s->hdrs) : NULL, 0);
+}
+
+/* andon-replay of topic into andon.requests, waiting for id's n-th reply; returns it. */
+static json_t *replay(const char *topic, int resign, const char *id, int n)
+{
+	const char *args[] = {"-b", h_brokers(), "-t", topic, "-q", resign ? "--re-sign" : NULL, NULL};
+	pid_t pid = h_tool_start("andon-replay", args);
+	json_t *r = h_reply(id, n, 30000);
+
+	h_tool_stop(pid);
+	return r;
+}
+
+static void andon_replay_keeps_the_signature_or_signs_again(void **state)
+{
+	const andon_creds_t *c = h_auth_creds(NULL);
+	char *arn = h_sfn_start(sm, "replayed"), *arn2 = h_sfn_start(sm, "replayed-2");
+	sent_t s, u;
+
+	(void)state;
+	/* A signed stop, answered; captured on a topic of its own and replayed as it was: its signature,
+	 * date and Kafka timestamp hold, and its request id answers it again. */
+	assert_ok(send_as(c, "StepFunctions.StopExecution", NULL, stop_body(arn), T_NONE, 0, 0, &s));
+	h_topic_create("auth.capture", 1);
+	capture("auth.capture", &s, 1);
+	assert_ok(replay("auth.capture", 0, s.id, 2));
+	/* The same request unsigned: refused as it is, applied once re-signed by the operator. */
+	assert_error(send_as(c, "StepFunctions.StopExecution", NULL, stop_body(arn2), T_UNSIGNED, 0, 0, &u),
+		     "MissingAuthenticationTokenException", 403);
+	h_topic_create("auth.unsigned", 1);
+	capture("auth.unsigned", &u, 0);
+	assert_error(replay("auth.unsigned", 0, u.id, 2), "MissingAuthenticationTokenException", 403);
+	assert_ok(replay("auth.unsigned", 1, u.id, 3));
+	sent_free(&s);
+	sent_free(&u);
+	free(arn);
+	free(arn2);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -490,6 +534,7 @@ int main(void)
 	    cmocka_unit_test(captured_request_replays_inside_the_window_only),
 	    cmocka_unit_test(policy_matrix),
 	    cmocka_unit_test(swf_domain_scope_and_cloudflow_flows),
+	    cmocka_unit_test(andon_replay_keeps_the_signature_or_signs_again),
 	    cmocka_unit_test(disable_enable_and_rotate_on_a_running_worker),
 	};
 
