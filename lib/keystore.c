@@ -377,3 +377,115 @@ int andon_keystore_delete(redisContext *c, const char *id, char *errstr, size_t 
 		lens[i] = strlen(argv[i]);
 	return reply_int(c, redisCommandArgv(c, 6, argv, lens), errstr, errstr_size);
 }
+
+int andon_kms_create(redisContext *c, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *account,
+		     const char *users, char id[37], char *errstr, size_t errstr_size)
+{
+	unsigned char material[32];
+	char text[65], sealed[2 * (12 + 64 + 16) + 1], sealed_id[48], key[96], now[32];
+	const char *argv[20];
+	size_t lens[20];
+	int argc = 0, rc;
+
+	if (strlen(account) == 0 || strlen(account) > 64)
+		return andon_fail(errstr, errstr_size, "account must be 1 to 64 bytes");
+	andon_uuid4(id);
+	if (RAND_bytes(material, sizeof(material)) != 1)
+		return andon_fail(errstr, errstr_size, "no randomness for a new key");
+	tohex(material, sizeof(material), text);
+	OPENSSL_cleanse(material, sizeof(material));
+	snprintf(sealed_id, sizeof(sealed_id), "kms:%s", id);
+	rc = andon_keystore_seal(mk, sealed_id, text, 64, sealed, sizeof(sealed), errstr, errstr_size);
+	OPENSSL_cleanse(text, sizeof(text));
+	if (rc != 0)
+		return -1;
+	snprintf(key, sizeof(key), ANDON_KMS_KEY_PREFIX "%s", id);
+	snprintf(now, sizeof(now), "%lld", (long long)andon_wall_ms());
+	argv[argc++] = "EVAL";
+	argv[argc++] =
+	    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+	    "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) redis.call('SADD', KEYS[2], ARGV[1]) return 1";
+	argv[argc++] = "2";
+	argv[argc++] = key;
+	argv[argc++] = ANDON_KMS_INDEX;
+	argv[argc++] = id;
+	argv[argc++] = "account";
+	argv[argc++] = account;
+	argv[argc++] = "status";
+	argv[argc++] = "Enabled";
+	argv[argc++] = "users";
+	argv[argc++] = users != NULL ? users : "";
+	argv[argc++] = "material";
+	argv[argc++] = sealed;
+	argv[argc++] = "created";
+	argv[argc++] = now;
+	argv[argc++] = "updated";
+	argv[argc++] = now;
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	if ((rc = reply_int(c, redisCommandArgv(c, argc, argv, lens), errstr, errstr_size)) == 0)
+		return andon_fail(errstr, errstr_size, "key id %s exists already", id);
+	return rc < 0 ? -1 : 0;
+}
+
+int andon_kms_status(redisContext *c, const char *id, const char *from, const char *to, char *errstr,
+		     size_t errstr_size)
+{
+	char key[96], now[32], deletion[32];
+	const char *argv[9];
+	size_t lens[9];
+	redisReply *r;
+	long long v;
+
+	snprintf(key, sizeof(key), ANDON_KMS_KEY_PREFIX "%s", id);
+	snprintf(now, sizeof(now), "%lld", (long long)andon_wall_ms());
+	/* Pending deletion: seven days, Step Functions' and KMS's shortest waiting period. */
+	snprintf(deletion, sizeof(deletion), "%lld",
+		 strcmp(to, "PendingDeletion") == 0 ? (long long)andon_wall_ms() + 7LL * 86400000 : 0LL);
+	argv[0] = "EVAL";
+	argv[1] = "local st = redis.call('HGET', KEYS[1], 'status') if not st then return 0 end "
+		  "if not string.find(',' .. ARGV[1] .. ',', ',' .. st .. ',', 1, true) then return 2 end "
+		  "redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated', ARGV[3], 'deletion', ARGV[4]) "
+		  "return 1";
+	argv[2] = "1";
+	argv[3] = key;
+	argv[4] = from;
+	argv[5] = to;
+	argv[6] = now;
+	argv[7] = deletion;
+	for (int i = 0; i < 8; i++)
+		lens[i] = strlen(argv[i]);
+	r = redisCommandArgv(c, 8, argv, lens);
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+		andon_fail(errstr, errstr_size, "redis: %s",
+			   r == NULL			  ? c->errstr
+			   : r->type == REDIS_REPLY_ERROR ? r->str
+							  : "unexpected reply");
+		freeReplyObject(r);
+		return -1;
+	}
+	v = r->integer;
+	freeReplyObject(r);
+	return (int)v;
+}
+
+int andon_kms_users(redisContext *c, const char *id, const char *users, char *errstr, size_t errstr_size)
+{
+	char key[96], now[32];
+	const char *argv[8];
+	size_t lens[8];
+
+	snprintf(key, sizeof(key), ANDON_KMS_KEY_PREFIX "%s", id);
+	snprintf(now, sizeof(now), "%lld", (long long)andon_wall_ms());
+	argv[0] = "EVAL";
+	argv[1] = set_script;
+	argv[2] = "1";
+	argv[3] = key;
+	argv[4] = "users";
+	argv[5] = users;
+	argv[6] = "updated";
+	argv[7] = now;
+	for (int i = 0; i < 8; i++)
+		lens[i] = strlen(argv[i]);
+	return reply_int(c, redisCommandArgv(c, 8, argv, lens), errstr, errstr_size);
+}

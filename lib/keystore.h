@@ -19,6 +19,8 @@
  */
 #define ANDON_KEYSTORE_PREFIX  "andon:{auth}:key:"
 #define ANDON_KEYSTORE_INDEX   "andon:{auth}:keys"
+#define ANDON_KMS_KEY_PREFIX   "andon:{kms}:key:" /* customer keys (docs/REDIS.md section 11) */
+#define ANDON_KMS_INDEX	       "andon:{kms}:keys"
 #define ANDON_KEYSTORE_NFIELDS 4 /* andon_keystore_fields[]: what the worker reads with HMGET */
 extern const char *const andon_keystore_fields[ANDON_KEYSTORE_NFIELDS];
 
@@ -88,5 +90,26 @@ int andon_keystore_rotate(redisContext *c, const unsigned char mk[ANDON_MASTER_K
 
 /** Deletes key id: 1 done, 0 no such key, -1. */
 int andon_keystore_delete(redisContext *c, const char *id, char *errstr, size_t errstr_size);
+
+/*
+ * Customer managed keys (docs/REDIS.md section 11): andon:{kms}:key:<id> HASH account, status ("Enabled",
+ * "Disabled", "PendingDeletion"), users (access key ids allowed to use it, comma-separated, or "*": every
+ * key of the account), material (32 random bytes as 64 hex digits, sealed like a secret under the key id
+ * "kms:<id>"), created, updated, deletion (ms, while pending); andon:{kms}:keys SET of ids.
+ */
+
+/** Creates an enabled customer key for account usable by users; its id (a UUID) into id[37]. 0 or -1. */
+int andon_kms_create(redisContext *c, const unsigned char mk[ANDON_MASTER_KEY_LEN], const char *account,
+		     const char *users, char id[37], char *errstr, size_t errstr_size);
+
+/**
+ * Moves customer key id to status to ("Enabled", "Disabled", "PendingDeletion") when its status is one of
+ * from (a comma-separated list): 1 done, 0 no such key, 2 in another status, -1.
+ */
+int andon_kms_status(redisContext *c, const char *id, const char *from, const char *to, char *errstr,
+		     size_t errstr_size);
+
+/** Sets the users of customer key id: 1 done, 0 no such key, -1. */
+int andon_kms_users(redisContext *c, const char *id, const char *users, char *errstr, size_t errstr_size);
 
 #endif

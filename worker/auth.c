@@ -27,6 +27,8 @@ struct andon_auth {
 	andon_engine_t *engine;
 	const volatile sig_atomic_t *run;
 	unsigned char mk[ANDON_MASTER_KEY_LEN];
+	int have_mk;
+	char last_id[ANDON_SIGN_ID_MAX + 1]; /* the key of the last request accepted */
 	entry_t *cache;
 	unsigned long fetches;
 };
@@ -44,11 +46,13 @@ andon_auth_t *andon_auth_new(const andon_config_t *cfg, andon_engine_t *engine,
 	a->cfg = cfg;
 	a->engine = engine;
 	a->run = run;
-	if (cfg->auth == ANDON_AUTH_REQUIRED &&
+	/* Required with signatures; without, read when named (customer keys, kms.h, need it too). */
+	if ((cfg->auth == ANDON_AUTH_REQUIRED || cfg->master_key_file[0] != '\0') &&
 	    andon_master_load(cfg->master_key_file, a->mk, errstr, errstr_size) != 0) {
 		andon_auth_destroy(a);
 		return NULL;
 	}
+	a->have_mk = cfg->master_key_file[0] != '\0';
 	return a;
 }
 
@@ -68,6 +72,16 @@ void andon_auth_destroy(andon_auth_t *a)
 	free(a->cache);
 	OPENSSL_cleanse(a->mk, sizeof(a->mk));
 	free(a);
+}
+
+const char *andon_auth_key_id(const andon_auth_t *a)
+{
+	return a->last_id;
+}
+
+const unsigned char *andon_auth_master(const andon_auth_t *a)
+{
+	return a->have_mk ? a->mk : NULL;
 }
 
 unsigned long andon_auth_fetches(const andon_auth_t *a)
@@ -257,5 +271,6 @@ int andon_auth_check(andon_auth_t *a, const andon_auth_msg_t *m, const andon_op_
 					   action, resource);
 	}
 	memcpy(account, e->rec.account, strlen(e->rec.account) + 1);
+	memcpy(a->last_id, e->id, e->id_len + 1);
 	return 0;
 }

@@ -49,6 +49,12 @@ void andon_auth_destroy(andon_auth_t *a);
 int andon_auth_check(andon_auth_t *a, const andon_auth_msg_t *m, const andon_op_t *op, const andon_req_t *req,
 		     char account[65], andon_apierr_t *err, const char **reason);
 
+/** The id of the key andon_auth_check() accepted last (NUL-terminated, valid until its next call). */
+const char *andon_auth_key_id(const andon_auth_t *a);
+
+/** The master key read at start (security.master_key_file), or NULL when none was read. */
+const unsigned char *andon_auth_master(const andon_auth_t *a);
+
 /**
  * The longest a request may wait between its signing and its processing for op's API, in seconds (0: no
  * limit): the API's retention, as security.max_request_age for now.

@@ -86,6 +86,7 @@ static const opt_t opts[] = {
     STR_OPT("security.master_key_file", master_key_file, ""),
     INT_HOT("security.key_cache_ms", key_cache_ms, 0, 60000, "1000"),
     INT_HOT("security.max_request_age", max_request_age_s, 0, 315360000, "0"),
+    INT_HOT("kms.rate", kms_rate, 0, 1000000, "0"),
 };
 
 static const opt_t *find(const char *name)

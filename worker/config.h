@@ -78,6 +78,7 @@ typedef struct andon_config {
 	char master_key_file[1024]; /* the master key that seals access key secrets in Redis */
 	int key_cache_ms;      /* a key record is read from Redis again after this (disable/rotate bound) */
 	int max_request_age_s; /* a signing date older than this is refused; 0: no limit (see auth.h) */
+	int kms_rate;	       /* uses of customer keys a second per worker (kms.h); 0: unlimited */
 
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];

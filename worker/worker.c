@@ -276,6 +276,10 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0 ||
 	    (w->auth = andon_auth_new(cfg, w->engine, run, errstr, errstr_size)) == NULL)
 		goto err;
+	if ((w->kms = andon_kms_new(cfg, w->engine, run, andon_auth_master(w->auth))) == NULL) {
+		andon_fail(errstr, errstr_size, "out of memory");
+		goto err;
+	}
 	if (cfg->auth == ANDON_AUTH_OFF)
 		andon_warn("security.auth = off: requests are not signed and act for the account they name; "
 			   "any producer that can write to %s can stop anything (docs/OPERATIONS.md)",
@@ -373,7 +377,7 @@ typedef struct auth_ctx {
 } auth_ctx_t;
 
 static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req,
-		      char account[ANDON_REQUEST_ACCOUNT_SIZE], andon_apierr_t *err)
+		      char account[ANDON_REQUEST_ACCOUNT_SIZE], const char **key_id, andon_apierr_t *err)
 {
 	auth_ctx_t *x = opaque;
 	const rd_kafka_message_t *m = x->m;
@@ -391,8 +395,10 @@ static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req
 	am.value = m->payload;
 	am.value_len = m->len;
 	am.ts_ms = rd_kafka_message_timestamp(m, NULL);
-	if (andon_auth_check(x->w->auth, &am, op, req, account, err, &reason) == 0)
+	if (andon_auth_check(x->w->auth, &am, op, req, account, err, &reason) == 0) {
+		*key_id = andon_auth_key_id(x->w->auth);
 		return 0;
+	}
 	andon_stats_auth_refused(x->w->stats, reason);
 	andon_log_req(ANDON_LOG_INFO, req->id, req->id_len, "refused (%s): %s: %s", reason, err->code,
 		      err->message);
@@ -415,9 +421,9 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 		andon_apierr(&j->err, "Quarantined", 500, "%s", reason);
 		return;
 	}
-	switch (andon_request_prepare_auth(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req,
-					   j->account, &w->calls[*ncalls], gate, &j->err,
-					   w->cfg->auth == ANDON_AUTH_REQUIRED ? auth_check : NULL, &actx)) {
+	switch (andon_request_prepare_auth(
+	    w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account, &w->calls[*ncalls], gate,
+	    &j->err, w->cfg->auth == ANDON_AUTH_REQUIRED ? auth_check : NULL, &actx, w->kms)) {
 	case ANDON_REQUEST_CALL:
 		j->kind = JOB_CALL;
 		j->call = (int)(*ncalls)++;
@@ -977,6 +983,7 @@ void andon_worker_destroy(andon_worker_t *w)
 		rd_kafka_topic_partition_list_destroy(w->offsets);
 	andon_quar_destroy(w->quar);
 	andon_auth_destroy(w->auth);
+	andon_kms_destroy(w->kms);
 	andon_engine_destroy(w->engine);
 	andon_track_destroy(w->track);
 	andon_arena_free(&w->arena);

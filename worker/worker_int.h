@@ -12,6 +12,7 @@
 #include "call.h"
 #include "config.h"
 #include "engine.h"
+#include "kms.h"
 #include "http.h"
 #include "proto.h"
 #include "quarantine.h"
@@ -69,6 +70,7 @@ struct andon_worker {
 	andon_topics_t *topics; /* topics the worker creates when missing (topics.h) */
 	andon_quar_t *quar;	/* in-flight records and quarantined offsets (quarantine.h) */
 	andon_auth_t *auth;	/* signed requests (auth.h); used with security.auth = required */
+	andon_kms_t *kms;	/* customer keys for encrypted error and cause (kms.h) */
 	/*
 	 * Exactly-once (txn.h): every batch's outputs and offsets in one transaction; NULL: at least once,
 	 * each output held on its request until acknowledged. Outputs the broker refused for good

@@ -49,10 +49,11 @@ typedef struct ctx {
 } ctx_t;
 
 static int check(void *opaque, const andon_op_t *op, const andon_req_t *req,
-		 char account[ANDON_REQUEST_ACCOUNT_SIZE], andon_apierr_t *err)
+		 char account[ANDON_REQUEST_ACCOUNT_SIZE], const char **key_id, andon_apierr_t *err)
 {
 	ctx_t *c = opaque;
 
+	*key_id = andon_auth_key_id(auth);
 	return andon_auth_check(auth, &c->m, op, req, account, err, &c->reason);
 }
 
@@ -183,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memset(&call, 0, sizeof(call));
 	kind = andon_request_prepare_auth(cfg, &arena, &zone, part[5] != NULL ? part[5] : "", plen[5], &req,
-					  account, &call, &gate, &err, check, &c);
+					  account, &call, &gate, &err, check, &c, NULL);
 	if (kind == ANDON_REQUEST_CALL) {
 		andon_sign_hdrs_t sh;
 		int64_t d;

@@ -84,7 +84,7 @@ static json_t *send_as(const andon_creds_t *c, const char *op, const char *accou
 	if (t != T_UNSIGNED)
 		assert_int_equal(
 		    andon_sign_headers(h, c, t == T_TOPIC ? "andon.other" : "andon.requests",
-				       t == T_KEY ? "k-other" : s.key, strlen(s.key),
+				       t == T_KEY ? "k-other" : s.key, t == T_KEY ? 7 : strlen(s.key),
 				       other != NULL ? other : s.buf, other != NULL ? other_len : s.len,
 				       signed_at != 0 ? signed_at : time(NULL), err, sizeof(err)),
 		    0);
