@@ -194,6 +194,116 @@ static json_t *key_json(redisContext *c, const char *id, int with_policy, char *
 	return j;
 }
 
+static int status_of(int rc, const char *id);
+
+/* A customer key without its material, or NULL (no such key, or an error in errstr). */
+static json_t *kms_json(redisContext *c, const char *id, const char *region, char *errstr, size_t errstr_size)
+{
+	redisReply *r = redisCommand(
+	    c, "HMGET " ANDON_KMS_KEY_PREFIX "%s account status users created updated deletion", id);
+	json_t *j = NULL;
+	char arn[256];
+
+	errstr[0] = '\0';
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
+		andon_fail(errstr, errstr_size, "redis: %s",
+			   r == NULL			  ? c->errstr
+			   : r->type == REDIS_REPLY_ERROR ? r->str
+							  : "unexpected reply");
+		freeReplyObject(r);
+		return NULL;
+	}
+	if (r->element[0]->type == REDIS_REPLY_STRING) {
+		snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:key/%s", region, r->element[0]->str, id);
+		j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "keyId", id, "arn", arn, "account",
+			      r->element[0]->str, "status",
+			      r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "", "users",
+			      r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "");
+		for (int i = 3; i < 6; i++) {
+			long long v;
+
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    andon_parse_ll(r->element[i]->str, 1, INT64_MAX, &v) == 0)
+				json_object_set_new(j,
+						    i == 3   ? "created"
+						    : i == 4 ? "updated"
+							     : "deletionDate",
+						    json_integer(v));
+		}
+	}
+	freeReplyObject(r);
+	return j;
+}
+
+/* andon-keys kms SUB [ID]: the exit status. */
+static int cmd_kms(redisContext *c, const andon_config_t *cfg, const unsigned char *mk, const char *sub,
+		   const char *id, const char *account, const char *users, char *errstr, size_t errstr_size)
+{
+	static const struct {
+		const char *sub, *from, *to;
+	} moves[] = {{"disable", "Enabled", "Disabled"},
+		     {"enable", "Disabled", "Enabled"},
+		     {"schedule-deletion", "Enabled,Disabled", "PendingDeletion"},
+		     {"cancel-deletion", "PendingDeletion", "Disabled"}};
+	char kid[37];
+	json_t *j;
+	int rc;
+
+	if (strcmp(sub, "create") == 0) {
+		if (andon_kms_create(c, mk, account, users != NULL ? users : "", kid, errstr, errstr_size) !=
+		    0)
+			return KEYS_FAILED;
+		if ((j = kms_json(c, kid, cfg->region, errstr, errstr_size)) == NULL)
+			return KEYS_FAILED;
+		return print_json(j);
+	}
+	if (strcmp(sub, "list") == 0) {
+		redisReply *r = redisCommand(c, "SMEMBERS %s", ANDON_KMS_INDEX);
+
+		rc = KEYS_OK;
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			andon_fail(errstr, errstr_size, "redis: %s",
+				   r == NULL ? c->errstr : "unexpected reply");
+			freeReplyObject(r);
+			return KEYS_FAILED;
+		}
+		for (size_t i = 0; i < r->elements && rc == KEYS_OK; i++)
+			if ((j = kms_json(c, r->element[i]->str, cfg->region, errstr, errstr_size)) != NULL)
+				rc = print_json(j);
+		freeReplyObject(r);
+		return rc;
+	}
+	if (strcmp(sub, "show") == 0) {
+		if ((j = kms_json(c, id, cfg->region, errstr, errstr_size)) == NULL)
+			return errstr[0] != '\0' ? KEYS_FAILED : status_of(0, id);
+		return print_json(j);
+	}
+	if (strcmp(sub, "set-users") == 0) {
+		if ((rc = andon_kms_users(c, id, users, errstr, errstr_size)) < 0)
+			return KEYS_FAILED;
+		if (rc == 0)
+			return status_of(0, id);
+		return (j = kms_json(c, id, cfg->region, errstr, errstr_size)) != NULL ? print_json(j)
+										       : KEYS_FAILED;
+	}
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		if (strcmp(sub, moves[i].sub) != 0)
+			continue;
+		if ((rc = andon_kms_status(c, id, moves[i].from, moves[i].to, errstr, errstr_size)) < 0)
+			return KEYS_FAILED;
+		if (rc == 0)
+			return status_of(0, id);
+		if (rc == 2) {
+			fprintf(stderr, "andon-keys: kms %s: key %s is not %s\n", sub, id, moves[i].from);
+			return KEYS_REFUSED;
+		}
+		return (j = kms_json(c, id, cfg->region, errstr, errstr_size)) != NULL ? print_json(j)
+										       : KEYS_FAILED;
+	}
+	fprintf(stderr, "andon-keys: unknown kms command %s\n", sub);
+	return KEYS_USAGE;
+}
+
 static int cmd_list(redisContext *c, char *errstr, size_t errstr_size)
 {
 	redisReply *r = redisCommand(c, "SMEMBERS %s", ANDON_KEYSTORE_INDEX);
@@ -233,7 +343,7 @@ int main(int argc, char **argv)
 						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
 						 {NULL, 0, NULL, 0}};
 	andon_config_t *cfg = andon_config_new();
-	const char *account = NULL, *pfile = NULL, *pjson = NULL, *cmd, *id;
+	const char *account = NULL, *pfile = NULL, *pjson = NULL, *users = NULL, *cmd, *id;
 	unsigned char mk[ANDON_MASTER_KEY_LEN];
 	char errstr[512] = "", key[128], *policy = NULL;
 	const char *value;
@@ -245,7 +355,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-keys: out of memory\n");
 		return KEYS_FAILED;
 	}
-	while ((opt = getopt_long(argc, argv, "c:o:a:p:P:qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:o:a:p:P:u:qh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (andon_config_load(cfg, optarg, errstr, sizeof(errstr)) != 0)
@@ -266,6 +376,9 @@ int main(int argc, char **argv)
 		}
 		case 'a':
 			account = optarg;
+			break;
+		case 'u':
+			users = optarg;
 			break;
 		case 'p':
 			pfile = optarg;
@@ -292,6 +405,28 @@ int main(int argc, char **argv)
 		goto usage;
 	cmd = argv[optind];
 	id = optind + 1 < argc ? argv[optind + 1] : NULL;
+	if (strcmp(cmd, "kms") == 0) {
+		const char *sub = id, *kid = optind + 2 < argc ? argv[optind + 2] : NULL;
+
+		if (sub == NULL || optind + 3 < argc ||
+		    ((strcmp(sub, "create") == 0 || strcmp(sub, "list") == 0) ? kid != NULL : kid == NULL) ||
+		    (strcmp(sub, "create") == 0 && account == NULL) ||
+		    (strcmp(sub, "set-users") == 0 && users == NULL)) {
+			fprintf(stderr, "andon-keys: kms: wrong arguments\n");
+			goto usage;
+		}
+		if (strcmp(sub, "create") == 0 &&
+		    andon_master_load(cfg->master_key_file, mk, errstr, sizeof(errstr)) != 0)
+			goto fail;
+		if ((c = connect_redis(cfg, errstr, sizeof(errstr))) == NULL)
+			goto fail;
+		status = cmd_kms(c, cfg, mk, sub, kid, account, users, errstr, sizeof(errstr));
+		if (status == KEYS_FAILED)
+			goto fail;
+		if (status == KEYS_USAGE)
+			goto usage;
+		goto out;
+	}
 	if (optind + 2 < argc) {
 		fprintf(stderr, "andon-keys: too many arguments\n");
 		goto usage;
