@@ -588,6 +588,10 @@ static void test_security(void **state)
 	assert_int_equal(
 	    andon_config_set(cfg, "security.master_key_file", "/etc/andon/master.key", err, sizeof(err)), 0);
 	assert_string_equal(cfg->master_key_file, "/etc/andon/master.key");
+	assert_int_equal(cfg->kms_rate, 0);
+	assert_int_equal(andon_config_set(cfg, "kms.rate", "-1", err, sizeof(err)), -1);
+	assert_int_equal(andon_config_set(cfg, "kms.rate", "50", err, sizeof(err)), 0);
+	assert_int_equal(cfg->kms_rate, 50);
 }
 
 static void test_reload(void **state)
