@@ -1,6 +1,7 @@
 /* kms: customer managed keys for Step Functions' encrypted error and cause (kms.h). */
 #include "kms.h"
 
+#include "codec.h"
 #include "keystore.h"
 #include "log.h"
 #include "util.h"
@@ -237,6 +238,35 @@ static int take(andon_kms_t *k)
 	return 1;
 }
 
+/* The checks of one use of customer key id by a caller: the key, or NULL with err set. */
+static key_entry_t *use(andon_kms_t *k, const char *id, const char *account, const char *key_id,
+			andon_apierr_t *err)
+{
+	key_entry_t *e;
+
+	if ((e = key_of(k, id)) == NULL) {
+		andon_apierr_answer(err, "InternalFailure", 500, "KMS key %s could not be read", id);
+		return NULL;
+	}
+	if (!e->found || strcmp(e->account, account) != 0 || (key_id != NULL && !user_ok(e->users, key_id))) {
+		andon_apierr_answer(err, "KmsAccessDeniedException", 400,
+				    "The caller may not use the KMS key %s of the state machine", id);
+		return NULL;
+	}
+	if (strcmp(e->status, "Enabled") != 0) {
+		andon_apierr_answer(err, "KmsInvalidStateException", 400, "The KMS key %s is %s", id,
+				    strcmp(e->status, "PendingDeletion") == 0 ? "pending deletion"
+									      : "disabled");
+		return NULL;
+	}
+	if (!take(k)) {
+		andon_apierr_answer(err, "KmsThrottlingException", 400,
+				    "More than kms.rate (%d) uses of KMS keys a second", k->cfg->kms_rate);
+		return NULL;
+	}
+	return e;
+}
+
 int andon_kms_seal(andon_kms_t *k, const char *sm_arn, size_t sm_arn_len, const char *exec, size_t exec_len,
 		   const char *account, const char *key_id, const char *text, size_t len,
 		   andon_arena_t *arena, const char **out, size_t *out_len, andon_apierr_t *err)
@@ -290,4 +320,158 @@ int andon_kms_seal(andon_kms_t *k, const char *sm_arn, size_t sm_arn_len, const 
 	*out = s;
 	*out_len = (size_t)(p - s);
 	return 1;
+}
+
+/* AES-256-GCM open of nonce (12) || ct || tag (16) in[0..len) under key with aad into out. 0 or -1. */
+static int gcm_open(const unsigned char *key, const void *aad, size_t aad_len, const unsigned char *in,
+		    size_t len, unsigned char *out)
+{
+	EVP_CIPHER_CTX *ctx;
+	int n, ok;
+
+	if (len < 28 || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
+	     EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
+	     (len == 28 || EVP_DecryptUpdate(ctx, out, &n, in + 12, (int)(len - 28)) == 1) &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in + len - 16)) == 1 &&
+	     EVP_DecryptFinal_ex(ctx, out + (len - 28), &n) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+static int unhex(const char *s, size_t n, unsigned char *out)
+{
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		int v = 0;
+
+		for (int j = 0; j < 2; j++) {
+			char c = s[i + j];
+
+			v = v * 16 + (c >= '0' && c <= '9'   ? c - '0'
+				      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+							     : -256);
+		}
+		if (v < 0)
+			return -1;
+		out[i / 2] = (unsigned char)v;
+	}
+	return n % 2 == 0 ? 0 : -1;
+}
+
+typedef struct opener {
+	andon_kms_t *k;
+	const char *account, *key_id, *exec;
+	size_t exec_len;
+	andon_apierr_t *err;
+} opener_t;
+
+/* Packs the plaintext of sealed s[0..len) into pk. 0, or -1 with o->err set. */
+static int open_value(opener_t *o, msgpack_packer *pk, const char *s, size_t len)
+{
+	const char *p = s + strlen(ANDON_KMS_PREFIX), *end = s + len, *c1, *c2;
+	unsigned char wrapped[60], dk[32], *raw, *plain;
+	char id[64];
+	key_entry_t *e;
+	size_t rlen;
+	int rc;
+
+	if ((c1 = memchr(p, ':', (size_t)(end - p))) == NULL || (size_t)(c1 - p) >= sizeof(id) ||
+	    (c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) == NULL || c2 - c1 - 1 != 120)
+		return andon_apierr_answer(o->err, "InternalFailure", 500, "a sealed value is malformed");
+	memcpy(id, p, (size_t)(c1 - p));
+	id[c1 - p] = '\0';
+	if ((e = use(o->k, id, o->account, o->key_id, o->err)) == NULL)
+		return -1;
+	rlen = (size_t)(end - c2 - 1) / 2;
+	if ((raw = malloc(rlen + 1)) == NULL || (plain = malloc(rlen + 1)) == NULL) {
+		free(raw);
+		return andon_apierr_answer(o->err, "InternalFailure", 500, "out of memory");
+	}
+	rc = unhex(c1 + 1, 120, wrapped) == 0 && unhex(c2 + 1, (size_t)(end - c2 - 1), raw) == 0 &&
+	     gcm_open(e->material, id, strlen(id), wrapped, sizeof(wrapped), dk) == 0 &&
+	     gcm_open(dk, o->exec, o->exec_len, raw, rlen, plain) == 0;
+	OPENSSL_cleanse(dk, sizeof(dk));
+	if (rc)
+		andon_codec_pack_strn(pk, (const char *)plain, rlen - 28);
+	OPENSSL_cleanse(plain, rlen);
+	free(raw);
+	free(plain);
+	return rc ? 0 : andon_apierr_answer(o->err, "InternalFailure", 500, "a sealed value does not open");
+}
+
+/* 1 when o (a map key) is "error" or "cause": the only values a stop seals. */
+static int sealed_field(const msgpack_object *o)
+{
+	return o->type == MSGPACK_OBJECT_STR &&
+	       ((o->via.str.size == 5 && memcmp(o->via.str.ptr, "error", 5) == 0) ||
+		(o->via.str.size == 5 && memcmp(o->via.str.ptr, "cause", 5) == 0));
+}
+
+/* Re-packs o into pk, opening it when sealed is set and it is a sealed string. 0 or -1. */
+static int copy(opener_t *op, msgpack_packer *pk, const msgpack_object *o, int sealed)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		if (sealed && o->via.str.size > strlen(ANDON_KMS_PREFIX) &&
+		    memcmp(o->via.str.ptr, ANDON_KMS_PREFIX, strlen(ANDON_KMS_PREFIX)) == 0)
+			return open_value(op, pk, o->via.str.ptr, o->via.str.size);
+		andon_codec_pack_strn(pk, o->via.str.ptr, o->via.str.size);
+		return 0;
+	case MSGPACK_OBJECT_ARRAY:
+		msgpack_pack_array(pk, o->via.array.size);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (copy(op, pk, &o->via.array.ptr[i], 0) != 0)
+				return -1;
+		return 0;
+	case MSGPACK_OBJECT_MAP:
+		msgpack_pack_map(pk, o->via.map.size);
+		for (uint32_t i = 0; i < o->via.map.size; i++)
+			if (copy(op, pk, &o->via.map.ptr[i].key, 0) != 0 ||
+			    copy(op, pk, &o->via.map.ptr[i].val, sealed_field(&o->via.map.ptr[i].key)) != 0)
+				return -1;
+		return 0;
+	default:
+		msgpack_pack_object(pk, *o);
+		return 0;
+	}
+}
+
+int andon_kms_open_body(andon_kms_t *k, const char *exec_arn, size_t exec_arn_len, const char *account,
+			const char *key_id, const char *body, size_t len, msgpack_sbuffer *out,
+			andon_apierr_t *err)
+{
+	char exec[8300];
+	const char *part[9];
+	size_t plen[9], n = 0, start = 0;
+	msgpack_zone zone;
+	msgpack_object root;
+	msgpack_packer pk;
+	opener_t op;
+	char why[128];
+	int w, rc;
+
+	/* The execution's identity, as the stop sealed with it: the standard form of either ARN form. */
+	for (size_t i = 0; i <= exec_arn_len && n < 9; i++) {
+		if (i < exec_arn_len && exec_arn[i] != ':')
+			continue;
+		part[n] = exec_arn + start;
+		plen[n++] = i - start;
+		start = i + 1;
+	}
+	if (n < 8)
+		return andon_apierr_answer(err, "InternalFailure", 500, "execution ARN unreadable");
+	w = snprintf(exec, sizeof(exec), "arn:%.*s:states:%.*s:%.*s:execution:%.*s:%.*s", (int)plen[1],
+		     part[1], (int)plen[3], part[3], (int)plen[4], part[4], (int)plen[6], part[6],
+		     (int)plen[7], part[7]);
+	if (w < 0 || (size_t)w >= sizeof(exec) || !msgpack_zone_init(&zone, 4096))
+		return andon_apierr_answer(err, "InternalFailure", 500, "execution ARN too long");
+	op = (opener_t){k, account, key_id, exec, (size_t)w, err};
+	msgpack_sbuffer_clear(out);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	rc = andon_codec_unpack(body, len, ANDON_CODEC_DEFAULT_DEPTH, &zone, &root, why, sizeof(why)) == 0
+		 ? copy(&op, &pk, &root, 0)
+		 : andon_apierr_answer(err, "InternalFailure", 500, "engine answer unreadable: %s", why);
+	msgpack_zone_destroy(&zone);
+	return rc;
 }

@@ -12,6 +12,8 @@
 #include "engine.h"
 #include "proto.h"
 
+#include <msgpack.h>
+
 #include <signal.h>
 #include <stddef.h>
 
@@ -39,5 +41,16 @@ void andon_kms_destroy(andon_kms_t *k);
 int andon_kms_seal(andon_kms_t *k, const char *sm_arn, size_t sm_arn_len, const char *exec, size_t exec_len,
 		   const char *account, const char *key_id, const char *text, size_t len,
 		   andon_arena_t *arena, const char **out, size_t *out_len, andon_apierr_t *err);
+
+/**
+ * For a read (DescribeExecution, GetExecutionHistory) of execution exec_arn (either ARN form) by a caller
+ * in account signing with key_id (NULL: unsigned): copies the msgpack body[0..len) into out (cleared first)
+ * with every sealed string (ANDON_KMS_PREFIX...) replaced by its plaintext. Returns 0, or -1 with err: the
+ * same refusals as andon_kms_seal() (the caller may not use a key that sealed one, it is disabled or
+ * pending deletion, kms.rate), or InternalFailure for a value that does not open.
+ */
+int andon_kms_open_body(andon_kms_t *k, const char *exec_arn, size_t exec_arn_len, const char *account,
+			const char *key_id, const char *body, size_t len, msgpack_sbuffer *out,
+			andon_apierr_t *err);
 
 #endif

@@ -255,6 +255,7 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
 	msgpack_sbuffer_init(&w->sb_built);
+	msgpack_sbuffer_init(&w->sb_kms);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
 	    w->done_argv == NULL || w->done_len == NULL || w->pre == NULL || w->pre_replies == NULL ||
 	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
@@ -374,6 +375,7 @@ static void pre_add(andon_worker_t *w, job_t *j, int has_gate)
 typedef struct auth_ctx {
 	andon_worker_t *w;
 	const rd_kafka_message_t *m;
+	char *key_id; /* the job's, set when accepted */
 } auth_ctx_t;
 
 static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req,
@@ -397,6 +399,7 @@ static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req
 	am.ts_ms = rd_kafka_message_timestamp(m, NULL);
 	if (andon_auth_check(x->w->auth, &am, op, req, account, err, &reason) == 0) {
 		*key_id = andon_auth_key_id(x->w->auth);
+		snprintf(x->key_id, 65, "%s", *key_id);
 		return 0;
 	}
 	andon_stats_auth_refused(x->w->stats, reason);
@@ -408,7 +411,7 @@ static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req
 /* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
-	auth_ctx_t actx = {w, j->msg};
+	auth_ctx_t actx = {w, j->msg, j->key_id};
 	const rd_kafka_message_t *m = j->msg;
 	andon_call_t *gate = &w->pre[w->npre]; /* where an adapter's gate goes, if it asks for one */
 	char reason[256];
@@ -416,6 +419,7 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	_Static_assert(sizeof(j->account) == ANDON_REQUEST_ACCOUNT_SIZE, "job account buffer");
 	memset(&j->err, 0, sizeof(j->err));
 	memset(&j->req, 0, sizeof(j->req));
+	j->key_id[0] = '\0';
 	if (andon_quar_poisoned(w->quar, m->partition, m->offset, reason, sizeof(reason))) {
 		j->kind = JOB_DLQ; /* not even decoded: the poison may sit anywhere in processing */
 		andon_apierr(&j->err, "Quarantined", 500, "%s", reason);
@@ -566,6 +570,28 @@ static int engine_body(andon_worker_t *w, job_t *j, const redisReply *r, const c
 	return 0;
 }
 
+/*
+ * A Step Functions read of an execution whose error or cause a customer key sealed (kms.h): the body with
+ * them opened for a caller the key allows, in w->sb_kms. 0, or -1 with j->err set (the caller may not).
+ */
+static int reveal(andon_worker_t *w, job_t *j, const char **body, size_t *len)
+{
+	const char *arn;
+	size_t arn_len;
+
+	if (*len < sizeof(ANDON_KMS_PREFIX) ||
+	    memmem(*body, *len, ANDON_KMS_PREFIX, strlen(ANDON_KMS_PREFIX)) == NULL || j->req.op_len < 14 ||
+	    memcmp(j->req.op, "StepFunctions.", 14) != 0 ||
+	    andon_codec_get_str(j->req.body, "executionArn", &arn, &arn_len) != 1)
+		return 0;
+	if (andon_kms_open_body(w->kms, arn, arn_len, j->account, j->key_id[0] != '\0' ? j->key_id : NULL,
+				*body, *len, &w->sb_kms, &j->err) != 0)
+		return -1;
+	*body = w->sb_kms.data;
+	*len = w->sb_kms.size;
+	return 0;
+}
+
 /* Produces everything a message caused, then drops the worker's own hold on it. */
 static void answer(andon_worker_t *w, job_t *j)
 {
@@ -584,7 +610,7 @@ static void answer(andon_worker_t *w, job_t *j)
 		int ok;
 
 		r = w->replies[j->call];
-		if (engine_body(w, j, r, &body, &len) == 0) {
+		if (engine_body(w, j, r, &body, &len) == 0 && reveal(w, j, &body, &len) == 0) {
 			ok = r->element[1]->integer != 0;
 			andon_proto_reply_raw(&w->sb, &j->req, ok, body, len);
 			andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
@@ -992,6 +1018,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	msgpack_sbuffer_destroy(&w->sb);
 	msgpack_sbuffer_destroy(&w->sb_dead);
 	msgpack_sbuffer_destroy(&w->sb_built);
+	msgpack_sbuffer_destroy(&w->sb_kms);
 	free(w->msgs);
 	free(w->jobs);
 	free(w->calls);

@@ -47,6 +47,7 @@ typedef struct job {
 	int pre_id, pre_gate, pre_lookup;
 	const char *fp;
 	char account[65];
+	char key_id[65];       /* the access key that signed it; "" unsigned (security.auth = off) */
 	andon_stats_op_t *sop; /* its op's counters (stats.h) */
 } job_t;
 
@@ -103,6 +104,7 @@ struct andon_worker {
 	msgpack_sbuffer sb;	  /* the reply or DLQ record being produced */
 	msgpack_sbuffer sb_dead;  /* DLQ records (built while sb may hold the message being dead-lettered) */
 	msgpack_sbuffer sb_built; /* a compact answer's body and events, built by its adapter (answer.h) */
+	msgpack_sbuffer sb_kms;	  /* a read's body with its sealed error and cause opened (kms.h) */
 	andon_built_t built;
 	rd_kafka_topic_partition_list_t *offsets;
 

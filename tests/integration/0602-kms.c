@@ -157,6 +157,55 @@ static void error_and_cause_never_reach_redis_in_plaintext(void **state)
 	free(parn);
 }
 
+/* Describe of arn until it answers code (NULL: ok) or 10 s pass; the last reply. */
+static json_t *describe_until(const char *arn, const char *code)
+{
+	json_t *r = NULL;
+
+	for (long long deadline = h_now_ms() + 10000; h_now_ms() < deadline; h_sleep_ms(100)) {
+		const char *got;
+
+		r = h_call("StepFunctions.DescribeExecution", json_pack("{s:s}", "executionArn", arn));
+		got = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+		if (code == NULL ? json_is_true(json_object_get(r, "ok"))
+				 : got != NULL && strcmp(got, code) == 0)
+			break;
+	}
+	return r;
+}
+
+static void reads_open_them_for_callers_the_key_allows(void **state)
+{
+	char *sm = machine("kms-read", k_ok), *arn = h_sfn_start(sm, "run-1");
+	json_t *r, *events, *last;
+
+	(void)state;
+	assert_ok(stop(arn, SECRET_ERROR "-r", SECRET_CAUSE "-r"));
+	assert_false(redis_holds(SECRET_ERROR "-r"));
+	r = describe_until(arn, NULL);
+	assert_ok(r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "body"), "error")),
+			    SECRET_ERROR "-r");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "body"), "cause")),
+			    SECRET_CAUSE "-r");
+	r = h_call("StepFunctions.GetExecutionHistory",
+		   json_pack("{s:s, s:b}", "executionArn", arn, "reverseOrder", 1));
+	assert_ok(r);
+	events = json_object_get(json_object_get(r, "body"), "events");
+	last = json_object_get(json_array_get(events, 0), "executionAbortedEventDetails");
+	assert_string_equal(json_string_value(json_object_get(last, "error")), SECRET_ERROR "-r");
+	assert_string_equal(json_string_value(json_object_get(last, "cause")), SECRET_CAUSE "-r");
+	/* A caller the key does not name gets the refusal, not the ciphertext. */
+	assert_int_equal(andon_kms_users(h_redis_ctx(), k_ok, "AKANNOBODYNOBODY0000", NULL, 0), 1);
+	assert_error(describe_until(arn, "KmsAccessDeniedException"), "KmsAccessDeniedException");
+	assert_error(h_call("StepFunctions.GetExecutionHistory", json_pack("{s:s}", "executionArn", arn)),
+		     "KmsAccessDeniedException");
+	assert_int_equal(andon_kms_users(h_redis_ctx(), k_ok, h_auth_creds(NULL)->key_id, NULL, 0), 1);
+	assert_ok(describe_until(arn, NULL));
+	free(sm);
+	free(arn);
+}
+
 static void callers_and_states_the_key_refuses(void **state)
 {
 	char *sm_other = machine("kms-other", k_other), *sm_off = machine("kms-off", k_off);
@@ -271,6 +320,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(encryption_configuration_is_checked),
 	    cmocka_unit_test(error_and_cause_never_reach_redis_in_plaintext),
+	    cmocka_unit_test(reads_open_them_for_callers_the_key_allows),
 	    cmocka_unit_test(callers_and_states_the_key_refuses),
 	    cmocka_unit_test(pending_deletion_and_throttling),
 	};
