@@ -173,7 +173,7 @@ FUZZ_CFLAGS  := $(WFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -Iw
                 -I$(F)/gen $(shell pkg-config --cflags $(PKGS))
 FUZZ_TARGETS := $(F)/bin/fuzz-request $(F)/bin/fuzz-json $(F)/bin/fuzz-sign
 FUZZ_SEEDS   := $(sort $(wildcard tests/fuzz/seeds/*.jsonl))
-FUZZ_LIBS    := $(F)/libandon-worker.a $(F)/libandon.a
+FUZZ_LIBS    := $(F)/libandon-worker.a $(F)/libandon.a $(F)/obj/gen/lua_bundle.o
 fobj = $(patsubst %.c,$(F)/obj/%.o,$(1))
 
 $(F)/obj/%.o: %.c
@@ -198,11 +198,11 @@ $(F)/bin/fuzz-request-plain: $(call fobj,tests/fuzz/fuzz-request.c) $(FUZZ_LIBS)
 $(F)/bin/fuzz-json: $(call fobj,tests/fuzz/fuzz-json.c tests/fuzz/mutate.c) $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
-# fuzz-sign reaches the engine (worker/auth.c reads key records through it), so it links the functions too.
+# The worker's key caches (auth.c, kms.c) read Redis through the engine, so the targets link the functions too.
 $(F)/obj/gen/lua_bundle.o: $(B)/gen/lua_bundle.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
-$(F)/bin/fuzz-sign: $(call fobj,tests/fuzz/fuzz-sign.c) $(FUZZ_LIBS) $(F)/obj/gen/lua_bundle.o
+$(F)/bin/fuzz-sign: $(call fobj,tests/fuzz/fuzz-sign.c) $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 $(F)/bin/seedgen: $(call fobj,tests/fuzz/seedgen.c) $(FUZZ_LIBS)
