@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SM_NAME	   "bench"
 #define ECHO_TOPIC "bench.echo"
@@ -323,6 +324,29 @@ static void phase_free(phase_t *ph)
 	free(ph->lat_us);
 }
 
+#define AUTH_ROUNDS 3 /* bursts with security.auth off, then required, alternating */
+
+/* CPU time (user + system) process pid has used so far, in microseconds (/proc/PID/stat). */
+static double cpu_us(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command name's closing parenthesis. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* Microseconds of one signature (canonical string and HMAC-SHA256) over a stop request of this bench. */
 static double sign_cost_us(void)
 {
@@ -350,8 +374,9 @@ int main(void)
 	phase_t burst = {.name = "burst"}, paced = {.name = "paced"};
 	phase_t eburst = {.name = "eburst"}, epaced = {.name = "epaced"};
 	phase_t echo_burst = {.name = "echo"}, echo_paced = {.name = "echopaced"};
-	phase_t auth_phases[4] = {{.name = "off0"}, {.name = "auth0"}, {.name = "off1"}, {.name = "auth1"}};
-	double off_rate = 0, auth_rate = 0;
+	phase_t auth_phases[2 * AUTH_ROUNDS] = {{.name = "off0"},  {.name = "auth0"}, {.name = "off1"},
+						{.name = "auth1"}, {.name = "off2"},  {.name = "auth2"}};
+	double off_rate = 0, auth_rate = 0, off_cpu = 0, auth_cpu = 0;
 	double worker_rate, eos_rate, echo_rate, ceiling_rate, p99, eos_p99;
 	char label[64];
 	int half;
@@ -387,7 +412,7 @@ int main(void)
 	create_executions("eburst", n_req);
 	create_executions("epaced", n_req);
 	create_executions("ceiling", n_req);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 2 * AUTH_ROUNDS; i++)
 		create_executions(auth_phases[i].name, n_req);
 
 	conf = rd_kafka_conf_new();
@@ -432,14 +457,15 @@ int main(void)
 
 	/*
 	 * Signed requests: the same burst with security.auth off (unsigned) and required (signed), on fresh
-	 * workers, alternating twice; the better of each, so a neighbour's load on a shared machine does not
-	 * decide the ratio.
+	 * workers, alternating AUTH_ROUNDS times; the better of each, so a neighbour's load on a shared
+	 * machine does not decide the ratio. The worker's own CPU per request, from /proc, is the steadier
+	 * figure on such a machine.
 	 */
 	h_auth_on();
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < AUTH_ROUNDS; round++) {
 		for (int required = 0; required < 2; required++) {
 			phase_t *ph = &auth_phases[round * 2 + required];
-			double rate;
+			double rate, cpu;
 
 			if (h_worker_stop() != 0) {
 				h_stop();
@@ -448,22 +474,30 @@ int main(void)
 			h_auth_workers(required);
 			creds = required ? h_auth_creds(NULL) : NULL;
 			worker = h_worker_start_bench("worker.exactly_once=false");
+			cpu = cpu_us(worker);
 			run_phase(producer, reader, ph, "andon.requests", 0);
+			cpu = (cpu_us(worker) - cpu) / n_req;
 			report(ph,
 			       required ? "worker, burst, security.auth=required"
 					: "worker, burst, security.auth=off",
 			       &rate, NULL);
+			printf("  worker CPU per request: %.1f us\n", cpu);
 			if (required && rate > auth_rate)
 				auth_rate = rate;
 			if (!required && rate > off_rate)
 				off_rate = rate;
+			if (required && (auth_cpu == 0 || cpu < auth_cpu))
+				auth_cpu = cpu;
+			if (!required && (off_cpu == 0 || cpu < off_cpu))
+				off_cpu = cpu;
 		}
 	}
 	creds = NULL;
-	printf(
-	    "auth required / off (best of 2 each): throughput %.0f%%; HMAC-SHA256 signature of one request: "
-	    "%.2f us (signed by the producer, once more by the worker to verify)\n",
-	    100.0 * auth_rate / off_rate, sign_cost_us());
+	printf("auth required / off (best of %d each): throughput %.0f%%; worker CPU per request %.1f us vs "
+	       "%.1f us (+%.1f us); HMAC-SHA256 signature of one request: %.2f us (signed by the producer, "
+	       "once more by the worker to verify)\n",
+	       AUTH_ROUNDS, 100.0 * auth_rate / off_rate, auth_cpu, off_cpu, auth_cpu - off_cpu,
+	       sign_cost_us());
 
 	if (soak_n > 0)
 		soak(producer, reader, worker, soak_n);
@@ -478,7 +512,7 @@ int main(void)
 	phase_free(&epaced);
 	phase_free(&echo_burst);
 	phase_free(&echo_paced);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 2 * AUTH_ROUNDS; i++)
 		phase_free(&auth_phases[i]);
 	if (h_worker_stop() != 0) {
 		h_stop();
