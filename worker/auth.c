@@ -274,3 +274,23 @@ int andon_auth_check(andon_auth_t *a, const andon_auth_msg_t *m, const andon_op_
 	memcpy(a->last_id, e->id, e->id_len + 1);
 	return 0;
 }
+
+int andon_auth_check_message(andon_auth_t *a, const rd_kafka_message_t *m, const andon_op_t *op,
+			     const andon_req_t *req, char account[65], andon_apierr_t *err,
+			     const char **reason)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	andon_auth_msg_t am;
+
+	/* Borrowed: the headers belong to the message. */
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = NULL;
+	am.hdrs = hdrs;
+	am.topic = rd_kafka_topic_name(m->rkt);
+	am.key = m->key;
+	am.key_len = m->key_len;
+	am.value = m->payload;
+	am.value_len = m->len;
+	am.ts_ms = rd_kafka_message_timestamp(m, NULL);
+	return andon_auth_check(a, &am, op, req, account, err, reason);
+}

@@ -49,6 +49,11 @@ void andon_auth_destroy(andon_auth_t *a);
 int andon_auth_check(andon_auth_t *a, const andon_auth_msg_t *m, const andon_op_t *op, const andon_req_t *req,
 		     char account[65], andon_apierr_t *err, const char **reason);
 
+/** andon_auth_check() of a consumed message: its headers, topic, key, value and Kafka timestamp. */
+int andon_auth_check_message(andon_auth_t *a, const rd_kafka_message_t *m, const andon_op_t *op,
+			     const andon_req_t *req, char account[65], andon_apierr_t *err,
+			     const char **reason);
+
 /** The id of the key andon_auth_check() accepted last (NUL-terminated, valid until its next call). */
 const char *andon_auth_key_id(const andon_auth_t *a);
 

@@ -53,4 +53,13 @@ int andon_kms_open_body(andon_kms_t *k, const char *exec_arn, size_t exec_arn_le
 			const char *key_id, const char *body, size_t len, msgpack_sbuffer *out,
 			andon_apierr_t *err);
 
+/**
+ * The reply body of a request req (in account, signed by key_id, NULL: unsigned): unchanged unless it is a
+ * Step Functions read holding a sealed value, then opened with andon_kms_open_body() into sb and *body,
+ * *len pointed at it. Returns 0, or -1 with err set (the caller may not read it).
+ */
+struct andon_req;
+int andon_kms_reveal(andon_kms_t *k, const struct andon_req *req, const char *account, const char *key_id,
+		     const char **body, size_t *len, msgpack_sbuffer *sb, andon_apierr_t *err);
+
 #endif

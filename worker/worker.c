@@ -382,22 +382,9 @@ static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req
 		      char account[ANDON_REQUEST_ACCOUNT_SIZE], const char **key_id, andon_apierr_t *err)
 {
 	auth_ctx_t *x = opaque;
-	const rd_kafka_message_t *m = x->m;
-	rd_kafka_headers_t *hdrs = NULL;
 	const char *reason = NULL;
-	andon_auth_msg_t am;
 
-	/* Borrowed: the headers belong to the message. */
-	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		hdrs = NULL;
-	am.hdrs = hdrs;
-	am.topic = rd_kafka_topic_name(m->rkt);
-	am.key = m->key;
-	am.key_len = m->key_len;
-	am.value = m->payload;
-	am.value_len = m->len;
-	am.ts_ms = rd_kafka_message_timestamp(m, NULL);
-	if (andon_auth_check(x->w->auth, &am, op, req, account, err, &reason) == 0) {
+	if (andon_auth_check_message(x->w->auth, x->m, op, req, account, err, &reason) == 0) {
 		*key_id = andon_auth_key_id(x->w->auth);
 		snprintf(x->key_id, 65, "%s", *key_id);
 		return 0;
@@ -570,28 +557,6 @@ static int engine_body(andon_worker_t *w, job_t *j, const redisReply *r, const c
 	return 0;
 }
 
-/*
- * A Step Functions read of an execution whose error or cause a customer key sealed (kms.h): the body with
- * them opened for a caller the key allows, in w->sb_kms. 0, or -1 with j->err set (the caller may not).
- */
-static int reveal(andon_worker_t *w, job_t *j, const char **body, size_t *len)
-{
-	const char *arn;
-	size_t arn_len;
-
-	if (*len < sizeof(ANDON_KMS_PREFIX) ||
-	    memmem(*body, *len, ANDON_KMS_PREFIX, strlen(ANDON_KMS_PREFIX)) == NULL || j->req.op_len < 14 ||
-	    memcmp(j->req.op, "StepFunctions.", 14) != 0 ||
-	    andon_codec_get_str(j->req.body, "executionArn", &arn, &arn_len) != 1)
-		return 0;
-	if (andon_kms_open_body(w->kms, arn, arn_len, j->account, j->key_id[0] != '\0' ? j->key_id : NULL,
-				*body, *len, &w->sb_kms, &j->err) != 0)
-		return -1;
-	*body = w->sb_kms.data;
-	*len = w->sb_kms.size;
-	return 0;
-}
-
 /* Produces everything a message caused, then drops the worker's own hold on it. */
 static void answer(andon_worker_t *w, job_t *j)
 {
@@ -610,7 +575,9 @@ static void answer(andon_worker_t *w, job_t *j)
 		int ok;
 
 		r = w->replies[j->call];
-		if (engine_body(w, j, r, &body, &len) == 0 && reveal(w, j, &body, &len) == 0) {
+		if (engine_body(w, j, r, &body, &len) == 0 &&
+		    andon_kms_reveal(w->kms, &j->req, j->account, j->key_id[0] != '\0' ? j->key_id : NULL,
+				     &body, &len, &w->sb_kms, &j->err) == 0) {
 			ok = r->element[1]->integer != 0;
 			andon_proto_reply_raw(&w->sb, &j->req, ok, body, len);
 			andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
