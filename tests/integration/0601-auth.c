@@ -315,6 +315,30 @@ static void captured_request_replays_inside_the_window_only(void **state)
 	free(arn);
 }
 
+static void signed_long_ago_is_past_the_retention(void **state)
+{
+	const andon_creds_t *c = h_auth_creds(NULL);
+	char *arn = h_sfn_start(sm, "old");
+	time_t then = time(NULL) - 7200;
+	json_t *r;
+
+	(void)state;
+	/* Signed and timestamped two hours ago (a replay keeping its original timestamp): inside the
+	 * 15-minute window, past security.max_request_age (1 hour here). */
+	r = send_as(c, "StepFunctions.StopExecution", NULL, stop_body(arn), T_NONE, then,
+		    (long long)then * 1000, NULL);
+	assert_error(r, "InvalidSignatureException", 400);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")), "retention"));
+	hcf_flow(NULL, "cf-old", "{\"Type\": \"StateMachine\"}");
+	hcf_start(NULL, "cf-old", "e-1", 1);
+	assert_error(send_as(c, "CloudFlow.StopExecution", NULL, hcf_body("cf-old", "e-1"), T_NONE, then,
+			     (long long)then * 1000, NULL),
+		     "RequestTimeTooSkewed", 403);
+	assert_ok(send_ok(c, "StepFunctions.StopExecution", stop_body(arn)));
+	free(arn);
+}
+
 /* A key of the default account with policy. */
 static andon_creds_t key_with(const char *policy)
 {
@@ -513,7 +537,8 @@ static int setup(void **state)
 	(void)state;
 	h_start();
 	h_auth_on();
-	http_port = hh_port(h_worker_start((const char *const[]){"worker.http_listen=127.0.0.1:0", NULL}));
+	http_port = hh_port(h_worker_start(
+	    (const char *const[]){"worker.http_listen=127.0.0.1:0", "security.max_request_age=3600", NULL}));
 	sm = h_sfn_machine("auth-orders", "STANDARD");
 	sm2 = h_sfn_machine("auth-other", "STANDARD");
 	return 0;
@@ -532,6 +557,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(refusals_have_the_apis_codes_and_change_nothing),
 	    cmocka_unit_test(captured_request_replays_inside_the_window_only),
+	    cmocka_unit_test(signed_long_ago_is_past_the_retention),
 	    cmocka_unit_test(policy_matrix),
 	    cmocka_unit_test(swf_domain_scope_and_cloudflow_flows),
 	    cmocka_unit_test(andon_replay_keeps_the_signature_or_signs_again),
