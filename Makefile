@@ -11,7 +11,7 @@
 #   make fuzz             libFuzzer targets (clang, ASan + UBSan, into build-fuzz/) for FUZZ_SECONDS each
 #   make fuzz-smoke       the same for 60 seconds each (CI)
 
-PKGS    := rdkafka hiredis msgpack jansson libmicrohttpd libsystemd
+PKGS    := rdkafka hiredis msgpack jansson libmicrohttpd libsystemd libcrypto
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
@@ -42,7 +42,7 @@ INTEG_SRC  := $(wildcard tests/integration/*.c)
 LIB        := $(B)/libandon.a
 WORKER_LIB := $(B)/libandon-worker.a
 BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(B)/bin/andon-tail \
-              $(B)/bin/andon-callback $(B)/bin/andon-devkafka
+              $(B)/bin/andon-callback $(B)/bin/andon-devkafka $(B)/bin/andon-keys
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(B)/tests/bench-engine $(B)/tests/bench $(B)/tests/bench-handshake
@@ -81,6 +81,10 @@ $(B)/bin/andon-send: $(call obj,producers/andon-send.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/andon-replay: $(call obj,producers/andon-replay.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# andon-keys checks policies and reads andon.conf with the worker's own modules (authz, config).
+$(B)/bin/andon-keys: $(call obj,producers/andon-keys.c) $(WORKER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/andon-tail: $(call obj,consumers/andon-tail.c) $(LIB)
@@ -126,8 +130,11 @@ test: unit integration integration-cluster install-test
 test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS) $(TEST_WORKER)
 unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
+# The suites of every API run once more with security.auth = required (every request signed).
+AUTH_RERUN := $(addprefix $(B)/tests/integration/,0101-sfn_stop 0105-tools 0201-sagemaker_stop 0202-sagemaker_handlers \
+	      0301-cflow_stop 0401-swf_cancel)
 integration: $(BINS) $(INTEG_BINS) $(TEST_WORKER)
-	ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(INTEG_BINS)
+	ANDON_KAFKA=$(KAFKA) ANDON_AUTH_RERUN="$(AUTH_RERUN)" sh tests/run-integration.sh $(B) $(INTEG_BINS)
 integration-cluster: $(BINS) $(CLUSTER_BINS) $(TEST_WORKER)
 	ANDON_REDIS=cluster ANDON_KAFKA=$(KAFKA) sh tests/run-integration.sh $(B) $(CLUSTER_BINS)
 # make install into a throwaway DESTDIR, then what landed there: programs, man pages, units, example.
@@ -172,9 +179,9 @@ FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := $(WFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -Iworker -Itests -Itests/fuzz \
                 -I$(F)/gen $(shell pkg-config --cflags $(PKGS))
-FUZZ_TARGETS := $(F)/bin/fuzz-request $(F)/bin/fuzz-json
+FUZZ_TARGETS := $(F)/bin/fuzz-request $(F)/bin/fuzz-json $(F)/bin/fuzz-sign
 FUZZ_SEEDS   := $(sort $(wildcard tests/fuzz/seeds/*.jsonl))
-FUZZ_LIBS    := $(F)/libandon-worker.a $(F)/libandon.a
+FUZZ_LIBS    := $(F)/libandon-worker.a $(F)/libandon.a $(F)/obj/gen/lua_bundle.o
 fobj = $(patsubst %.c,$(F)/obj/%.o,$(1))
 
 $(F)/obj/%.o: %.c
@@ -197,6 +204,13 @@ $(F)/bin/fuzz-request-plain: $(call fobj,tests/fuzz/fuzz-request.c) $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 $(F)/bin/fuzz-json: $(call fobj,tests/fuzz/fuzz-json.c tests/fuzz/mutate.c) $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+# The worker's key caches (auth.c, kms.c) read Redis through the engine, so the targets link the functions too.
+$(F)/obj/gen/lua_bundle.o: $(B)/gen/lua_bundle.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(F)/bin/fuzz-sign: $(call fobj,tests/fuzz/fuzz-sign.c) $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 $(F)/bin/seedgen: $(call fobj,tests/fuzz/seedgen.c) $(FUZZ_LIBS)

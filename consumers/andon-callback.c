@@ -15,6 +15,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "sign.h"
 #include "util.h"
 #include "version.h"
 
@@ -66,6 +67,9 @@ static void usage(FILE *out)
 	    "  -q             only warnings and errors on stderr\n"
 	    "  -h, --help     this text\n"
 	    "      --version  the version of the program and its libraries\n"
+	    "\n"
+	    "Reports are signed with ANDON_ACCESS_KEY_ID / ANDON_SECRET_ACCESS_KEY, else the file\n"
+	    "ANDON_SHARED_CREDENTIALS_FILE, else ~/.andon/credentials; without any they go unsigned.\n"
 	    "\n"
 	    "Exit status: 0 done or interrupted, 1 on a Kafka error, 2 on bad usage.\n");
 }
@@ -241,6 +245,7 @@ static json_t *outputs_of(const result_t *r)
 
 typedef struct handler {
 	const char *step_cmd, *stop_cmd, *request_topic, *account;
+	const andon_creds_t *creds; /* signs the reports; NULL: unsigned (security.auth = off) */
 	rd_kafka_t *producer;
 	int delivered, failed;
 } handler_t;
@@ -287,11 +292,10 @@ static int report(handler_t *h, const char *token, const char *status, int succe
 		return -1;
 	}
 	h->delivered = h->failed = 0;
-	rc = rd_kafka_producev(h->producer, RD_KAFKA_V_TOPIC(h->request_topic),
-			       RD_KAFKA_V_KEY(token, strlen(token)), RD_KAFKA_V_VALUE(buf, len),
-			       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+	rc = andon_sign_produce(h->producer, h->creds, h->request_topic, RD_KAFKA_PARTITION_UA, token,
+				strlen(token), buf, len, NULL, NULL);
+	free(buf); /* copied */
 	if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		free(buf);
 		andon_err("producing the report: %s", rd_kafka_err2str(rc));
 		return -1;
 	}
@@ -369,7 +373,9 @@ int main(int argc, char **argv)
 	    "read_committed",		NULL};
 	/* Each report is awaited before the next message: batching would only add its linger to each. */
 	static const char *const producer_defaults[] = {"linger.ms", "0", NULL};
-	handler_t h = {NULL, NULL, "andon.requests", NULL, NULL, 0, 0};
+	handler_t h = {NULL, NULL, "andon.requests", NULL, NULL, NULL, 0, 0};
+	andon_creds_t creds;
+	int have_creds;
 	const char *pipeline = NULL, *topic_arg = NULL, *group = NULL;
 	char topic[300], group_buf[400], errstr[512];
 	long long count = -1, handled = 0;
@@ -462,6 +468,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-callback: -b brokers (or -X bootstrap.servers=...) is required\n");
 		goto usage;
 	}
+	if ((have_creds = andon_creds_load(&creds, errstr, sizeof(errstr))) < 0) {
+		fprintf(stderr, "andon-callback: credentials: %s\n", errstr);
+		goto usage;
+	}
+	h.creds = have_creds ? &creds : NULL;
 	andon_catch_stop(&run);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -3,6 +3,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "sign.h"
 #include "util.h"
 #include "version.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define METADATA_TIMEOUT_MS 10000
 #define FLUSH_TIMEOUT_MS    60000
@@ -38,6 +40,12 @@ static void usage(FILE *out)
 	    "  -E OFFSET       end offset, exclusive (default the high watermark when the replay starts)\n"
 	    "  -d TOPIC        destination topic (default andon.requests)\n"
 	    "  -n              dry run: print what would be replayed as JSON lines on stdout\n"
+	    "      --re-sign   sign each copy afresh with the operator's credentials (ANDON_ACCESS_KEY_ID /\n"
+	    "                  ANDON_SECRET_ACCESS_KEY, else ANDON_SHARED_CREDENTIALS_FILE, else\n"
+	    "                  ~/.andon/credentials), the original's key id in andon-original-key-id. "
+	    "Without\n"
+	    "                  it a copy keeps the original's headers (its signature) and Kafka timestamp,\n"
+	    "                  so the worker checks the original signature and signing window\n"
 	    "  -q              only print warnings and errors on stderr\n"
 	    "  -h, --help      this text\n"
 	    "      --version   the version of the program and its libraries\n"
@@ -226,15 +234,68 @@ out:
 
 /* Produces one copy, waiting out a full local queue. Returns 0, or -1 (counted as a failure by the caller).
  */
-static int produce(rd_kafka_t *rk, const char *dest, const struct replay *rp)
+/*
+ * The headers of a copy of rkm: its own (the signature and anything else), or with creds (--re-sign) the
+ * same without the signature, plus andon-original-key-id when it was signed; NULL when it has none.
+ */
+static rd_kafka_headers_t *copy_headers(const rd_kafka_message_t *rkm, const andon_creds_t *creds)
+{
+	rd_kafka_headers_t *h = NULL, *src = NULL;
+	const void *orig = NULL;
+	size_t orig_len = 0;
+
+	if (rd_kafka_message_headers(rkm, &src) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		h = rd_kafka_headers_copy(src);
+	if (creds == NULL || h == NULL)
+		return h;
+	if (rd_kafka_header_get_last(h, ANDON_SIGN_HDR_KEY_ID, &orig, &orig_len) ==
+		RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    orig != NULL) {
+		rd_kafka_header_remove(h, ANDON_SIGN_HDR_ORIG_KEY);
+		rd_kafka_header_add(h, ANDON_SIGN_HDR_ORIG_KEY, -1, orig, (ssize_t)orig_len);
+	}
+	rd_kafka_header_remove(h, ANDON_SIGN_HDR_KEY_ID);
+	rd_kafka_header_remove(h, ANDON_SIGN_HDR_DATE);
+	rd_kafka_header_remove(h, ANDON_SIGN_HDR_SIG);
+	return h;
+}
+
+/* One copy of rp to dest with the original's timestamp and headers; with creds (--re-sign) signed anew,
+ * dated at that timestamp (the worker wants the signing date within 15 minutes of it). */
+static rd_kafka_resp_err_t produce_one(rd_kafka_t *rk, const char *dest, const struct replay *rp,
+				       const rd_kafka_message_t *rkm, const andon_creds_t *creds)
+{
+	rd_kafka_headers_t *h = copy_headers(rkm, creds);
+	rd_kafka_resp_err_t err;
+	int64_t ts = rp->ts > 0 ? rp->ts : 0;
+	char why[256];
+
+	if (creds != NULL) {
+		if (h == NULL)
+			h = rd_kafka_headers_new(3);
+		if (andon_sign_headers(h, creds, dest, rp->key, rp->key_len, rp->value, rp->value_len,
+				       ts > 0 ? (time_t)(ts / 1000) : time(NULL), why, sizeof(why)) != 0) {
+			andon_err("re-sign: %s", why);
+			rd_kafka_headers_destroy(h);
+			return RD_KAFKA_RESP_ERR__INVALID_ARG;
+		}
+	}
+	err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_KEY(rp->key, rp->key_len),
+				RD_KAFKA_V_VALUE((void *)rp->value, rp->value_len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
+				RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && h != NULL)
+		rd_kafka_headers_destroy(h); /* owned by the message only once produced */
+	return err;
+}
+
+static int produce(rd_kafka_t *rk, const char *dest, const struct replay *rp, const rd_kafka_message_t *rkm,
+		   const andon_creds_t *creds)
 {
 	rd_kafka_resp_err_t err;
 
 	for (;;) {
-		err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_KEY(rp->key, rp->key_len),
-					RD_KAFKA_V_VALUE((void *)rp->value, rp->value_len),
-					RD_KAFKA_V_TIMESTAMP(rp->ts),
-					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+		err = produce_one(rk, dest, rp, rkm, creds);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !run)
 			break;
 		/* Serving delivery reports is what frees room in the queue. */
@@ -260,6 +321,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 						 {"version", no_argument, NULL, ANDON_OPT_VERSION},
+						 {"re-sign", no_argument, NULL, ANDON_OPT_VERSION + 1},
 						 {NULL, 0, NULL, 0}};
 	static const char *const reader_defaults[] = {
 	    /* assign() needs a group handle, but nothing joins it and nothing is committed to it. */
@@ -274,7 +336,7 @@ int main(int argc, char **argv)
 	int ncargs = 0, opt, dry_run = 0, status = 1, nranges = 0, ndone = 0;
 	const char *src = NULL, *dest = "andon.requests";
 	long long only = -1, start = RD_KAFKA_OFFSET_BEGINNING, end = -1, produced = 0, failed = 0;
-	char errstr[512];
+	char errstr[512] = "";
 	rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
 	rd_kafka_t *producer = NULL, *consumer = NULL;
 	rd_kafka_topic_partition_list_t *parts = NULL;
@@ -282,6 +344,8 @@ int main(int argc, char **argv)
 	struct range *ranges = NULL;
 	struct counts counts = {0, 0};
 	msgpack_zone zone;
+	andon_creds_t creds;
+	int resign = 0;
 
 	if ((cargs = calloc((size_t)argc, sizeof(*cargs))) == NULL) {
 		fprintf(stderr, "andon-replay: out of memory\n");
@@ -297,6 +361,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			src = optarg;
+			break;
+		case ANDON_OPT_VERSION + 1:
+			resign = 1;
 			break;
 		case 'p':
 			if (andon_parse_ll(optarg, 0, INT32_MAX, &only) != 0) {
@@ -348,6 +415,11 @@ int main(int argc, char **argv)
 	}
 	if (src == NULL) {
 		fprintf(stderr, "andon-replay: -t source topic is required\n");
+		goto usage;
+	}
+	if (resign && andon_creds_load(&creds, errstr, sizeof(errstr)) != 1) {
+		fprintf(stderr, "andon-replay: --re-sign: %s\n",
+			errstr[0] != '\0' ? errstr : "no credentials (ANDON_ACCESS_KEY_ID, ...)");
 		goto usage;
 	}
 
@@ -453,7 +525,7 @@ int main(int argc, char **argv)
 					failed++;
 					run = 0;
 				}
-			} else if (produce(producer, dest, &rp) != 0) {
+			} else if (produce(producer, dest, &rp, rkm, resign ? &creds : NULL) != 0) {
 				failed++;
 			}
 			produced++;

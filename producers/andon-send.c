@@ -3,6 +3,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "sign.h"
 #include "util.h"
 #include "version.h"
 
@@ -52,6 +53,11 @@ static void usage(FILE *out)
 	    "  -q              only print warnings and errors on stderr\n"
 	    "  -h, --help      this text\n"
 	    "      --version   the version of the program and its libraries\n"
+	    "\n"
+	    "Requests are signed (andon-key-id, andon-date, andon-signature headers) with the credentials\n"
+	    "of ANDON_ACCESS_KEY_ID and ANDON_SECRET_ACCESS_KEY, else the file "
+	    "ANDON_SHARED_CREDENTIALS_FILE,\n"
+	    "else ~/.andon/credentials; without any they go unsigned (for a worker with security.auth=off).\n"
 	    "\n"
 	    "Exit status: 0 reply ok:true (or sent, with -n), 1 reply ok:false, 2 no reply within -T\n"
 	    "(or interrupted), 3 usage, configuration or Kafka error (including a failed delivery).\n");
@@ -278,6 +284,8 @@ int main(int argc, char **argv)
 	rd_kafka_resp_err_t err;
 	struct delivery dr = {0, RD_KAFKA_RESP_ERR_NO_ERROR, -1, -1};
 	int64_t start_us, deadline_us;
+	andon_creds_t creds;
+	int signed_ = 0;
 
 	if ((cargs = calloc((size_t)argc, sizeof(*cargs))) == NULL) {
 		fprintf(stderr, "andon-send: out of memory\n");
@@ -398,6 +406,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-send: out of memory\n");
 		goto out;
 	}
+	if ((signed_ = andon_creds_load(&creds, errstr, sizeof(errstr))) < 0) {
+		fprintf(stderr, "andon-send: credentials: %s\n", errstr);
+		goto out;
+	}
 	if (andon_json_pack(env, &buf, &len, errstr, sizeof(errstr)) != 0) {
 		fprintf(stderr, "andon-send: encoding the request: %s\n", errstr);
 		goto out;
@@ -450,9 +462,8 @@ int main(int argc, char **argv)
 		andon_err("%s", errstr);
 		goto out;
 	}
-	err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(req_topic), RD_KAFKA_V_KEY(key, strlen(key)),
-				RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_OPAQUE(&dr), RD_KAFKA_V_END);
+	err = andon_sign_produce(producer, signed_ ? &creds : NULL, req_topic, RD_KAFKA_PARTITION_UA, key,
+				 strlen(key), buf, len, NULL, &dr);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		andon_err("produce to %s: %s", req_topic, rd_kafka_err2str(err));
 		goto out;

@@ -3,7 +3,7 @@
 # server from Maven Central into a cache outside the checkout (scripts/kafka.sh fetch; once).
 set -euo pipefail
 pkgs=(build-essential pkg-config librdkafka-dev libhiredis-dev libmsgpack-dev libjansson-dev
-      libcmocka-dev libmicrohttpd-dev libsystemd-dev redis-server redis-tools valgrind clang-format clang
+      libcmocka-dev libmicrohttpd-dev libsystemd-dev libssl-dev redis-server redis-tools valgrind clang-format clang
       libclang-rt-14-dev openjdk-17-jre-headless maven man-db groff-base)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -51,19 +51,36 @@ else
 	kafka_opts=""
 fi
 
+# Signed requests, as in production: a master key, a development key allowed everything in the default
+# account, and its credentials in a file the tools read (ANDON_SHARED_CREDENTIALS_FILE).
+keys="$bin/andon-keys -o redis.port=$port -o security.master_key_file=$dir/master.key"
+$keys -q master-key "$dir/master.key" >/dev/null
+devkey=$($keys -q create -a 123456789012 \
+	-P '{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}')
+key_id=$(printf '%s' "$devkey" | sed 's/.*"accessKeyId":"\([^"]*\)".*/\1/')
+secret=$(printf '%s' "$devkey" | sed 's/.*"secretAccessKey":"\([^"]*\)".*/\1/')
+umask 077
+printf 'access_key_id = %s\nsecret_access_key = %s\n' "$key_id" "$secret" > "$dir/credentials"
+umask 022
+
 cat <<MSG
 Andon development stack
   redis-server  127.0.0.1:$port (AOF on, data in $dir)
   $kafka
+  security.auth required; development key $key_id (account 123456789012, allowed everything),
+                secret $secret, in $dir/credentials
 In another terminal:
+  export ANDON_SHARED_CREDENTIALS_FILE=$dir/credentials
   $bin/andon-send -b $brokers StepFunctions.CreateStateMachine name=orders
   $bin/andon-send -b $brokers StepFunctions.StartExecution stateMachineArn=arn:aws:states:us-east-1:123456789012:stateMachine:orders name=run-1
   $bin/andon-send -b $brokers StepFunctions.StopExecution executionArn=arn:aws:states:us-east-1:123456789012:execution:orders:run-1 error=Halted
   $bin/andon-tail -b $brokers -t andon.events -o beginning
+  $keys list
 Ctrl-C stops everything.
 MSG
 # shellcheck disable=SC2086 # kafka_opts is a list of arguments
-"$bin/andon-worker" -b "$brokers" -o "redis.port=$port" $kafka_opts -X session.timeout.ms=6000 &
+"$bin/andon-worker" -b "$brokers" -o "redis.port=$port" -o security.auth=required \
+	-o "security.master_key_file=$dir/master.key" $kafka_opts -X session.timeout.ms=6000 &
 wpid=$!
 # The first wait returns when a signal arrives; the second waits for the worker's own shutdown.
 wait "$wpid" || true

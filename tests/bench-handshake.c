@@ -6,6 +6,7 @@
  * ANDON_BENCH_HANDSHAKES sets the number of executions per phase (default 2000); ANDON_BENCH_OPTS="key=value
  * ..." gives the worker extra settings (-o).
  */
+#include "harness-auth.h"
 #include "harness.h"
 
 #include "codec.h"
@@ -88,10 +89,10 @@ static rd_kafka_t *reader_at_end(void)
 
 static void produce(rd_kafka_t *producer, const char *key, msgpack_sbuffer *sb)
 {
-	while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("andon.requests"),
-				 RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(sb->data, sb->size),
-				 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+	/* Signed when the run asks for it (ANDON_TEST_AUTH=required, harness-auth.h). */
+	while (andon_sign_produce(producer, h_auth_creds(NULL), "andon.requests", RD_KAFKA_PARTITION_UA, key,
+				  strlen(key), sb->data, sb->size, NULL,
+				  NULL) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		rd_kafka_poll(producer, 1);
 	rd_kafka_poll(producer, 0);
 }

@@ -14,6 +14,7 @@
  * ANDON_BENCH_SOAK=M then replays the burst's requests until M more were answered (each a duplicate: the
  * whole path runs, and Redis does not grow), printing the worker's RSS every million: it must stay flat.
  */
+#include "harness-auth.h"
 #include "harness-kafka.h"
 #include "harness.h"
 
@@ -21,6 +22,7 @@
 #include "codec.h"
 #include "config.h"
 #include "engine.h"
+#include "sign.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -28,12 +30,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SM_NAME	   "bench"
 #define ECHO_TOPIC "bench.echo"
 #define SM_ARN	   "arn:aws:states:" H_REGION ":" H_ACCOUNT ":stateMachine:" SM_NAME
 
 static int n_req = 20000;
+static const andon_creds_t *creds; /* signs the requests when the worker requires it (harness-auth.h) */
 
 static void exec_arn(char *buf, size_t size, const char *phase, int i)
 {
@@ -266,10 +270,8 @@ static void run_phase(rd_kafka_t *producer, rd_kafka_t *reader, phase_t *ph, con
 		}
 		encode_stop(&sb, ph->name, i, arn, sizeof(arn));
 		ph->sent_us[i] = now_us();
-		while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(arn, strlen(arn)),
-					 RD_KAFKA_V_VALUE(sb.data, sb.size),
-					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		while (andon_sign_produce(producer, creds, topic, RD_KAFKA_PARTITION_UA, arn, strlen(arn),
+					  sb.data, sb.size, NULL, NULL) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(producer, 1);
 		rd_kafka_poll(producer, 0);
 		if (i % 256 == 0)
@@ -440,6 +442,48 @@ static void phase_free(phase_t *ph)
 	free(ph->lat_us);
 }
 
+#define AUTH_ROUNDS 3 /* bursts with security.auth off, then required, alternating */
+
+/* CPU time (user + system) process pid has used so far, in microseconds (/proc/PID/stat). */
+static double cpu_us(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command name's closing parenthesis. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Microseconds of one signature (canonical string and HMAC-SHA256) over a stop request of this bench. */
+static double sign_cost_us(void)
+{
+	static const andon_creds_t c = {"AKANBENCHBENCHBENCH0", "0123456789012345678901234567890123456789"};
+	char arn[256], sig[ANDON_SIGN_SIG_LEN + 1];
+	msgpack_sbuffer sb;
+	int64_t t0;
+	const int n = 100000;
+
+	msgpack_sbuffer_init(&sb);
+	encode_stop(&sb, "cost", 1, arn, sizeof(arn));
+	t0 = andon_now_us();
+	for (int i = 0; i < n; i++)
+		andon_sign_compute(c.secret, strlen(c.secret), c.key_id, strlen(c.key_id), "20261130T102032Z",
+				   "andon.requests", 14, arn, strlen(arn), sb.data, sb.size, sig);
+	msgpack_sbuffer_destroy(&sb);
+	return (double)(andon_now_us() - t0) / n;
+}
+
 int main(void)
 {
 	const char *env = getenv("ANDON_BENCH_N");
@@ -448,6 +492,9 @@ int main(void)
 	phase_t burst = {.name = "burst"}, paced = {.name = "paced"};
 	phase_t eburst = {.name = "eburst"}, epaced = {.name = "epaced"};
 	phase_t echo_burst = {.name = "echo"}, echo_paced = {.name = "echopaced"};
+	phase_t auth_phases[2 * AUTH_ROUNDS] = {{.name = "off0"},  {.name = "auth0"}, {.name = "off1"},
+						{.name = "auth1"}, {.name = "off2"},  {.name = "auth2"}};
+	double off_rate = 0, auth_rate = 0, off_cpu = 0, auth_cpu = 0;
 	double worker_rate, eos_rate, echo_rate, ceiling_rate, p99, eos_p99;
 	char label[64];
 	int half;
@@ -486,6 +533,8 @@ int main(void)
 	create_executions("eburst", n_req);
 	create_executions("epaced", n_req);
 	create_executions("ceiling", n_req);
+	for (int i = 0; i < 2 * AUTH_ROUNDS; i++)
+		create_executions(auth_phases[i].name, n_req);
 
 	conf = rd_kafka_conf_new();
 	rd_kafka_conf_set(conf, "bootstrap.servers", h_brokers(), err, sizeof(err));
@@ -553,6 +602,50 @@ int main(void)
 	printf("exactly-once / at-least-once: throughput %.0f%%, paced p99 %.2fx\n",
 	       100.0 * eos_rate / worker_rate, eos_p99 / p99);
 
+	/*
+	 * Signed requests: the same burst with security.auth off (unsigned) and required (signed), on fresh
+	 * workers, alternating AUTH_ROUNDS times; the better of each, so a neighbour's load on a shared
+	 * machine does not decide the ratio. The worker's own CPU per request, from /proc, is the steadier
+	 * figure on such a machine.
+	 */
+	h_auth_on();
+	for (int round = 0; round < AUTH_ROUNDS; round++) {
+		for (int required = 0; required < 2; required++) {
+			phase_t *ph = &auth_phases[round * 2 + required];
+			double rate, cpu;
+
+			if (h_worker_stop() != 0) {
+				h_stop();
+				return 1;
+			}
+			h_auth_workers(required);
+			creds = required ? h_auth_creds(NULL) : NULL;
+			worker = h_worker_start_bench("worker.exactly_once=false");
+			cpu = cpu_us(worker);
+			run_phase(producer, reader, ph, "andon.requests", 0);
+			cpu = (cpu_us(worker) - cpu) / n_req;
+			report(ph,
+			       required ? "worker, burst, security.auth=required"
+					: "worker, burst, security.auth=off",
+			       &rate, NULL);
+			printf("  worker CPU per request: %.1f us\n", cpu);
+			if (required && rate > auth_rate)
+				auth_rate = rate;
+			if (!required && rate > off_rate)
+				off_rate = rate;
+			if (required && (auth_cpu == 0 || cpu < auth_cpu))
+				auth_cpu = cpu;
+			if (!required && (off_cpu == 0 || cpu < off_cpu))
+				off_cpu = cpu;
+		}
+	}
+	creds = NULL;
+	printf("auth required / off (best of %d each): throughput %.0f%%; worker CPU per request %.1f us vs "
+	       "%.1f us (+%.1f us); HMAC-SHA256 signature of one request: %.2f us (signed by the producer, "
+	       "once more by the worker to verify)\n",
+	       AUTH_ROUNDS, 100.0 * auth_rate / off_rate, auth_cpu, off_cpu, auth_cpu - off_cpu,
+	       sign_cost_us());
+
 	if (soak_n > 0)
 		soak(producer, reader, worker, soak_n);
 
@@ -566,6 +659,8 @@ int main(void)
 	phase_free(&epaced);
 	phase_free(&echo_burst);
 	phase_free(&echo_paced);
+	for (int i = 0; i < 2 * AUTH_ROUNDS; i++)
+		phase_free(&auth_phases[i]);
 	if (h_worker_stop() != 0) {
 		h_stop();
 		return 1;

@@ -3,9 +3,11 @@
 #include "harness-int.h"
 
 #include "codec.h"
+#include "harness-auth.h"
 #include "harness-kafka.h"
 #include "json.h"
 #include "kafka.h"
+#include "sign.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -363,6 +365,9 @@ void h_start(void)
 	H.unassigned = json_array();
 	H.ids = json_array();
 	H.started = 1;
+	h_auth_reset();
+	if (getenv("ANDON_TEST_AUTH") != NULL && strcmp(getenv("ANDON_TEST_AUTH"), "required") == 0)
+		h_auth_on();
 }
 
 void h_stop(void)
@@ -394,6 +399,7 @@ void h_stop(void)
 	json_decref(H.watched);
 	json_decref(H.unassigned);
 	json_decref(H.ids);
+	h_auth_reset();
 	if (getenv("ANDON_KEEP_TMP") == NULL) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", H.dir);
 		if (system(cmd) != 0)
@@ -527,6 +533,19 @@ int h_redis_port(void)
 	return H.redis_port;
 }
 
+void h_produce_msg(const char *topic, const void *key, size_t key_len, const void *buf, size_t len,
+		   struct rd_kafka_headers_s *hdrs, long long ts_ms)
+{
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+				RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		DIE("produce: %s", rd_kafka_err2str(err));
+	h_flush();
+}
+
 void h_produce_raw(const char *topic, const char *key, const void *buf, size_t len)
 {
 	rd_kafka_resp_err_t err;
@@ -573,11 +592,30 @@ static const char *send_req_at(const char *op, const char *id, const char *key, 
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (andon_json_to_msgpack(req, &pk, err, sizeof(err)) != 0)
 		DIE("encode: %s", err);
-	while ((e = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC("andon.requests"),
-				      RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(sb.data, sb.size),
-				      RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				      RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-		rd_kafka_poll(H.producer, 10);
+	/* Signed by the key of its account when signing is on (harness-auth.h); a message stamped with a
+	 * time of its own (ts_ms, h_send_at) is signed at that time, as its producer would have. */
+	if (ts_ms == 0) {
+		while ((e = andon_sign_produce(H.producer, h_auth_creds(account), "andon.requests",
+					       RD_KAFKA_PARTITION_UA, key, strlen(key), sb.data, sb.size, NULL,
+					       NULL)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(H.producer, 10);
+	} else {
+		const andon_creds_t *c = h_auth_creds(account);
+		rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
+
+		if (c != NULL && andon_sign_headers(hdrs, c, "andon.requests", key, strlen(key), sb.data, sb.size,
+						    (time_t)(ts_ms / 1000), err, sizeof(err)) != 0)
+			DIE("sign: %s", err);
+		/* The message owns the headers once produced. */
+		while ((e = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC("andon.requests"),
+					      RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(sb.data, sb.size),
+					      RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_HEADERS(hdrs),
+					      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+		       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(H.producer, 10);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			rd_kafka_headers_destroy(hdrs);
+	}
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		DIE("produce: %s", rd_kafka_err2str(e));
 	msgpack_sbuffer_destroy(&sb);
@@ -819,6 +857,7 @@ pid_t h_worker_spawn(const char *const *opts)
 	argv[argc++] = "-o";
 	argv[argc++] = port;
 	hk_worker_args(argv, &argc);
+	h_auth_worker_args(argv, &argc);
 	argv[argc++] = "-X";
 	argv[argc++] = "session.timeout.ms=6000";
 	argv[argc++] = "-X";

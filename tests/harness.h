@@ -117,6 +117,14 @@ redisReply *h_redis(const char *fmt, ...);
 /** Produces raw bytes to topic (key may be NULL) and waits for the broker's acknowledgement. */
 void h_produce_raw(const char *topic, const char *key, const void *buf, size_t len);
 
+/**
+ * Produces value buf[0..len) with key[0..key_len) and the headers hdrs (NULL: none; owned by the message
+ * once produced) and Kafka timestamp ts_ms (0: now), and waits for the acknowledgement.
+ */
+struct rd_kafka_headers_s;
+void h_produce_msg(const char *topic, const void *key, size_t key_len, const void *buf, size_t len,
+		   struct rd_kafka_headers_s *hdrs, long long ts_ms);
+
 /** Produces a request {v:1, op, id, account?, body} (body is stolen) without waiting; id may be NULL for a
  * fresh one. Returns the request id (owned by the harness until h_stop). */
 const char *h_send(const char *op, const char *id, const char *account, json_t *body);

@@ -3,6 +3,7 @@
 # redis-server and worker(s). The broker is one real Apache Kafka started here for the whole run
 # (scripts/kafka.sh; each binary deletes the topics the previous one left), unless ANDON_KAFKA=dev (every
 # binary then starts andon-devkafka, librdkafka's mock) or ANDON_BROKERS already names a broker.
+# ANDON_AUTH_RERUN names binaries to run once more with every request signed (security.auth = required).
 # Tests that need a worker to die on cue run BUILD/tests/andon-worker-test (test-only ops).
 # Tests that kill brokers start clusters of their own under this run's folder, stopped here at the end
 # even if the test was killed. Usage: run-integration.sh BUILD BINARY...
@@ -45,6 +46,14 @@ for t in "$@"; do
 	# A hung test must not hang CI: each binary gets at most 5 minutes.
 	timeout -k 10 300 "$t" || { echo "FAILED: $t"; failed=$((failed + 1)); }
 	echo "-- $t: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+done
+# ANDON_AUTH_RERUN: binaries run once more with security.auth = required, every request signed
+# (tests/harness-auth.h), on the same broker.
+for t in ${ANDON_AUTH_RERUN:-}; do
+	echo "== $t (security.auth=required)"
+	t0=$(date +%s%N)
+	ANDON_TEST_AUTH=required timeout -k 10 300 "$t" || { echo "FAILED: $t (auth)"; failed=$((failed + 1)); }
+	echo "-- $t (security.auth=required): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 done
 if [ -n "$run" ]; then
 	rss=$(ps -o rss= -p "$(cat "$run/kafka/node-1/pid")")

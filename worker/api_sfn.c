@@ -2,6 +2,7 @@
  */
 #include "answer.h"
 #include "codec.h"
+#include "kms.h"
 #include "ops.h"
 #include "utf8.h"
 #include "util.h"
@@ -132,6 +133,53 @@ static void args_head(andon_call_t *call, const andon_req_t *req)
 	andon_call_arg(call, req->op, req->op_len);
 }
 
+/*
+ * encryptionConfiguration {type: AWS_OWNED_KEY | CUSTOMER_MANAGED_KMS_KEY, kmsKeyId,
+ * kmsDataKeyReusePeriodSeconds} as Step Functions spells it: a customer key's id (a key ARN
+ * "arn:aws:kms:REGION:ACCOUNT:key/ID" or the bare ID) goes to the engine as the field kmsKeyId; its use is
+ * checked at each stop (kms.h).
+ */
+static int encryption(const msgpack_object *body, andon_call_t *call, andon_apierr_t *err)
+{
+	const msgpack_object *ec = andon_codec_map_get(body, "encryptionConfiguration");
+	const char *type, *key, *slash;
+	size_t type_len, key_len;
+	int rc;
+
+	if (ec == NULL)
+		return 0;
+	if (ec->type != MSGPACK_OBJECT_MAP)
+		return andon_apierr(err, "ValidationException", 400,
+				    "encryptionConfiguration must be an object");
+	if (andon_ops_required(ec, "type", 1, 32, &type, &type_len, err) != 0)
+		return -1;
+	if ((rc = andon_ops_str(ec, "kmsKeyId", 1, 2048, "ValidationException", &key, &key_len, err)) < 0)
+		return -1;
+	if (type_len == 13 && memcmp(type, "AWS_OWNED_KEY", 13) == 0) {
+		if (rc == 1)
+			return andon_apierr(err, "ValidationException", 400,
+					    "kmsKeyId is only for type CUSTOMER_MANAGED_KMS_KEY");
+		return 0;
+	}
+	if (!(type_len == 24 && memcmp(type, "CUSTOMER_MANAGED_KMS_KEY", 24) == 0))
+		return andon_apierr(
+		    err, "ValidationException", 400,
+		    "encryptionConfiguration.type must be AWS_OWNED_KEY or CUSTOMER_MANAGED_KMS_KEY");
+	if (rc == 0)
+		return andon_apierr(err, "ValidationException", 400,
+				    "kmsKeyId is required for type CUSTOMER_MANAGED_KMS_KEY");
+	/* An ARN names the key by its last part. */
+	if (key_len > 8 && memcmp(key, "arn:", 4) == 0 && (slash = memchr(key, '/', key_len)) != NULL) {
+		key_len -= (size_t)(slash + 1 - key);
+		key = slash + 1;
+	}
+	if (key_len == 0 || key_len > 63 || !andon_proto_token_ok(key, key_len, 63))
+		return andon_apierr(err, "InvalidEncryptionConfiguration", 400,
+				    "kmsKeyId is not a key id or ARN");
+	andon_call_field(call, "kmsKeyId", key, key_len);
+	return 0;
+}
+
 static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				    andon_apierr_t *err)
 {
@@ -165,7 +213,7 @@ static int sfn_create_state_machine(const andon_ctx_t *ctx, const andon_req_t *r
 	andon_call_field(call, "type", type, type_len);
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	if (opt_field(req->body, call, "definition", 1048576, err) != 0 ||
-	    opt_field(req->body, call, "roleArn", 256, err) != 0)
+	    opt_field(req->body, call, "roleArn", 256, err) != 0 || encryption(req->body, call, err) != 0)
 		return -1;
 	return 0;
 }
@@ -353,6 +401,29 @@ static int sfn_stop_execution(const andon_ctx_t *ctx, const andon_req_t *req, an
 	    andon_ops_str(req->body, "cause", 0, SFN_CAUSE_MAX, "ValidationException", &cause, &cause_len,
 			  err) < 0)
 		return -1;
+	/* A state machine with a customer key: both sealed here, so Redis never sees them (kms.h). */
+	if (ctx->kms != NULL && (error != NULL || cause != NULL)) {
+		char sm[SFN_ARN_MAX * 4 + 32], id[SFN_ARN_MAX * 4 + 32];
+		sfn_arn_t a;
+		int n, sm_len;
+
+		if (split_arn(arn, arn_len, &a) != 0 || a.n < 8 ||
+		    (n = execution_id(&a, a.part[7], a.len[7], id, sizeof(id), err)) < 0)
+			return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)arn_len, arn);
+		sm_len = snprintf(sm, sizeof(sm), "arn:%.*s:states:%.*s:%.*s:stateMachine:%.*s",
+				  (int)a.len[1], a.part[1], (int)a.len[3], a.part[3], (int)a.len[4],
+				  a.part[4], (int)a.len[6], a.part[6]);
+		if (sm_len < 0 || (size_t)sm_len >= sizeof(sm))
+			return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: too long");
+		if (error != NULL &&
+		    andon_kms_seal(ctx->kms, sm, (size_t)sm_len, id, (size_t)n, ctx->account, ctx->key_id,
+				   error, error_len, ctx->arena, &error, &error_len, err) < 0)
+			return -1;
+		if (cause != NULL &&
+		    andon_kms_seal(ctx->kms, sm, (size_t)sm_len, id, (size_t)n, ctx->account, ctx->key_id,
+				   cause, cause_len, ctx->arena, &cause, &cause_len, err) < 0)
+			return -1;
+	}
 	/* Positional, for the hot path: id, op, arn, error, cause, the history entry's head and tail; the
 	 * worker then appends '@acct' account and '@ret' retention (andon_request_stamp), read by position.
 	 */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_EOS, OPT_DURATION };
+enum opt_type { OPT_INT, OPT_STR, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_EOS, OPT_DURATION, OPT_AUTH };
 
 typedef struct opt {
 	const char *name;
@@ -103,6 +103,11 @@ static const opt_t opts[] = {
     INT_HOT("cloudflow.burst", cloudflow_burst, 0, 1000000, "0"),
     INT_HOT("cloudflow.account_rate", cloudflow_account_rate, 0, 1000000, "0"),
     INT_HOT("cloudflow.account_burst", cloudflow_account_burst, 0, 1000000, "0"),
+    {"security.auth", OPT_AUTH, offsetof(andon_config_t, auth), 0, 0, 0, "off", 0},
+    STR_OPT("security.master_key_file", master_key_file, ""),
+    INT_HOT("security.key_cache_ms", key_cache_ms, 0, 60000, "1000"),
+    INT_HOT("security.max_request_age", max_request_age_s, 0, 315360000, "0"),
+    INT_HOT("kms.rate", kms_rate, 0, 1000000, "0"),
 };
 
 int andon_config_duration(const char *s, long long *secs)
@@ -188,6 +193,15 @@ static int set_opt(andon_config_t *cfg, const opt_t *o, const char *value, char 
 			*(int *)field = ANDON_EOS_AUTO;
 		else
 			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of false, true, auto",
+					  o->name, value);
+		return 0;
+	case OPT_AUTH:
+		if (strcmp(value, "off") == 0)
+			*(int *)field = ANDON_AUTH_OFF;
+		else if (strcmp(value, "required") == 0)
+			*(int *)field = ANDON_AUTH_REQUIRED;
+		else
+			return andon_fail(errstr, errstr_size, "%s: \"%s\" is not one of off, required",
 					  o->name, value);
 		return 0;
 	}

@@ -9,6 +9,9 @@
 /* worker.exactly_once: false, true, auto. */
 enum { ANDON_EOS_OFF = 0, ANDON_EOS_ON = 1, ANDON_EOS_AUTO = 2 };
 
+/* security.auth: off, required. */
+enum { ANDON_AUTH_OFF = 0, ANDON_AUTH_REQUIRED = 1 };
+
 typedef struct andon_config {
 	/* Redis: TCP host/port unless unix is set. */
 	char redis_host[256];
@@ -85,6 +88,12 @@ typedef struct andon_config {
 	int retention_sagemaker;
 	int retention_cloudflow;
 	int retention_swf;
+	/* Identity and access (docs/OPERATIONS.md, "Access keys"; worker/auth.h). */
+	int auth; /* ANDON_AUTH_OFF: trusted producers; ANDON_AUTH_REQUIRED: signed requests only */
+	char master_key_file[1024]; /* the master key that seals access key secrets in Redis */
+	int key_cache_ms;      /* a key record is read from Redis again after this (disable/rotate bound) */
+	int max_request_age_s; /* a signing date older than this is refused; 0: no limit (see auth.h) */
+	int kms_rate;	       /* uses of customer keys a second per worker (kms.h); 0: unlimited */
 
 	/* kafka.* settings, "key=value" each, applied in order to the consumer and the producer. */
 	char *kafka[ANDON_CONFIG_MAX_KAFKA];

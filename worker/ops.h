@@ -18,6 +18,10 @@ typedef struct andon_ctx {
 	 * is appended to the request's call as the field '@gate'. NULL where no gate can be asked for.
 	 */
 	struct andon_call *gate;
+	/* Customer managed keys (kms.h) for values a request stores encrypted; NULL: none. key_id is the
+	 * access key that signed the request (NULL: unsigned, security.auth = off). */
+	struct andon_kms *kms;
+	const char *key_id;
 } andon_ctx_t;
 
 /**

@@ -14,6 +14,8 @@ void andon_request_ctx(const andon_config_t *cfg, andon_arena_t *arena, const ch
 	ctx->account = account;
 	ctx->arena = arena;
 	ctx->gate = NULL;
+	ctx->kms = NULL;
+	ctx->key_id = NULL;
 }
 
 int andon_request_retention(const andon_config_t *cfg, const char *name, size_t len)
@@ -75,6 +77,18 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 					   char account[ANDON_REQUEST_ACCOUNT_SIZE], andon_call_t *call,
 					   andon_call_t *gate, andon_apierr_t *err)
 {
+	return andon_request_prepare_auth(cfg, arena, zone, buf, len, req, account, call, gate, err, NULL,
+					  NULL, NULL);
+}
+
+andon_request_kind_t andon_request_prepare_auth(const andon_config_t *cfg, andon_arena_t *arena,
+						msgpack_zone *zone, const char *buf, size_t len,
+						andon_req_t *req, char account[ANDON_REQUEST_ACCOUNT_SIZE],
+						andon_call_t *call, andon_call_t *gate, andon_apierr_t *err,
+						andon_request_auth_fn *auth, void *opaque,
+						struct andon_kms *kms)
+{
+	const char *key_id = NULL;
 	const andon_op_t *op;
 	msgpack_object root;
 	andon_ctx_t ctx;
@@ -95,6 +109,10 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 			     (int)req->op_len, req->op);
 		return ANDON_REQUEST_ERROR;
 	}
+	/* Signed requests: who signed it comes first, as with the APIs themselves; the request acts as the
+	 * key's account, and only as far as the key's policy allows. */
+	if (auth != NULL && auth(opaque, op, req, account, &key_id, err) != 0)
+		return ANDON_REQUEST_ERROR;
 	/* Checked only now: the decoder is bounded by len, and the answer names the op's own status. */
 	if (len > (size_t)cfg->max_message_bytes) {
 		andon_apierr(err, "EntityTooLarge", op->too_large_status,
@@ -116,14 +134,18 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 				     "body holds a key or text that is not valid UTF-8");
 		return ANDON_REQUEST_ERROR;
 	}
-	/* proto.c allows at most 64 bytes, so the copy always fits. */
-	if (req->account != NULL) {
+	if (auth != NULL) {
+		/* account was set by auth */
+	} else if (req->account != NULL) {
+		/* proto.c allows at most 64 bytes, so the copy always fits. */
 		memcpy(account, req->account, req->account_len);
 		account[req->account_len] = '\0';
 	} else {
 		snprintf(account, ANDON_REQUEST_ACCOUNT_SIZE, "%s", cfg->default_account);
 	}
 	andon_request_ctx(cfg, arena, account, &ctx);
+	ctx.kms = kms;
+	ctx.key_id = key_id;
 	if (gate != NULL) {
 		gate->argc = 0;
 		gate->overflow = 0;

@@ -37,6 +37,27 @@ andon_request_kind_t andon_request_prepare(const andon_config_t *cfg, andon_aren
 					   andon_call_t *gate, andon_apierr_t *err);
 
 /**
+ * Decides who a request acts as (worker/auth.h): 0 with account[ANDON_REQUEST_ACCOUNT_SIZE] set (the
+ * access key's account) and *key_id the signing key's id (NUL-terminated, valid until the next message),
+ * or -1 with err set (the request is refused before Redis).
+ */
+typedef int(andon_request_auth_fn)(void *opaque, const andon_op_t *op, const andon_req_t *req,
+				   char account[ANDON_REQUEST_ACCOUNT_SIZE], const char **key_id,
+				   andon_apierr_t *err);
+
+/**
+ * andon_request_prepare() with signed requests: after the op lookup, the size limit and the UTF-8 check,
+ * auth (NULL: the envelope's account is trusted, as andon_request_prepare() does) decides the account.
+ * kms (may be NULL) is what the adapter seals customer-encrypted values with (kms.h).
+ */
+andon_request_kind_t andon_request_prepare_auth(const andon_config_t *cfg, andon_arena_t *arena,
+						msgpack_zone *zone, const char *buf, size_t len,
+						andon_req_t *req, char account[ANDON_REQUEST_ACCOUNT_SIZE],
+						andon_call_t *call, andon_call_t *gate, andon_apierr_t *err,
+						andon_request_auth_fn *auth, void *opaque,
+						struct andon_kms *kms);
+
+/**
  * Every engine function checks that what it loads belongs to the request's account (00-core.lua,
  * owned()): an FCALL built for a request carries the account as its last field, '@acct'. Plain commands
  * (a lookup's GET) get nothing. andon_request_prepare() stamps the calls it builds; a lookup's resolved

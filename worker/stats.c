@@ -30,7 +30,7 @@ struct andon_stats_op {
 
 struct andon_stats {
 	andon_metrics_t *m;
-	andon_metric_t *answered, *dlq, *lag;
+	andon_metric_t *answered, *dlq, *lag, *refused;
 	andon_series_t *batch, *rtt, *age, *inflight, *events, *redelivered, *lost, *reconnects, *redis_up,
 	    *kafka_up, *ready, *timers_due, *timers_pending, *timers_claimed, *timers_fired, *stop_execs,
 	    *stop_steps, *stop_oldest, *txn_committed, *txn_aborted, *rss, *uptime;
@@ -104,6 +104,10 @@ andon_stats_t *andon_stats_new(void)
 	s->dlq = andon_metrics_add(m, ANDON_METRIC_COUNTER, "andon_dead_letters_total",
 				   "Dead-letter records produced, by reason (the record's code).", reason,
 				   NULL, 0);
+	s->refused = andon_metrics_add(m, ANDON_METRIC_COUNTER, "andon_auth_refusals_total",
+				       "Requests refused by the signature or policy check (security.auth = "
+				       "required), by reason.",
+				       reason, NULL, 0);
 	s->events = single(m, ANDON_METRIC_COUNTER, "andon_events_total", "Events produced.");
 	s->redelivered = single(m, ANDON_METRIC_COUNTER, "andon_produce_retries_total",
 				"Messages produced again after a failed delivery.");
@@ -171,7 +175,7 @@ andon_stats_t *andon_stats_new(void)
 			"Resident memory of the worker process.");
 	s->uptime = single(m, ANDON_METRIC_GAUGE, "andon_uptime_seconds", "Time since the worker started.");
 	if (s->consumed == NULL || s->answered == NULL || s->dlq == NULL || s->lag == NULL ||
-	    s->batch == NULL || s->rtt == NULL || s->age == NULL || s->uptime == NULL)
+	    s->refused == NULL || s->batch == NULL || s->rtt == NULL || s->age == NULL || s->uptime == NULL)
 		goto err;
 	s->unknown.name = "unknown";
 	s->unknown.len = 7;
@@ -293,6 +297,11 @@ void andon_stats_answered_raw(andon_stats_t *s, andon_stats_op_t *op, int ok, co
 void andon_stats_dead_letter(andon_stats_t *s, const char *reason)
 {
 	andon_metrics_inc(andon_metrics_series(s->dlq, &reason, NULL, 1), 1);
+}
+
+void andon_stats_auth_refused(andon_stats_t *s, const char *reason)
+{
+	andon_metrics_inc(andon_metrics_series(s->refused, &reason, NULL, 1), 1);
 }
 
 void andon_stats_batch(andon_stats_t *s, size_t n)

@@ -47,6 +47,9 @@ void andon_stats_answered_raw(andon_stats_t *s, andon_stats_op_t *op, int ok, co
 /** Counts one dead letter with its reason (the DLQ record's code). */
 void andon_stats_dead_letter(andon_stats_t *s, const char *reason);
 
+/** Counts one request refused by the signature or policy check, with its reason (auth.h). */
+void andon_stats_auth_refused(andon_stats_t *s, const char *reason);
+
 /** Records one batch of n messages. */
 void andon_stats_batch(andon_stats_t *s, size_t n);
 

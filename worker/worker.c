@@ -254,6 +254,7 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	msgpack_sbuffer_init(&w->sb);
 	msgpack_sbuffer_init(&w->sb_dead);
 	msgpack_sbuffer_init(&w->sb_built);
+	msgpack_sbuffer_init(&w->sb_kms);
 	if (w->msgs == NULL || w->jobs == NULL || w->calls == NULL || w->replies == NULL ||
 	    w->timer_key == NULL || andon_timers_init(w) != 0 || w->pre == NULL || w->pre_replies == NULL ||
 	    andon_arena_init(&w->arena, arena_size(cfg)) != 0 ||
@@ -267,8 +268,20 @@ andon_worker_t *andon_worker_new(const andon_config_t *cfg, const volatile sig_a
 	andon_engine_timing(w->engine, andon_stats_redis_rtt(w->stats));
 	andon_engine_watch(w->engine, andon_health_redis, w);
 	andon_track_ages(w->track, andon_stats_request_age(w->stats));
-	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0)
+	if (andon_engine_connect(w->engine, errstr, errstr_size) != 0 ||
+	    (w->auth = andon_auth_new(cfg, w->engine, run, errstr, errstr_size)) == NULL)
 		goto err;
+	if ((w->kms = andon_kms_new(cfg, w->engine, run, andon_auth_master(w->auth))) == NULL) {
+		andon_fail(errstr, errstr_size, "out of memory");
+		goto err;
+	}
+	if (cfg->auth == ANDON_AUTH_OFF)
+		andon_warn("security.auth = off: requests are not signed and act for the account they name; "
+			   "any producer that can write to %s can stop anything (docs/OPERATIONS.md)",
+			   cfg->topic_requests);
+	else
+		andon_info(
+		    "security.auth = required: only requests signed by an active access key are applied");
 
 	/* The consumer's settings first: the transactional.id names its group. */
 	if ((conf = kafka_conf(w, consumer_defaults, cfg->http_listen[0] != '\0' ? metrics_defaults : NULL,
@@ -352,9 +365,34 @@ static void pre_add(andon_worker_t *w, job_t *j, int has_gate)
 	}
 }
 
+/* What the signature check of one message is given (andon_request_auth_fn's opaque). */
+typedef struct auth_ctx {
+	andon_worker_t *w;
+	const rd_kafka_message_t *m;
+	char *key_id; /* the job's, set when accepted */
+} auth_ctx_t;
+
+static int auth_check(void *opaque, const andon_op_t *op, const andon_req_t *req,
+		      char account[ANDON_REQUEST_ACCOUNT_SIZE], const char **key_id, andon_apierr_t *err)
+{
+	auth_ctx_t *x = opaque;
+	const char *reason = NULL;
+
+	if (andon_auth_check_message(x->w->auth, x->m, op, req, account, err, &reason) == 0) {
+		*key_id = andon_auth_key_id(x->w->auth);
+		snprintf(x->key_id, 65, "%s", *key_id);
+		return 0;
+	}
+	andon_stats_auth_refused(x->w->stats, reason);
+	andon_log_req(ANDON_LOG_INFO, req->id, req->id_len, "refused (%s): %s: %s", reason, err->code,
+		      err->message);
+	return -1;
+}
+
 /* Decodes and validates one message; a valid request gets its engine call built in w->calls[ncalls]. */
 static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 {
+	auth_ctx_t actx = {w, j->msg, j->key_id};
 	const rd_kafka_message_t *m = j->msg;
 	andon_call_t *gate = &w->pre[w->npre]; /* where an adapter's gate goes, if it asks for one */
 	char reason[256];
@@ -362,13 +400,15 @@ static void prepare(andon_worker_t *w, job_t *j, size_t *ncalls)
 	_Static_assert(sizeof(j->account) == ANDON_REQUEST_ACCOUNT_SIZE, "job account buffer");
 	memset(&j->err, 0, sizeof(j->err));
 	memset(&j->req, 0, sizeof(j->req));
+	j->key_id[0] = '\0';
 	if (andon_quar_poisoned(w->quar, m->partition, m->offset, reason, sizeof(reason))) {
 		j->kind = JOB_DLQ; /* not even decoded: the poison may sit anywhere in processing */
 		andon_apierr(&j->err, "Quarantined", 500, "%s", reason);
 		return;
 	}
-	switch (andon_request_prepare(w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account,
-				      &w->calls[*ncalls], gate, &j->err)) {
+	switch (andon_request_prepare_auth(
+	    w->cfg, &w->arena, &w->zone, m->payload, m->len, &j->req, j->account, &w->calls[*ncalls], gate,
+	    &j->err, w->cfg->auth == ANDON_AUTH_REQUIRED ? auth_check : NULL, &actx, w->kms)) {
 	case ANDON_REQUEST_CALL:
 		/* Older than its API keeps closed executions: refused before Redis (docs/PROTOCOL.md). */
 		if (andon_request_expired(w->cfg, &j->req, rd_kafka_message_timestamp(m, NULL),
@@ -545,7 +585,9 @@ static void answer(andon_worker_t *w, job_t *j)
 		int ok;
 
 		r = w->replies[j->call];
-		if (engine_body(w, j, r, &body, &len) == 0) {
+		if (engine_body(w, j, r, &body, &len) == 0 &&
+		    andon_kms_reveal(w->kms, &j->req, j->account, j->key_id[0] != '\0' ? j->key_id : NULL,
+				     &body, &len, &w->sb_kms, &j->err) == 0) {
 			ok = r->element[1]->integer != 0;
 			andon_proto_reply_raw(&w->sb, &j->req, ok, body, len);
 			andon_out_produce(w, to, j->req.id, j->req.id_len, w->sb.data, w->sb.size, j->seq);
@@ -943,6 +985,8 @@ void andon_worker_destroy(andon_worker_t *w)
 	if (w->offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(w->offsets);
 	andon_quar_destroy(w->quar);
+	andon_auth_destroy(w->auth);
+	andon_kms_destroy(w->kms);
 	andon_engine_destroy(w->engine);
 	andon_track_destroy(w->track);
 	andon_arena_free(&w->arena);
@@ -951,6 +995,7 @@ void andon_worker_destroy(andon_worker_t *w)
 	msgpack_sbuffer_destroy(&w->sb);
 	msgpack_sbuffer_destroy(&w->sb_dead);
 	msgpack_sbuffer_destroy(&w->sb_built);
+	msgpack_sbuffer_destroy(&w->sb_kms);
 	free(w->msgs);
 	free(w->jobs);
 	free(w->calls);

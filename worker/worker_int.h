@@ -8,9 +8,11 @@
 #define ANDON_WORKER_INT_H
 
 #include "answer.h"
+#include "auth.h"
 #include "call.h"
 #include "config.h"
 #include "engine.h"
+#include "kms.h"
 #include "http.h"
 #include "proto.h"
 #include "quarantine.h"
@@ -45,6 +47,7 @@ typedef struct job {
 	int pre_id, pre_gate, pre_lookup;
 	const char *fp;
 	char account[65];
+	char key_id[65];       /* the access key that signed it; "" unsigned (security.auth = off) */
 	andon_stats_op_t *sop; /* its op's counters (stats.h) */
 } job_t;
 
@@ -84,6 +87,8 @@ struct andon_worker {
 	andon_track_t *track;
 	andon_topics_t *topics; /* topics the worker creates when missing (topics.h) */
 	andon_quar_t *quar;	/* in-flight records and quarantined offsets (quarantine.h) */
+	andon_auth_t *auth;	/* signed requests (auth.h); used with security.auth = required */
+	andon_kms_t *kms;	/* customer keys for encrypted error and cause (kms.h) */
 	/*
 	 * Exactly-once (txn.h): every batch's outputs and offsets in one transaction; NULL: at least once,
 	 * each output held on its request until acknowledged. Outputs the broker refused for good
@@ -116,6 +121,7 @@ struct andon_worker {
 	msgpack_sbuffer sb;	  /* the reply or DLQ record being produced */
 	msgpack_sbuffer sb_dead;  /* DLQ records (built while sb may hold the message being dead-lettered) */
 	msgpack_sbuffer sb_built; /* a compact answer's body and events, built by its adapter (answer.h) */
+	msgpack_sbuffer sb_kms;	  /* a read's body with its sealed error and cause opened (kms.h) */
 	andon_built_t built;
 	rd_kafka_topic_partition_list_t *offsets;
 

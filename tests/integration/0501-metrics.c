@@ -29,6 +29,7 @@ static const struct {
     {"andon_requests_consumed_total", "counter"},
     {"andon_requests_answered_total", "counter"},
     {"andon_dead_letters_total", "counter"},
+    {"andon_auth_refusals_total", "counter"},
     {"andon_events_total", "counter"},
     {"andon_produce_retries_total", "counter"},
     {"andon_dead_letters_lost_total", "counter"},

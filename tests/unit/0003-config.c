@@ -631,6 +631,34 @@ static void test_retention(void **state)
 	andon_config_destroy(fresh);
 }
 
+static void test_security(void **state)
+{
+	andon_config_t *cfg = *state;
+	char err[256];
+
+	/* Compiled default: trusted producers (the example config says required). */
+	assert_int_equal(cfg->auth, ANDON_AUTH_OFF);
+	assert_string_equal(cfg->master_key_file, "");
+	assert_int_equal(cfg->key_cache_ms, 1000);
+	assert_int_equal(cfg->max_request_age_s, 0);
+	assert_int_equal(andon_config_set(cfg, "security.auth", "required", err, sizeof(err)), 0);
+	assert_int_equal(cfg->auth, ANDON_AUTH_REQUIRED);
+	assert_int_equal(andon_config_set(cfg, "security.auth", "on", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "off, required"));
+	assert_int_equal(cfg->auth, ANDON_AUTH_REQUIRED);
+	assert_int_equal(andon_config_set(cfg, "security.key_cache_ms", "60001", err, sizeof(err)), -1);
+	assert_int_equal(andon_config_set(cfg, "security.key_cache_ms", "0", err, sizeof(err)), 0);
+	assert_int_equal(andon_config_set(cfg, "security.max_request_age", "86400", err, sizeof(err)), 0);
+	assert_int_equal(cfg->max_request_age_s, 86400);
+	assert_int_equal(
+	    andon_config_set(cfg, "security.master_key_file", "/etc/andon/master.key", err, sizeof(err)), 0);
+	assert_string_equal(cfg->master_key_file, "/etc/andon/master.key");
+	assert_int_equal(cfg->kms_rate, 0);
+	assert_int_equal(andon_config_set(cfg, "kms.rate", "-1", err, sizeof(err)), -1);
+	assert_int_equal(andon_config_set(cfg, "kms.rate", "50", err, sizeof(err)), 0);
+	assert_int_equal(cfg->kms_rate, 50);
+}
+
 static void test_reload(void **state)
 {
 	andon_config_t *live = *state, *fresh = andon_config_new();
@@ -682,6 +710,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reload, setup_cfg, teardown_cfg),
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test_setup_teardown(test_retention, setup_cfg, teardown_cfg),
+	    cmocka_unit_test_setup_teardown(test_security, setup_cfg, teardown_cfg),
 	    cmocka_unit_test_setup_teardown(test_defaults, setup_cfg, teardown_cfg),
 	    cmocka_unit_test(test_destroy_null),
 	    cmocka_unit_test_setup_teardown(test_int_bounds, setup_cfg, teardown_cfg),

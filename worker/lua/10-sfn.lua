@@ -28,7 +28,7 @@ local function sfn_create(keys, args)
 	end
 	local ms = now_ms()
 	redis.call('HSET', keys[1], 'arn', f.arn, 'name', f.name, 'type', f.type, 'def', f.definition or '',
-		'role', f.roleArn or '', 'acct', f.account, 't0', ms)
+		'role', f.roleArn or '', 'acct', f.account, 't0', ms, 'kms', f.kmsKeyId or '')
 	return answer(req, true, {stateMachineArn = f.arn, creationDate = sfn_date(ms)})
 end
 
