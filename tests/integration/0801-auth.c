@@ -1,5 +1,5 @@
 /*
- * 0601: signed requests and access key policies (security.auth = required), through Kafka only: every
+ * 0801: signed requests and access key policies (security.auth = required), through Kafka only: every
  * refusal with its API's code and status and no state change, tampered value, key, topic and date,
  * captured requests replayed inside and outside the signing window, a policy matrix, and disable, enable
  * and rotation taking effect on a running worker.

@@ -1,5 +1,5 @@
 /*
- * 0602: Step Functions state machines encrypted with a customer managed key, through Kafka: error and
+ * 0802: Step Functions state machines encrypted with a customer managed key, through Kafka: error and
  * cause sealed by the worker (no plaintext anywhere in Redis), KmsAccessDeniedException for callers the key
  * does not name, KmsInvalidStateException for a disabled key or one pending deletion, KmsThrottlingException
  * past kms.rate, and a stop with neither error nor cause needing no key at all.

@@ -1,4 +1,4 @@
-/* 0011-retention: each API's retention found from an op or an engine function, the '@ret' field every engine
+/* 0012-retention: each API's retention found from an op or an engine function, the '@ret' field every engine
  * call carries, and the RequestExpired verdict on a request's age (docs/REDIS.md, Lifetime). */
 #include <stdarg.h>
 #include <stddef.h>
