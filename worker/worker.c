@@ -431,9 +431,9 @@ static int post_room(andon_worker_t *w, size_t n)
 
 /*
  * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the timer set, '@index': SET, '@owed':
- * ZADD NX to the owed set, '@answered': ZREM from it) in one pipeline, before anything they relate to is
- * produced. Returns 0, or -1 when Redis stayed away through
- * a shutdown. Nothing is acknowledged before this is done, so a replay re-applies them after a crash.
+ * ZADD NX to the owed set, '@answered': ZREM from it, '@listed': andon_ix_put) in one pipeline, before
+ * anything they relate to is produced. Returns 0, or -1 when Redis stayed away through a shutdown. Nothing is
+ * acknowledged before this is done, so a replay re-applies them after a crash.
  */
 int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 {
@@ -465,6 +465,13 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 				andon_call_arg(c, "NX", 2);
 				andon_call_arg(c, val->str, val->len);
 				andon_call_arg(c, key->str, key->len);
+			} else if (andon_out_is(to, "@listed")) {
+				/* The parent's List index, in the parent's slot (docs/REDIS.md, section 10).
+				 */
+				andon_call_begin(c, "andon_ix_put");
+				andon_call_key(c, &w->arena, key->str, key->len, "ix");
+				andon_call_key(c, &w->arena, key->str, key->len, "ixs");
+				andon_call_arg(c, val->str, val->len);
 			} else if (andon_out_is(to, "@answered")) {
 				andon_call_command(c, "ZREM");
 				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));

@@ -72,11 +72,13 @@ end
 --   '@owed'      a callback step was sent a Stopping message and owes an answer: key '<arn>\n<step>', value
 --                when (epoch ms); the worker ZADDs it NX to andon:owed (docs/REDIS.md, section 9: metrics)
 --   '@answered'  that step answered (or timed out): key '<arn>\n<step>'; the worker ZREMs it
+--   '@listed'    an execution's List record (listed()): key its parent (state machine ARN...), value the
+--                record; the worker calls andon_ix_put on andon:{<parent>}:ix and :ixs (docs/REDIS.md, 10)
 --   any other    a message for that Kafka topic (value: the message)
 -- The worker applies the '@' outputs in Redis before producing anything, and stores the request's
 -- offset only once all of it is done; a replay re-applies them all (each is idempotent).
 local OUT = {EVENT = '', REQUEST = '@requests', TIMER = '@timer', INDEX = '@index', OWED = '@owed',
-	ANSWERED = '@answered'}
+	ANSWERED = '@answered', LISTED = '@listed'}
 
 -- An output for answer(): value is a table (packed here) or a string (taken as it is).
 local function out(to, key, value)
@@ -270,6 +272,101 @@ local function details(t)
 	return t
 end
 
+-- List indexes (docs/REDIS.md, section 10). Every execution an API lists is filed under its parent (a
+-- state machine...) in two keys of the parent's slot, so a List call reads one slot: andon:{<parent>}:ix, a
+-- sorted set of execution identities scored by start (epoch ms), and andon:{<parent>}:ixs, a hash from
+-- identity to the record 't0\nhseq\nst\nt1\narn\nname' (t1 '' while running, arn '' when the identity). The execution's own calls
+-- cannot write there (another slot): each change returns this output and the worker applies it with
+-- andon_ix_put, which keeps the record of the highest hseq, so replays and reordering never go back.
+local function listed(parent, member, t0, hseq, st, t1, arn, name)
+	-- arn is left empty when it is the identity itself (the common case): memory per execution.
+	return out(OUT.LISTED, parent, table.concat({member, t0, hseq, st, t1 or '', arn ~= member and arn or '', name},
+		'\n'))
+end
+
+-- KEYS: ix, ixs of a parent. ARGV: '<member>\n<record>' as listed() makes it. Returns 1 applied, 0 older.
+local function ix_put(keys, args)
+	local member, t0, hseq = string.match(args[1], '^([^\n]+)\n(%d+)\n(%d+)\n')
+	if not member then return redis.error_reply('ERR malformed list record') end
+	local cur = redis.call('HGET', keys[2], member)
+	if cur and tonumber(string.match(cur, '^%d+\n(%d+)\n') or '0') >= tonumber(hseq) then return 0 end
+	redis.call('ZADD', keys[1], t0, member)
+	redis.call('HSET', keys[2], member, string.sub(args[1], #member + 2))
+	return 1
+end
+
+local function hex(s)
+	return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function unhex(s)
+	if #s % 2 == 1 or string.find(s, '[^0-9a-f]') then return nil end
+	return (string.gsub(s, '..', function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Index entries one List call looks at, at most: a filter that matches few executions answers a short page
+-- with a nextToken rather than scanning a whole index in one call (Redis runs one call at a time).
+local LIST_SCAN = 2000
+
+-- One page of parent index ix/ixs, newest start first. token (opaque: hex of 'score\nmember' of the last
+-- entry looked at) continues after that entry even when newer executions were filed since. keep(member, r)
+-- returns the page item for record r ({t0, hseq, st, t1, arn, name}; numbers as numbers, t1 nil while
+-- running) or nil to skip it. An execution closed more than retain ms ago (0: never) is one whose data
+-- retention has removed: it is skipped and its entry pruned. Returns items, nextToken?; nil on a bad token.
+local function list_page(ix, ixs, max, token, keep, retain)
+	local pos = 0
+	if token then
+		local t = #token <= 32768 and unhex(token)
+		if not t then return nil end
+		local score, member = string.match(t, '^(%d+)\n([^\n]+)$')
+		if not score then return nil end
+		local r = redis.call('ZREVRANK', ix, member)
+		if r then
+			pos = r + 1
+		else
+			-- Pruned since: after every entry started later, and after its ties ordered before it.
+			pos = redis.call('ZCOUNT', ix, '(' .. score, '+inf')
+			local ties = redis.call('ZRANGE', ix, score, score, 'BYSCORE')
+			for i = 1, #ties do if ties[i] > member then pos = pos + 1 end end
+		end
+	end
+	local items, gone, scanned, last = {}, {}, 0, nil
+	local now = retain > 0 and now_ms() or 0
+	while #items < max and scanned < LIST_SCAN do
+		local n = math.min(100, LIST_SCAN - scanned)
+		local batch = redis.call('ZREVRANGE', ix, pos, pos + n - 1, 'WITHSCORES')
+		if #batch == 0 then
+			last = nil
+			break
+		end
+		local members = {}
+		for i = 1, #batch, 2 do members[#members + 1] = batch[i] end
+		local recs = redis.call('HMGET', ixs, unpack(members))
+		for i = 1, #members do
+			if #items >= max then break end
+			scanned, pos, last = scanned + 1, pos + 1, batch[2 * i] .. '\n' .. members[i]
+			local t0, hseq, st, t1, arn, name = string.match(recs[i] or '',
+				'^(%d+)\n(%d+)\n([^\n]*)\n(%d*)\n([^\n]*)\n(.*)$')
+			if not t0 or (retain > 0 and t1 ~= '' and tonumber(t1) + retain < now) then
+				gone[#gone + 1] = members[i]
+			else
+				local item = keep(members[i], {t0 = tonumber(t0), hseq = tonumber(hseq), st = st,
+					t1 = t1 ~= '' and tonumber(t1) or nil, arn = arn ~= '' and arn or members[i], name = name})
+				if item then items[#items + 1] = item end
+			end
+		end
+		if #members < n then
+			if #items < max or pos >= redis.call('ZCARD', ix) then last = nil end
+			break
+		end
+	end
+	if #gone > 0 then
+		redis.call('ZREM', ix, unpack(gone))
+		redis.call('HDEL', ixs, unpack(gone))
+	end
+	return items, last and hex(last) or nil
+end
+
 -- The worker's timer sweep. KEYS: the timer set (sorted set: member -> due time, epoch ms).
 -- ARGV: lease (ms), max. Returns up to max due members and pushes each one's due time lease ms into the
 -- future, so several workers never fire the same deadline at once; the sweeper removes a member once what
@@ -283,3 +380,4 @@ local function timers_claim(keys, args)
 end
 
 redis.register_function('andon_timers_claim', timers_claim)
+redis.register_function('andon_ix_put', ix_put)
