@@ -2,17 +2,14 @@
  * destination (keys, values, Kafka timestamps, headers), what the summary says, and bad usage. No worker:
  * the messages are written and read here. */
 #include "harness.h"
+#include "harness-tool.h"
 
 #include "codec.h"
 #include "util.h"
 #include "when.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,111 +17,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define RUN_TIMEOUT_MS 60000
 
-extern char **environ;
-
 static rd_kafka_t *producer;
-static const char *bin_dir;
 
-/* One tool run: exit status, what it wrote, how long it took. */
-struct tool {
-	int status; /* -1: killed at the deadline or by a signal */
-	char *out, *err;
-	long long ms;
-};
-
-static char *slurp(const char *path)
+/* Runs andon-replay -b BROKERS with the NULL-terminated arguments to completion. */
+static void replay(ht_run_t *t, const char *first, ...)
 {
-	FILE *fp = fopen(path, "r");
-	char *text;
-	long size;
-
-	assert_non_null(fp);
-	fseek(fp, 0, SEEK_END);
-	size = ftell(fp);
-	rewind(fp);
-	assert_non_null(text = calloc(1, (size_t)size + 1));
-	assert_int_equal(fread(text, 1, (size_t)size, fp), (size_t)size);
-	fclose(fp);
-	return text;
-}
-
-/* Runs andon-replay with the NULL-terminated arguments, stdout and stderr to files, within the deadline. */
-static void replay(struct tool *t, const char *first, ...)
-{
-	char *argv[40], path[600], out[300], err[300];
-	posix_spawn_file_actions_t fa;
-	long long start = h_now_ms();
-	int argc = 0, st;
-	pid_t pid;
+	const char *argv[40];
+	int argc = 0;
 	va_list ap;
 
-	snprintf(path, sizeof(path), "%s/andon-replay", bin_dir);
-	snprintf(out, sizeof(out), "%s/replay.out", h_dir());
-	snprintf(err, sizeof(err), "%s/replay.err", h_dir());
-	argv[argc++] = path;
 	argv[argc++] = "-b";
-	argv[argc++] = (char *)h_brokers();
-	argv[argc++] = (char *)first;
+	argv[argc++] = h_brokers();
+	argv[argc++] = first;
 	va_start(ap, first);
-	while (argc < 39 && (argv[argc] = va_arg(ap, char *)) != NULL)
+	while (argc < 39 && (argv[argc] = va_arg(ap, const char *)) != NULL)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(posix_spawn(&pid, path, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	t->status = -1;
-	while (h_now_ms() - start < RUN_TIMEOUT_MS) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid) {
-			t->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-			break;
-		}
-		h_sleep_ms(10);
-	}
-	if (t->status == -1 && waitpid(pid, &st, WNOHANG) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
-	t->ms = h_now_ms() - start;
-	t->out = slurp(out);
-	t->err = slurp(err);
+	ht_start(t, "andon-replay", argv);
+	ht_wait(t, RUN_TIMEOUT_MS);
 }
 
-static void tool_free(struct tool *t)
-{
-	free(t->out);
-	free(t->err);
-}
-
-static void expect_status(const struct tool *t, int want)
+static void expect_status(const ht_run_t *t, int want)
 {
 	if (t->status != want)
 		fprintf(stderr, "andon-replay exited %d, expected %d; stderr:\n%s\nstdout:\n%s\n", t->status,
-			want, t->err, t->out);
+			want, t->stderr_text, t->stdout_text);
 	assert_int_equal(t->status, want);
 }
 
 /* The last line of stdout, the summary, as {"summary": {...}}'s inner object (caller decrefs). */
-static json_t *summary_of(const struct tool *t)
+static json_t *summary_of(const ht_run_t *t)
 {
-	const char *end = t->out + strlen(t->out), *line;
+	const char *end = t->stdout_text + strlen(t->stdout_text), *line;
 	json_error_t jerr;
 	json_t *v, *s;
 
 	if (getenv("ANDON_0701_VERBOSE") != NULL)
-		fprintf(stderr, "stderr:\n%s\nstdout:\n%s\n", t->err, t->out);
-	assert_true(end > t->out && end[-1] == '\n');
-	for (line = end - 1; line > t->out && line[-1] != '\n'; line--)
+		fprintf(stderr, "stderr:\n%s\nstdout:\n%s\n", t->stderr_text, t->stdout_text);
+	assert_true(end > t->stdout_text && end[-1] == '\n');
+	for (line = end - 1; line > t->stdout_text && line[-1] != '\n'; line--)
 		;
 	v = json_loadb(line, (size_t)(end - 1 - line), 0, &jerr);
 	assert_non_null(v);
@@ -326,7 +261,7 @@ static void window_and_op_filter(void **state)
 	msgpack_sbuffer values[12];
 	char since[40], until[40], key[32], id[32];
 	struct got got[16];
-	struct tool t;
+	ht_run_t t;
 	json_t *s;
 	int n;
 
@@ -354,9 +289,9 @@ static void window_and_op_filter(void **state)
 	assert_int_equal(num(s, "failed", NULL), 0);
 	assert_true(json_is_true(json_object_get(s, "complete")));
 	json_decref(s);
-	assert_non_null(
-	    strstr(t.err, "replayed 3 of 3 message(s) from replay.src to replay.dst (2 filtered out)"));
-	tool_free(&t);
+	assert_non_null(strstr(t.stderr_text,
+			       "replayed 3 of 3 message(s) from replay.src to replay.dst (2 filtered out)"));
+	ht_free(&t);
 
 	n = read_all("replay.dst", got, 16);
 	assert_int_equal(n, 3);
@@ -377,9 +312,9 @@ static void window_and_op_filter(void **state)
 	assert_int_equal(num(s, "filtered", "key"), 3);
 	assert_true(json_is_true(json_object_get(s, "dryRun")));
 	json_decref(s);
-	assert_non_null(strstr(t.out, "\"key\":\"k-10\""));
-	assert_non_null(strstr(t.out, "[\"traceparent\",\"trace-11\"]"));
-	tool_free(&t);
+	assert_non_null(strstr(t.stdout_text, "\"key\":\"k-10\""));
+	assert_non_null(strstr(t.stdout_text, "[\"traceparent\",\"trace-11\"]"));
+	ht_free(&t);
 	/* The dry run sent nothing. */
 	n = read_all("replay.dst", got, 16);
 	assert_int_equal(n, 3);
@@ -395,7 +330,7 @@ static void dlq_filters_at_a_rate(void **state)
 	msgpack_sbuffer originals[40], rec;
 	char key[32], id[32];
 	struct got got[48];
-	struct tool t;
+	ht_run_t t;
 	json_t *s;
 	int n;
 
@@ -428,8 +363,8 @@ static void dlq_filters_at_a_rate(void **state)
 	fprintf(stderr, "10 messages at --rate 8 took %.3f s (run: %lld ms)\n",
 		json_real_value(json_object_get(s, "seconds")), t.ms);
 	json_decref(s);
-	assert_non_null(strstr(t.err, "40/40 offsets (100%), 10 sent, 30 filtered out"));
-	tool_free(&t);
+	assert_non_null(strstr(t.stderr_text, "40/40 offsets (100%), 10 sent, 30 filtered out"));
+	ht_free(&t);
 
 	n = read_all("replay.again", got, 48);
 	assert_int_equal(n, 10);
@@ -451,19 +386,19 @@ static void bad_usage_exits_2(void **state)
 	    {"--rate", "0", "--rate: expected messages per second"},
 	    {"--rate", "fast", "--rate: expected messages per second"},
 	};
-	struct tool t;
+	ht_run_t t;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		replay(&t, "-t", "replay.src", cases[i][0], cases[i][1], NULL);
 		expect_status(&t, 2);
-		assert_non_null(strstr(t.err, cases[i][2]));
-		tool_free(&t);
+		assert_non_null(strstr(t.stderr_text, cases[i][2]));
+		ht_free(&t);
 	}
 	replay(&t, "-t", "replay.src", "--since", "-1h", "--until", "-2h", NULL);
 	expect_status(&t, 2);
-	assert_non_null(strstr(t.err, "--until must be later than --since"));
-	tool_free(&t);
+	assert_non_null(strstr(t.stderr_text, "--until must be later than --since"));
+	ht_free(&t);
 }
 
 static int setup(void **state)
@@ -472,7 +407,6 @@ static int setup(void **state)
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
 	(void)state;
-	bin_dir = getenv("ANDON_BIN") != NULL ? getenv("ANDON_BIN") : "build/bin";
 	h_start();
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", h_brokers(), errstr, sizeof(errstr)) !=
 	    RD_KAFKA_CONF_OK)
