@@ -1,0 +1,227 @@
+/* 0703: andon-bulk stop of 10,000 executions selected through ListExecutions: a dry run, a run killed
+ * half way, and its rerun with the same name and checkpoint; nothing is stopped twice and every stop is
+ * the run's own request. */
+#include "harness.h"
+#include "harness-tool.h"
+
+#include "util.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N 10000
+
+static char *sm, **arns, checkpoint[300];
+
+static json_t *last_line(const ht_run_t *t)
+{
+	const char *s = t->stdout_text, *end = s + strlen(s), *line;
+	json_error_t jerr;
+	json_t *v;
+
+	assert_true(end > s && end[-1] == '\n');
+	for (line = end - 1; line > s && line[-1] != '\n'; line--)
+		;
+	v = json_loadb(line, (size_t)(end - 1 - line), 0, &jerr);
+	assert_non_null(v);
+	return v;
+}
+
+static long long num(json_t *o, const char *k)
+{
+	assert_true(json_is_integer(json_object_get(o, k)));
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* Lines in the checkpoint file after its header. */
+static int checkpoint_lines(void)
+{
+	FILE *fp = fopen(checkpoint, "r");
+	int n = -1, c;
+
+	if (fp == NULL)
+		return 0;
+	while ((c = fgetc(fp)) != EOF)
+		n += c == '\n';
+	fclose(fp);
+	return n < 0 ? 0 : n;
+}
+
+/* The id andon-bulk derives for a stop of arn in run name (producers/andon-bulk.c, request_id()). */
+static void derived_id(const char *name, const char *arn, char *out, size_t size)
+{
+	const char *op = "StepFunctions.StopExecution";
+	uint64_t h = andon_hash64(ANDON_HASH64_INIT, op, strlen(op));
+
+	h = andon_hash64(h, "\n", 1);
+	h = andon_hash64(h, arn, strlen(arn));
+	snprintf(out, size, "bulk-%s-%016llx", name, (unsigned long long)h);
+}
+
+static void dry_run_counts_and_samples(void **state)
+{
+	const char *argv[] = {"-b", h_brokers(), "stop",     "--name", "dry", "--state-machine",
+			      sm,   "-n",	 "--sample", "5",      NULL};
+	ht_run_t t;
+	json_t *v;
+
+	(void)state;
+	ht_run(&t, 0, "andon-bulk", argv);
+	v = last_line(&t);
+	assert_int_equal(num(v, "selected"), N);
+	assert_int_equal(num(v, "toSend"), N);
+	assert_int_equal(json_array_size(json_object_get(v, "sample")), 5);
+	/* Newest first: the sample is among the last started. */
+	assert_non_null(strstr(json_string_value(json_array_get(json_object_get(v, "sample"), 0)), ":bulk-"));
+	json_decref(v);
+	ht_free(&t);
+	/* Nothing was sent. */
+	v = h_call("StepFunctions.ListExecutions",
+		   json_pack("{s:s, s:s}", "stateMachineArn", sm, "statusFilter", "ABORTED"));
+	assert_int_equal(json_array_size(json_object_get(json_object_get(v, "body"), "executions")), 0);
+}
+
+static void killed_run_resumes_without_stopping_twice(void **state)
+{
+	const char *argv[] = {"-b",   h_brokers(), "stop", "--name",	   "night",    "--state-machine",
+			      sm,     "--status",  "any",  "--checkpoint", checkpoint, "--rate",
+			      "4000", "--cause",   "bulk", "-P",	   NULL};
+	ht_run_t t;
+	json_t *v;
+	long long deadline, first;
+	int stopped = 0, running = 0;
+
+	(void)state;
+	ht_start(&t, "andon-bulk", argv);
+	deadline = h_now_ms() + 60000;
+	while (checkpoint_lines() < 3000 && h_now_ms() < deadline && t.pid > 0)
+		h_sleep_ms(5);
+	ht_kill(&t, SIGKILL);
+	ht_wait(&t, 1000);
+	first = checkpoint_lines();
+	fprintf(stderr, "killed after %lld answered; stderr so far:\n%s", first, t.stderr_text);
+	assert_true(first >= 3000 && first < N);
+	ht_free(&t);
+
+	/* Part done, part not. */
+	for (int i = 0; i < N; i++) {
+		redisReply *r = h_redis("HGET andon:{%s}:x st", arns[i]);
+
+		stopped += strcmp(r->str, "STOPPED") == 0;
+		running += strcmp(r->str, "RUNNING") == 0;
+		freeReplyObject(r);
+	}
+	fprintf(stderr, "after the kill: %d stopped, %d running\n", stopped, running);
+	assert_true(stopped >= first && running > 0 && stopped + running == N);
+
+	/* The rerun: the same name and checkpoint; everything listed, the checkpoint's skipped. */
+	ht_run(&t, 0, "andon-bulk", argv);
+	v = last_line(&t);
+	fprintf(stderr, "rerun: %s\n", t.stdout_text);
+	assert_int_equal(num(v, "selected"), N);
+	assert_int_equal(num(v, "skipped"), first);
+	assert_int_equal(num(v, "sent"), N - first);
+	assert_int_equal(num(v, "ok"), N - first);
+	assert_int_equal(num(v, "failed"), 0);
+	assert_int_equal(num(v, "unanswered"), 0);
+	assert_true(json_is_true(json_object_get(v, "complete")));
+	json_decref(v);
+	ht_free(&t);
+	assert_int_equal(checkpoint_lines(), N);
+
+	/* Every execution stopped exactly once (one history entry after its start), by the run's own id. */
+	for (int i = 0; i < N; i++) {
+		redisReply *r = h_redis("HMGET andon:{%s}:x st hseq end", arns[i]);
+		char id[128];
+
+		derived_id("night", arns[i], id, sizeof(id));
+		assert_string_equal(r->element[0]->str, "STOPPED");
+		assert_string_equal(r->element[1]->str, "2");
+		assert_string_equal(r->element[2]->str, id);
+		freeReplyObject(r);
+	}
+
+	/* A third run has nothing left to send. */
+	ht_run(&t, 0, "andon-bulk", argv);
+	v = last_line(&t);
+	assert_int_equal(num(v, "skipped"), N);
+	assert_int_equal(num(v, "sent"), 0);
+	json_decref(v);
+	ht_free(&t);
+}
+
+static void bad_usage(void **state)
+{
+	static const char *const cases[][8] = {
+	    {"stop", "--state-machine", "x", NULL},
+	    {"stop", "--name", "a b", "--state-machine", "x", NULL},
+	    {"halt", "--name", "n", "--state-machine", "x", NULL},
+	    {"stop", "--name", "n", NULL},
+	    {"stop", "--name", "n", "--state-machine", "x", "--rate", "0", NULL},
+	};
+	const char *argv[12];
+	ht_run_t t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = 0;
+
+		argv[n++] = "-b";
+		argv[n++] = h_brokers();
+		for (int k = 0; cases[i][k] != NULL; k++)
+			argv[n++] = cases[i][k];
+		argv[n] = NULL;
+		ht_run(&t, 2, "andon-bulk", argv);
+		ht_free(&t);
+	}
+	/* Another run's checkpoint is refused. */
+	{
+		const char *other[] = {"-b", h_brokers(),    "stop",	 "--name", "other", "--state-machine",
+				       sm,   "--checkpoint", checkpoint, NULL};
+
+		ht_run(&t, 2, "andon-bulk", other);
+		assert_non_null(strstr(t.stderr_text, "is the checkpoint of another run"));
+		ht_free(&t);
+	}
+}
+
+static int setup(void **state)
+{
+	long long t0;
+
+	(void)state;
+	h_group_setup(NULL);
+	snprintf(checkpoint, sizeof(checkpoint), "%s/night.checkpoint", h_dir());
+	sm = h_sfn_machine("bulk", "STANDARD");
+	t0 = h_now_ms();
+	arns = h_sfn_start_many(sm, "bulk", N);
+	fprintf(stderr, "%d executions started in %lld ms\n", N, h_now_ms() - t0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < N; i++)
+		free(arns[i]);
+	free(arns);
+	free(sm);
+	return h_group_teardown();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(dry_run_counts_and_samples),
+	    cmocka_unit_test(killed_run_resumes_without_stopping_twice),
+	    cmocka_unit_test(bad_usage),
+	};
+	return cmocka_run_group_tests_name("0703-bulk_stop", tests, setup, teardown);
+}
