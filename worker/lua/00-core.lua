@@ -308,42 +308,77 @@ end
 -- with a nextToken rather than scanning a whole index in one call (Redis runs one call at a time).
 local LIST_SCAN = 2000
 
--- One page of parent index ix/ixs, newest start first. token (opaque: hex of 'score\nmember' of the last
--- entry looked at) continues after that entry even when newer executions were filed since. keep(member, r)
--- returns the page item for record r ({t0, hseq, st, t1, arn, name}; numbers as numbers, t1 nil while
--- running) or nil to skip it. An execution closed more than retain ms ago (0: never) is one whose data
+-- The List output of execution hash x as it is now, or nil when x is not filed under a parent ('ix', set at
+-- creation by the APIs that list this way). A replay may send it again: andon_ix_put keeps the newest.
+local function listed_of(x)
+	local v = redis.call('HMGET', x, 'ix', 't0', 'hseq', 'st', 't1', 'arn', 'nm')
+	if not v[1] then return nil end
+	return listed(v[1], string.sub(x, 8, -4), v[2], v[3], v[4], v[5], v[6], v[7] or '')
+end
+
+-- Appends the triple of output o (nil: nothing) to a reply array.
+local function add_out(reply, o)
+	if o then
+		reply[#reply + 1] = o.to
+		reply[#reply + 1] = o.key
+		reply[#reply + 1] = o.value
+	end
+	return reply
+end
+
+-- One page of parent index ix/ixs. q: {max, token?, asc (oldest first; default newest first), from?, to?
+-- (start bounds, epoch ms, inclusive), retain (ms; 0: never)}. The token (opaque: hex of 'score\nmember'
+-- of the last entry looked at) continues after that entry even when executions were filed since.
+-- keep(member, r) returns the page item for record r ({t0, hseq, st, t1, arn, name}; numbers as numbers,
+-- t1 nil while running) or nil to skip it. An execution closed more than retain ms ago is one whose data
 -- retention has removed: it is skipped and its entry pruned. Returns items, nextToken?; nil on a bad token.
-local function list_page(ix, ixs, max, token, keep, retain)
+local function list_page(ix, ixs, q, keep)
+	local max, asc, retain = q.max, q.asc, q.retain or 0
+	local range = asc and 'ZRANGE' or 'ZREVRANGE'
+	-- Entries before the first in bounds, in this direction.
 	local pos = 0
-	if token then
-		local t = #token <= 32768 and unhex(token)
+	if asc and q.from then pos = redis.call('ZCOUNT', ix, '-inf', '(' .. q.from) end
+	if not asc and q.to then pos = redis.call('ZCOUNT', ix, '(' .. q.to, '+inf') end
+	if q.token then
+		local t = #q.token <= 32768 and unhex(q.token)
 		if not t then return nil end
 		local score, member = string.match(t, '^(%d+)\n([^\n]+)$')
 		if not score then return nil end
-		local r = redis.call('ZREVRANK', ix, member)
+		local r = redis.call(asc and 'ZRANK' or 'ZREVRANK', ix, member)
 		if r then
 			pos = r + 1
 		else
-			-- Pruned since: after every entry started later, and after its ties ordered before it.
-			pos = redis.call('ZCOUNT', ix, '(' .. score, '+inf')
+			-- Pruned since: after every entry before its score, and after its ties ordered before it.
+			pos = asc and redis.call('ZCOUNT', ix, '-inf', '(' .. score) or
+				redis.call('ZCOUNT', ix, '(' .. score, '+inf')
 			local ties = redis.call('ZRANGE', ix, score, score, 'BYSCORE')
-			for i = 1, #ties do if ties[i] > member then pos = pos + 1 end end
+			for i = 1, #ties do
+				if (asc and ties[i] < member) or (not asc and ties[i] > member) then pos = pos + 1 end
+			end
 		end
 	end
 	local items, gone, scanned, last = {}, {}, 0, nil
 	local now = retain > 0 and now_ms() or 0
 	while #items < max and scanned < LIST_SCAN do
 		local n = math.min(100, LIST_SCAN - scanned)
-		local batch = redis.call('ZREVRANGE', ix, pos, pos + n - 1, 'WITHSCORES')
-		if #batch == 0 then
-			last = nil
-			break
+		local batch = redis.call(range, ix, pos, pos + n - 1, 'WITHSCORES')
+		local members, ended = {}, #batch < 2 * n
+		for i = 1, #batch, 2 do
+			local sc = tonumber(batch[i + 1])
+			-- Past the far bound: nothing further in this direction is in bounds.
+			if (asc and q.to and sc > q.to) or (not asc and q.from and sc < q.from) then
+				ended = true
+				break
+			end
+			members[#members + 1] = batch[i]
 		end
-		local members = {}
-		for i = 1, #batch, 2 do members[#members + 1] = batch[i] end
-		local recs = redis.call('HMGET', ixs, unpack(members))
+		local recs = #members > 0 and redis.call('HMGET', ixs, unpack(members)) or {}
+		local stopped = false
 		for i = 1, #members do
-			if #items >= max then break end
+			if #items >= max then
+				stopped = true
+				break
+			end
 			scanned, pos, last = scanned + 1, pos + 1, batch[2 * i] .. '\n' .. members[i]
 			local t0, hseq, st, t1, arn, name = string.match(recs[i] or '',
 				'^(%d+)\n(%d+)\n([^\n]*)\n(%d*)\n([^\n]*)\n(.*)$')
@@ -355,10 +390,9 @@ local function list_page(ix, ixs, max, token, keep, retain)
 				if item then items[#items + 1] = item end
 			end
 		end
-		if #members < n then
-			if #items < max or pos >= redis.call('ZCARD', ix) then last = nil end
-			break
-		end
+		-- Every entry in bounds was looked at: no token. Items full first: the token continues.
+		if ended and not stopped then last = nil end
+		if ended or stopped then break end
 	end
 	if #gone > 0 then
 		redis.call('ZREM', ix, unpack(gone))

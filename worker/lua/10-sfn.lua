@@ -201,13 +201,13 @@ local function sfn_list(keys, args)
 	local max = tonumber(f.maxResults)
 	if max == 0 then max = 100 end
 	local want = f.statusFilter
-	local items, token = list_page(keys[2], keys[3], max, f.nextToken, function(member, r)
+	local items, token = list_page(keys[2], keys[3], {max = max, token = f.nextToken,
+		retain = tonumber(f.retainMs or '0')}, function(member, r)
 		if want and r.st ~= want then return nil end
 		return {executionArn = r.arn, stateMachineArn = f.arn, name = r.name, status = SFN[r.st],
 			startDate = sfn_date(r.t0), stopDate = r.t1 and sfn_date(r.t1) or nil}
-	end, tonumber(f.retainMs or '0'))
+	end)
 	if not items then return read_fail('InvalidToken', 400, 'Invalid Token: \'' .. f.nextToken .. '\'') end
-	if #items == 0 then return read(true, {executions = {}, nextToken = token}) end
 	return read(true, {executions = items, nextToken = token})
 end
 

@@ -148,8 +148,9 @@ local function sm_start(keys, args)
 	local ev = create(keys[1], keys[2], req, 'SageMaker', f.arn, 'RUNNING', ms,
 		{timestamp = sm_date(ms), type = 'PipelineExecutionStatusChanged', status = SM.RUNNING},
 		SM, {'pipe', f.pipeline, 'parr', f.pipelineArn, 'acct', f.account, 'params', f.params or '',
-			'nsteps', 0, 'run', 0, 'lto', 0})
-	return answer(req, true, {PipelineExecutionArn = f.arn}, {ev})
+			'nsteps', 0, 'run', 0, 'lto', 0, 'ix', f.pipelineArn})
+	-- Filed in the pipeline's List index (docs/REDIS.md, section 10).
+	return answer(req, true, {PipelineExecutionArn = f.arn}, {ev, listed_of(keys[1])})
 end
 
 -- The engine reports that a step started. KEYS: x, h, r. Fields: arn, step, type (Callback|Lambda),
@@ -221,13 +222,17 @@ local function stop_reply(dup, x, c)
 		c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP
 		for _, v in ipairs({OUT.OWED, c[1] .. '\n' .. c[i - 4], tostring(c[2])}) do reply[#reply + 1] = v end
 	end
-	return reply
+	-- The pipeline's List index follows the status (docs/REDIS.md, section 10).
+	return add_out(reply, listed_of(x))
 end
 
--- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered.
-local function callback_reply(dup, c)
-	if c[7] ~= 'Stopping' then return {dup, 1, c} end
-	return {dup, 1, c, OUT.ANSWERED, c[1] .. '\n' .. c[3], ''}
+-- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered; when that
+-- ended the stop, the pipeline's List index follows.
+local function callback_reply(dup, x, c)
+	local reply = {dup, 1, c}
+	if c[7] == 'Stopping' then add_out(reply, out(OUT.ANSWERED, c[1] .. '\n' .. c[3], '')) end
+	if c[9] ~= '' then add_out(reply, listed_of(x)) end
+	return reply
 end
 
 -- The final change of a stop once no step runs (settle(), without tables): appends its entry to hist and
@@ -261,7 +266,7 @@ end
 local function sm_callback(keys, args)
 	local req = sm_request(keys[3], args)
 	local dup = seen_any(req)
-	if dup then return type(dup[3]) == 'table' and callback_reply(1, dup[3]) or dup end
+	if dup then return type(dup[3]) == 'table' and callback_reply(1, keys[1], dup[3]) or dup end
 	local f = req.f
 	local e = sm_load(keys)
 	local name = e and redis.call('HGET', e.x, 'tok:' .. f.token)
@@ -294,7 +299,7 @@ local function sm_callback(keys, args)
 	local fin, fhid = settle_compact(e, req.id, ms, hist, set)
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
-	return callback_reply(0, answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})[3])
+	return callback_reply(0, e.x, answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})[3])
 end
 
 -- The engine reports that a Lambda step's function finished. KEYS: x, h, r. Fields: arn, step,
@@ -317,8 +322,9 @@ local function sm_step_finish(keys, args)
 	if not RUNNING_STEP[step.st] then
 		return fail(req, 'ConflictException', 400, 'Step \'' .. f.step .. '\' is already ' .. step.st)
 	end
-	local outs = {}
+	local outs, st = {}, e.st
 	finish_step(e, req, now_ms(), f.step, step, f.status, f.FailureReason, f.outputs and mp_unpack(f.outputs), outs)
+	if e.st ~= st then outs[#outs + 1] = listed_of(e.x) end
 	return answer(req, true, {PipelineExecutionArn = e.arn, StepName = f.step, StepStatus = f.status}, outs)
 end
 
@@ -340,8 +346,9 @@ local function sm_timer(keys, args)
 	else
 		reason = 'No callback within ' .. step.timeout .. ' seconds'
 	end
-	local outs = {}
+	local outs, st = {}, e.st
 	finish_step(e, req, now_ms(), name, step, 'Failed', reason, nil, outs)
+	if e.st ~= st then outs[#outs + 1] = listed_of(e.x) end
 	return answer(req, true, {fired = true, StepName = name}, outs)
 end
 
@@ -415,7 +422,7 @@ local function sm_finish(keys, args)
 	end
 	local st = f.status == 'Succeeded' and 'SUCCEEDED' or 'FAILED'
 	local ev = exec_change(e, req, now_ms(), st, f.FailureReason)
-	return answer(req, true, {PipelineExecutionArn = e.arn, PipelineExecutionStatus = SM[st]}, {ev})
+	return answer(req, true, {PipelineExecutionArn = e.arn, PipelineExecutionStatus = SM[st]}, {ev, listed_of(e.x)})
 end
 
 -- KEYS: x. Fields: arn. The execution with its steps in start order.
@@ -448,7 +455,22 @@ local function sm_history(keys, args)
 	return read(true, {PipelineExecutionHistory = page.events, NextToken = page.nextToken})
 end
 
+-- ListPipelineExecutions from the pipeline's index (docs/REDIS.md, section 10). KEYS: ix, ixs of the
+-- pipeline. Fields: max (1-100), asc ('1' oldest first), from?, to? (creation bounds, epoch ms, inclusive),
+-- NextToken?, retainMs?
+local function sm_list(keys, args)
+	local f = fields(args)
+	local items, token = list_page(keys[1], keys[2], {max = tonumber(f.max), token = f.NextToken, asc = f.asc == '1',
+		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs or '0')},
+		function(member, r)
+			return {PipelineExecutionArn = r.arn, StartTime = sm_date(r.t0), PipelineExecutionStatus = SM[r.st]}
+		end)
+	if not items then return read_fail('ValidationException', 400, 'Invalid NextToken') end
+	return read(true, {PipelineExecutionSummaries = items, NextToken = token})
+end
+
 redis.register_function('sm_start', sm_start)
+redis.register_function('sm_list', sm_list)
 redis.register_function('sm_step_start', sm_step_start)
 redis.register_function('sm_step_finish', sm_step_finish)
 redis.register_function('sm_callback', sm_callback)
