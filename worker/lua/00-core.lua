@@ -309,11 +309,12 @@ end
 local LIST_SCAN = 2000
 
 -- The List output of execution hash x as it is now, or nil when x is not filed under a parent ('ix', set at
--- creation by the APIs that list this way). A replay may send it again: andon_ix_put keeps the newest.
-local function listed_of(x)
-	local v = redis.call('HMGET', x, 'ix', 't0', 'hseq', 'st', 't1', 'arn', 'nm')
+-- creation by the APIs that list this way). member: its identity in the index (default the tag of x,
+-- 'andon:{<identity>}:x'). A replay may send it again: andon_ix_put keeps the newest.
+local function listed_of(x, member)
+	local v = redis.call('HMGET', x, 'ix', 't0', 'hseq', 'st', 't1', 'arn', 'name')
 	if not v[1] then return nil end
-	return listed(v[1], string.sub(x, 8, -4), v[2], v[3], v[4], v[5], v[6], v[7] or '')
+	return listed(v[1], member or string.sub(x, 8, -4), v[2], v[3], v[4], v[5], v[6], v[7] or '')
 end
 
 -- Appends the triple of output o (nil: nothing) to a reply array.
