@@ -67,6 +67,14 @@ local function change(e, req, st, ms, etype, aname, attrs, extra)
 	return ev
 end
 
+-- Run e's List output for its domain's index, andon:{swfd:DOMAIN:ACCOUNT}:ix (docs/REDIS.md section 10):
+-- member and ARN slot 'wid\trid' (SWF names hold no control character), name slot 'type\tversion\tcreq'.
+local function swf_listed(e)
+	local id = e.wid .. '\t' .. e.rid
+	return listed('swfd:' .. e.dom .. ':' .. e.acct, id, e.t0, e.hseq, e.st, e.t1, id,
+		e.tn .. '\t' .. e.tv .. '\t' .. e.creq)
+end
+
 -- The Kafka key of a request about workflowId wid: all requests about one workflowId share a partition.
 local function wf_key(dom, wid) return dom .. '/' .. wid end
 
@@ -76,6 +84,7 @@ local function wf_key(dom, wid) return dom .. '/' .. wid end
 -- its own once. ABANDON (or no policy: a decider's close) leaves the children alone.
 local function close(p, wkey, e, req, st, ms, etype, aname, attrs, policy, outs)
 	outs[#outs + 1] = change(e, req, st, ms, etype, aname, attrs)
+	outs[#outs + 1] = swf_listed(e)
 	if redis.call('HGET', wkey, 'cur') == e.rid then redis.call('HDEL', wkey, 'cur') end
 	if policy ~= 'TERMINATE' and policy ~= 'REQUEST_CANCEL' then return end
 	local c = redis.call('HGETALL', p .. 'c:' .. e.rid)
@@ -93,6 +102,8 @@ end
 local function request_cancel(e, req, ms, attrs, outs)
 	outs[#outs + 1] = change(e, req, 'RUNNING', ms, 'WorkflowExecutionCancelRequested',
 		'workflowExecutionCancelRequestedEventAttributes', attrs, {'creq', '1'})
+	e.creq = '1'
+	outs[#outs + 1] = swf_listed(e)
 	outs[#outs + 1] = out(e.dtopic, wf_key(e.dom, e.wid), {v = 1, decisionTaskId = e.rid .. ':' .. e.hseq,
 		account = e.acct, domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
 		workflowType = {name = e.tn, version = e.tv}, taskList = e.tl ~= '' and {name = e.tl} or nil,
@@ -187,10 +198,11 @@ local function swf_start(keys, args)
 			'tmo', f.timeout or ''})
 	ev.eventType = 'WorkflowExecutionStarted'
 	redis.call('HSET', keys[3], 'cur', rid, 'last', rid)
-	local outs = {ev}
+	local outs = {ev, swf_listed({dom = f.domain, acct = f.account, wid = f.workflowId, rid = rid, t0 = ms, hseq = 1,
+		st = 'RUNNING', tn = f.typeName, tv = f.typeVersion, creq = '0'})}
 	if f.timeout then
 		-- The tag is the text between the braces of the prefix 'andon:{TAG}:'.
-		outs[2] = timer('swf_timeout', string.sub(p, 8, -3), rid, ms + tonumber(f.timeout) * 1000)
+		outs[3] = timer('swf_timeout', string.sub(p, 8, -3), rid, ms + tonumber(f.timeout) * 1000)
 	end
 	return answer(req, true, {runId = rid}, outs)
 end
@@ -370,6 +382,39 @@ local function swf_history(keys, args)
 	return read(true, {events = page.events, nextPageToken = page.nextToken})
 end
 
+-- ListOpenWorkflowExecutions / ListClosedWorkflowExecutions from the domain's index (docs/REDIS.md section
+-- 10). KEYS: d, ix, ixs of the domain. Fields: domain, open ('1' open runs, '0' closed), max, reverse ('1'
+-- oldest first), from?, to? (start bounds), cfrom?, cto? (close bounds; epoch ms, inclusive), typeName?,
+-- typeVersion?, workflowId?, closeStatus? (engine), noTags? ('1': a tagFilter, which nothing matches),
+-- nextPageToken?, retainMs?
+local function swf_list(keys, args)
+	local f = fields(args)
+	local acct = redis.call('HGET', keys[1], 'acct')
+	if not acct or not owned(acct) then return read_fail('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
+	local open = f.open == '1'
+	local cfrom, cto = f.cfrom and tonumber(f.cfrom), f.cto and tonumber(f.cto)
+	local items, token = list_page(keys[2], keys[3], {max = tonumber(f.max), token = f.nextPageToken,
+		asc = f.reverse == '1', from = f.from and tonumber(f.from), to = f.to and tonumber(f.to),
+		retain = tonumber(f.retainMs or '0')}, function(member, r)
+			if f.noTags or open ~= (r.st == 'RUNNING') then return nil end
+			if (cfrom and (not r.t1 or r.t1 < cfrom)) or (cto and (not r.t1 or r.t1 > cto)) then return nil end
+			if f.closeStatus and r.st ~= f.closeStatus then return nil end
+			local wid, rid = string.match(r.arn, '^([^\t]*)\t(.*)$')
+			local tn, tv, creq = string.match(r.name, '^([^\t]*)\t([^\t]*)\t(.*)$')
+			if not wid or not tn or (f.workflowId and wid ~= f.workflowId) or (f.typeName and tn ~= f.typeName) or
+				(f.typeVersion and tv ~= f.typeVersion) then
+				return nil
+			end
+			return {execution = {workflowId = wid, runId = rid}, workflowType = {name = tn, version = tv},
+				startTimestamp = swf_date(r.t0), closeTimestamp = r.t1 and swf_date(r.t1) or nil,
+				executionStatus = open and 'OPEN' or 'CLOSED', closeStatus = not open and SWF[r.st] or nil,
+				cancelRequested = creq == '1'}
+		end)
+	if not items then return read_fail('ValidationException', 400, 'Invalid nextPageToken') end
+	return read(true, {executionInfos = items, nextPageToken = token})
+end
+
+redis.register_function('swf_list', swf_list)
 redis.register_function('swf_register_domain', swf_register_domain)
 redis.register_function('swf_register_type', swf_register_type)
 redis.register_function('swf_start', swf_start)
