@@ -37,16 +37,20 @@ static void usage(FILE *out)
 	    "name never applies a request twice; with a checkpoint file it does not even resend what was\n"
 	    "answered. Prints a JSON summary line on stdout (with -n: the selection's count and a sample).\n"
 	    "\n"
-	    "ACTION:\n"
-	    "  stop            StepFunctions.StopExecution\n"
-	    "SELECTION:\n"
-	    "  --state-machine ARN   the executions of this Step Functions state machine\n"
-	    "  --status S      ListExecutions statusFilter (default RUNNING; any: every execution)\n"
+	    "SELECTION (one) and ACTION:\n"
+	    "  --state-machine ARN  Step Functions executions (ListExecutions); stop\n"
+	    "  --pipeline NAME      SageMaker pipeline executions (ListPipelineExecutions); stop\n"
+	    "  --flow NAME          CloudFlow executions (ListExecutions; --flow-owner ACCOUNT); stop\n"
+	    "  --domain NAME        open SWF runs (ListOpenWorkflowExecutions; --type NAME); cancel, "
+	    "terminate\n"
+	    "  --status S      the status to select, in the API's names (default: the running ones:\n"
+	    "                  RUNNING, Executing, Starting and Running, OPEN); any: every execution\n"
 	    "Flags:\n"
 	    "  --name RUN      the run's name: 1-64 of [A-Za-z0-9._-] (required)\n"
 	    "  --checkpoint F  append each answered execution to F; skip those already in it\n"
 	    "  --rate N        send at most N requests per second (default unlimited)\n"
-	    "  --error E       StopExecution's error; --cause C its cause\n"
+	    "  --error E       the stop's error (Step Functions, CloudFlow); --cause C its cause (SWF\n"
+	    "                  terminate: its reason)\n"
 	    "  --sample N      with -n, how many selected executions to show (default 10)\n"
 	    "  -n, --dry-run   select and print the count and a sample; send nothing\n"
 	    "  -b BROKERS      bootstrap servers (or bootstrap.servers via -X / -F)\n"
@@ -62,8 +66,15 @@ static void usage(FILE *out)
 	    "or interrupted (rerun to resume), 2 bad usage, 3 a Kafka error or the selection failed.\n");
 }
 
+/* The APIs a selection can name. */
+enum api { API_SFN, API_SM, API_CF, API_SWF };
+
 struct opts {
-	const char *action, *op, *name, *sm, *status, *checkpoint, *error, *cause, *account;
+	enum api api;
+	const char *action, *op, *name, *status, *checkpoint, *error, *cause, *account;
+	const char *parent; /* the selection: state machine ARN, pipeline, flow or domain */
+	const char *owner;  /* CloudFlow FlowOwner; NULL: the account's own */
+	const char *type;   /* SWF typeFilter name; NULL: any */
 	const char *requests, *replies;
 	double rate;
 	long long sample, wait_ms;
@@ -72,9 +83,10 @@ struct opts {
 
 /* The run's state: what was selected and what became of each. */
 struct bulk {
-	json_t *arns;	   /* selected execution ARNs, in List order */
-	json_t *done;	   /* ARN -> code ("OK" or the error code) from the checkpoint and this run */
-	json_t *pending;   /* request id -> index in arns */
+	json_t *arns;	 /* selected executions' ids (ARN; flow/execution; workflowId/runId), in List order */
+	json_t *targets; /* per id, the fields of the action's body that name the execution */
+	json_t *done;	 /* ARN -> code ("OK" or the error code) from the checkpoint and this run */
+	json_t *pending; /* request id -> index in arns */
 	json_t *failures;  /* error code -> count (this run) */
 	FILE *cp;	   /* checkpoint, appended; NULL without one */
 	long long skipped; /* in the checkpoint already */
@@ -104,23 +116,120 @@ static void request_id(const struct opts *o, const char *arn, char *out, size_t 
 	snprintf(out, size, "bulk-%s-%016llx", o->name, (unsigned long long)h);
 }
 
+/* The List call of the selection for one page (token: the previous page's, or NULL): op and body. */
+static json_t *list_body(const struct opts *o, json_t *token, const char **op, const char **token_field)
+{
+	json_t *body = NULL;
+
+	switch (o->api) {
+	case API_SFN:
+		*op = "StepFunctions.ListExecutions";
+		*token_field = "nextToken";
+		body = json_pack("{s:s, s:i}", "stateMachineArn", o->parent, "maxResults", LIST_PAGE);
+		if (o->status == NULL || strcmp(o->status, "any") != 0)
+			json_object_set_new(body, "statusFilter",
+					    json_string(o->status != NULL ? o->status : "RUNNING"));
+		break;
+	case API_SM:
+		*op = "SageMaker.ListPipelineExecutions";
+		*token_field = "NextToken";
+		body = json_pack("{s:s, s:i}", "PipelineName", o->parent, "MaxResults", 100);
+		break;
+	case API_CF:
+		*op = "CloudFlow.ListExecutions";
+		*token_field = "NextToken";
+		body = json_pack("{s:s, s:i}", "FlowName", o->parent, "Limit", 100);
+		if (o->owner != NULL)
+			json_object_set_new(body, "FlowOwner", json_string(o->owner));
+		break;
+	case API_SWF:
+		*op = "SWF.ListOpenWorkflowExecutions";
+		*token_field = "nextPageToken";
+		body = json_pack("{s:s, s:i, s:{s:i}}", "domain", o->parent, "maximumPageSize", LIST_PAGE,
+				 "startTimeFilter", "oldestDate", 0);
+		if (o->type != NULL)
+			json_object_set_new(body, "typeFilter", json_pack("{s:s}", "name", o->type));
+		break;
+	}
+	if (token != NULL)
+		json_object_set(body, *token_field, token);
+	return body;
+}
+
+/* A listed status matches the selection: --status (any: all), else the API's running ones. */
+static int status_ok(const struct opts *o, const char *st)
+{
+	if (o->status != NULL)
+		return strcmp(o->status, "any") == 0 || (st != NULL && strcmp(st, o->status) == 0);
+	if (st == NULL)
+		return 0;
+	return o->api == API_SM ? strcmp(st, "Executing") == 0
+				: strcmp(st, "Starting") == 0 || strcmp(st, "Running") == 0;
+}
+
+/* Adds the page's selected executions: their ids to b->arns, their targets to b->targets. */
+static void take_page(const struct opts *o, json_t *page, struct bulk *b)
+{
+	static const char *const arrays[] = {"executions", "PipelineExecutionSummaries", "Executions",
+					     "executionInfos"};
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(page, arrays[o->api]), i, e)
+	{
+		char id[1200];
+		json_t *t = NULL, *x;
+
+		switch (o->api) {
+		case API_SFN: /* the List call filtered already */
+			snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(e, "executionArn")));
+			t = json_pack("{s:s}", "executionArn", id);
+			break;
+		case API_SM:
+			if (!status_ok(o, json_string_value(json_object_get(e, "PipelineExecutionStatus"))))
+				continue;
+			snprintf(id, sizeof(id), "%s",
+				 json_string_value(json_object_get(e, "PipelineExecutionArn")));
+			t = json_pack("{s:s}", "PipelineExecutionArn", id);
+			break;
+		case API_CF:
+			if (!status_ok(o, json_string_value(json_object_get(e, "Status"))))
+				continue;
+			snprintf(id, sizeof(id), "%s/%s", o->parent,
+				 json_string_value(json_object_get(e, "Name")));
+			t = json_pack("{s:s, s:O}", "FlowName", o->parent, "ExecutionName",
+				      json_object_get(e, "Name"));
+			if (t != NULL && o->owner != NULL)
+				json_object_set_new(t, "FlowOwner", json_string(o->owner));
+			break;
+		case API_SWF:
+			x = json_object_get(e, "execution");
+			snprintf(id, sizeof(id), "%s/%s", json_string_value(json_object_get(x, "workflowId")),
+				 json_string_value(json_object_get(x, "runId")));
+			t = json_pack("{s:s, s:O, s:O}", "domain", o->parent, "workflowId",
+				      json_object_get(x, "workflowId"), "runId", json_object_get(x, "runId"));
+			break;
+		}
+		if (t == NULL)
+			continue; /* a malformed item */
+		json_array_append_new(b->arns, json_string(id));
+		json_array_append_new(b->targets, t);
+	}
+}
+
 /* Every execution the selection names, page by page. 0, or -1 (errstr). */
-static int select_all(andon_rpc_t *rpc, const struct opts *o, json_t *arns, char *errstr, size_t errstr_size)
+static int select_all(andon_rpc_t *rpc, const struct opts *o, struct bulk *b, char *errstr,
+		      size_t errstr_size)
 {
 	json_t *token = NULL;
 	int rc = -1;
 
 	do {
-		json_t *body = json_pack("{s:s, s:i}", "stateMachineArn", o->sm, "maxResults", LIST_PAGE),
-		       *reply, *page, *e;
-		size_t i;
+		const char *op = NULL, *token_field = NULL;
+		json_t *body = list_body(o, token, &op, &token_field), *reply, *page;
 
-		if (strcmp(o->status, "any") != 0)
-			json_object_set_new(body, "statusFilter", json_string(o->status));
-		if (token != NULL)
-			json_object_set(body, "nextToken", token);
-		if (andon_rpc_call(rpc, "StepFunctions.ListExecutions", o->account, o->sm, body,
-				   CALL_TIMEOUT_MS, &run, &reply, errstr, errstr_size) != 0) {
+		if (andon_rpc_call(rpc, op, o->account, NULL, body, CALL_TIMEOUT_MS, &run, &reply, errstr,
+				   errstr_size) != 0) {
 			json_decref(body);
 			goto out;
 		}
@@ -128,23 +237,66 @@ static int select_all(andon_rpc_t *rpc, const struct opts *o, json_t *arns, char
 		if (!json_is_true(json_object_get(reply, "ok"))) {
 			json_t *err = json_object_get(reply, "error");
 
-			andon_fail(errstr, errstr_size, "ListExecutions: %s: %s",
+			andon_fail(errstr, errstr_size, "%s: %s: %s", op,
 				   json_string_value(json_object_get(err, "code")),
 				   json_string_value(json_object_get(err, "message")));
 			json_decref(reply);
 			goto out;
 		}
 		page = json_object_get(reply, "body");
-		json_array_foreach(json_object_get(page, "executions"), i, e)
-		    json_array_append(arns, json_object_get(e, "executionArn"));
+		take_page(o, page, b);
 		json_decref(token);
-		token = json_incref(json_object_get(page, "nextToken"));
+		token = json_incref(json_object_get(page, token_field));
 		json_decref(reply);
 	} while (token != NULL && run);
 	rc = run ? 0 : andon_fail(errstr, errstr_size, "interrupted");
 out:
 	json_decref(token);
 	return rc;
+}
+
+/*
+ * The action's request for execution i (request id id): its body (new) and its Kafka key into key, as
+ * andon-send keys requests, so the requests about one execution share a partition.
+ */
+static json_t *action_body(const struct opts *o, const struct bulk *b, size_t i, const char *id, char *key,
+			   size_t key_size)
+{
+	json_t *body = json_deep_copy(json_array_get(b->targets, i));
+	char token[200];
+
+	switch (o->api) {
+	case API_SFN:
+		snprintf(key, key_size, "%s", json_string_value(json_object_get(body, "executionArn")));
+		if (o->error != NULL)
+			json_object_set_new(body, "error", json_string(o->error));
+		if (o->cause != NULL)
+			json_object_set_new(body, "cause", json_string(o->cause));
+		break;
+	case API_SM:
+		snprintf(key, key_size, "%s",
+			 json_string_value(json_object_get(body, "PipelineExecutionArn")));
+		/* SageMaker's idempotency token has 32-128 characters: the request id, padded. */
+		snprintf(token, sizeof(token), "%s-00000000000000000000000000000000", id);
+		token[strlen(id) >= 32 ? strlen(id) : 32] = '\0';
+		json_object_set_new(body, "ClientRequestToken", json_string(token));
+		break;
+	case API_CF:
+		snprintf(key, key_size, "%s/%s", o->parent,
+			 json_string_value(json_object_get(body, "ExecutionName")));
+		if (o->error != NULL)
+			json_object_set_new(body, "Error", json_string(o->error));
+		if (o->cause != NULL)
+			json_object_set_new(body, "Cause", json_string(o->cause));
+		break;
+	case API_SWF:
+		snprintf(key, key_size, "%s/%s", o->parent,
+			 json_string_value(json_object_get(body, "workflowId")));
+		if (o->cause != NULL && strcmp(o->action, "terminate") == 0)
+			json_object_set_new(body, "reason", json_string(o->cause));
+		break;
+	}
+	return body;
 }
 
 /*
@@ -238,7 +390,7 @@ static void progress_show(const struct opts *o, const struct bulk *b, size_t tot
 static int send_all(andon_rpc_t *rpc, const struct opts *o, struct bulk *b)
 {
 	int64_t t0_us = andon_now_us(), shown_us = 0, deadline;
-	char id[128], errstr[512];
+	char id[128], errstr[512], key[1200];
 	size_t i, n = json_array_size(b->arns);
 
 	for (i = 0; i < n && run; i++) {
@@ -258,12 +410,8 @@ static int send_all(andon_rpc_t *rpc, const struct opts *o, struct bulk *b)
 			if (collect(rpc, b, 100) != 0)
 				return -1;
 		request_id(o, arn, id, sizeof(id));
-		body = json_pack("{s:s}", "executionArn", arn);
-		if (o->error != NULL)
-			json_object_set_new(body, "error", json_string(o->error));
-		if (o->cause != NULL)
-			json_object_set_new(body, "cause", json_string(o->cause));
-		if (andon_rpc_send(rpc, o->op, id, o->account, arn, body, errstr, sizeof(errstr)) != 0) {
+		body = action_body(o, b, i, id, key, sizeof(key));
+		if (andon_rpc_send(rpc, o->op, id, o->account, key, body, errstr, sizeof(errstr)) != 0) {
 			andon_err("%s", errstr);
 			json_decref(body);
 			return -1;
@@ -296,6 +444,11 @@ static int send_all(andon_rpc_t *rpc, const struct opts *o, struct bulk *b)
 enum {
 	OPT_NAME = ANDON_OPT_VERSION + 1,
 	OPT_SM,
+	OPT_PIPELINE,
+	OPT_FLOW,
+	OPT_FLOW_OWNER,
+	OPT_DOMAIN,
+	OPT_TYPE,
 	OPT_STATUS,
 	OPT_CHECKPOINT,
 	OPT_RATE,
@@ -312,6 +465,11 @@ int main(int argc, char **argv)
 						 {"progress", no_argument, NULL, 'P'},
 						 {"name", required_argument, NULL, OPT_NAME},
 						 {"state-machine", required_argument, NULL, OPT_SM},
+						 {"pipeline", required_argument, NULL, OPT_PIPELINE},
+						 {"flow", required_argument, NULL, OPT_FLOW},
+						 {"flow-owner", required_argument, NULL, OPT_FLOW_OWNER},
+						 {"domain", required_argument, NULL, OPT_DOMAIN},
+						 {"type", required_argument, NULL, OPT_TYPE},
 						 {"status", required_argument, NULL, OPT_STATUS},
 						 {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
 						 {"rate", required_argument, NULL, OPT_RATE},
@@ -319,13 +477,13 @@ int main(int argc, char **argv)
 						 {"cause", required_argument, NULL, OPT_CAUSE},
 						 {"sample", required_argument, NULL, OPT_SAMPLE},
 						 {NULL, 0, NULL, 0}};
-	struct opts o = {.status = "RUNNING",
-			 .requests = "andon.requests",
-			 .replies = "andon.replies",
-			 .sample = 10,
-			 .wait_ms = 60000};
-	struct bulk b = {
-	    .arns = json_array(), .done = json_object(), .pending = json_object(), .failures = json_object()};
+	struct opts o = {
+	    .requests = "andon.requests", .replies = "andon.replies", .sample = 10, .wait_ms = 60000};
+	struct bulk b = {.arns = json_array(),
+			 .targets = json_array(),
+			 .done = json_object(),
+			 .pending = json_object(),
+			 .failures = json_object()};
 	andon_kafka_arg_t *cargs = calloc((size_t)argc, sizeof(*cargs));
 	int ncargs = 0, opt, status = BULK_FAILED, quiet = 0, force_progress = 0;
 	int64_t t0_us = andon_now_us();
@@ -333,7 +491,8 @@ int main(int argc, char **argv)
 	char errstr[512], *end;
 	json_t *out = NULL;
 
-	if (cargs == NULL || b.arns == NULL || b.done == NULL || b.pending == NULL || b.failures == NULL) {
+	if (cargs == NULL || b.arns == NULL || b.targets == NULL || b.done == NULL || b.pending == NULL ||
+	    b.failures == NULL) {
 		fprintf(stderr, "andon-bulk: out of memory\n");
 		return BULK_FAILED;
 	}
@@ -381,7 +540,24 @@ int main(int argc, char **argv)
 			o.name = optarg;
 			break;
 		case OPT_SM:
-			o.sm = optarg;
+		case OPT_PIPELINE:
+		case OPT_FLOW:
+		case OPT_DOMAIN:
+			if (o.parent != NULL) {
+				fprintf(stderr, "andon-bulk: give one selection\n");
+				goto usage;
+			}
+			o.parent = optarg;
+			o.api = opt == OPT_SM	      ? API_SFN
+				: opt == OPT_PIPELINE ? API_SM
+				: opt == OPT_FLOW     ? API_CF
+						      : API_SWF;
+			break;
+		case OPT_FLOW_OWNER:
+			o.owner = optarg;
+			break;
+		case OPT_TYPE:
+			o.type = optarg;
 			break;
 		case OPT_STATUS:
 			o.status = optarg;
@@ -429,14 +605,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "andon-bulk: unexpected argument \"%s\"\n", argv[optind]);
 		goto usage;
 	}
-	if (o.action == NULL || strcmp(o.action, "stop") != 0) {
-		fprintf(stderr,
-			"andon-bulk: ACTION must be stop (cancel and terminate need the SWF List ops)\n");
+	if (o.parent == NULL) {
+		fprintf(stderr, "andon-bulk: a selection is required: --state-machine, --pipeline, --flow or "
+				"--domain\n");
 		goto usage;
 	}
-	o.op = "StepFunctions.StopExecution";
-	if (o.sm == NULL) {
-		fprintf(stderr, "andon-bulk: a selection is required: --state-machine ARN\n");
+	{
+		static const char *const ops[][3] = {
+		    /* per API: stop, cancel, terminate */
+		    {"StepFunctions.StopExecution", NULL, NULL},
+		    {"SageMaker.StopPipelineExecution", NULL, NULL},
+		    {"CloudFlow.StopExecution", NULL, NULL},
+		    {NULL, "SWF.RequestCancelWorkflowExecution", "SWF.TerminateWorkflowExecution"}};
+		int a = o.action == NULL		     ? -1
+			: strcmp(o.action, "stop") == 0	     ? 0
+			: strcmp(o.action, "cancel") == 0    ? 1
+			: strcmp(o.action, "terminate") == 0 ? 2
+							     : -1;
+
+		if (a < 0 || (o.op = ops[o.api][a]) == NULL) {
+			fprintf(stderr, "andon-bulk: ACTION must be %s for this selection\n",
+				o.api == API_SWF ? "cancel or terminate" : "stop");
+			goto usage;
+		}
+	}
+	if ((o.owner != NULL && o.api != API_CF) || (o.type != NULL && o.api != API_SWF)) {
+		fprintf(stderr, "andon-bulk: --flow-owner goes with --flow, --type with --domain\n");
 		goto usage;
 	}
 	if (o.name == NULL || !name_ok(o.name)) {
@@ -456,7 +650,7 @@ int main(int argc, char **argv)
 		status = BULK_USAGE;
 		goto done;
 	}
-	if (select_all(rpc, &o, b.arns, errstr, sizeof(errstr)) != 0) {
+	if (select_all(rpc, &o, &b, errstr, sizeof(errstr)) != 0) {
 		andon_err("selection: %s", errstr);
 		status = run ? BULK_FAILED : BULK_INCOMPLETE;
 		goto done;
@@ -508,6 +702,7 @@ done:
 	andon_rpc_destroy(rpc);
 	json_decref(out);
 	json_decref(b.arns);
+	json_decref(b.targets);
 	json_decref(b.done);
 	json_decref(b.pending);
 	json_decref(b.failures);

@@ -2,6 +2,8 @@
  * half way, and its rerun with the same name and checkpoint; nothing is stopped twice and every stop is
  * the run's own request. */
 #include "harness.h"
+#include "harness-cflow.h"
+#include "harness-swf.h"
 #include "harness-tool.h"
 
 #include "util.h"
@@ -19,6 +21,15 @@
 #define N 10000
 
 static char *sm, **arns, checkpoint[300];
+
+/* A SageMaker start (its ARN, caller frees). */
+static char *hs_start_quiet(const char *pipeline)
+{
+	json_t *r = h_call("SageMaker.StartPipelineExecution", json_pack("{s:s}", "PipelineName", pipeline));
+
+	assert_true(hw_ok(r));
+	return strdup(json_string_value(json_object_get(json_object_get(r, "body"), "PipelineExecutionArn")));
+}
 
 static json_t *last_line(const ht_run_t *t)
 {
@@ -192,6 +203,114 @@ static void bad_usage(void **state)
 	}
 }
 
+/* Every item of a List op's pages (op, body with the token field named token_field; array under items). */
+static json_t *list_all(const char *op, json_t *body, const char *token_field, const char *items)
+{
+	json_t *all = json_array(), *token = NULL;
+
+	do {
+		json_t *q = json_deep_copy(body), *r;
+
+		if (token != NULL)
+			json_object_set(q, token_field, token);
+		r = h_call(op, q);
+		assert_true(hw_ok(r));
+		json_array_extend(all, json_object_get(json_object_get(r, "body"), items));
+		json_decref(token);
+		token = json_incref(json_object_get(json_object_get(r, "body"), token_field));
+	} while (token != NULL);
+	json_decref(body);
+	return all;
+}
+
+/* The same tool on the other APIs: SWF terminate and cancel, SageMaker and CloudFlow stops. */
+static void other_apis(void **state)
+{
+	const char *swf[] = {"-b",	h_brokers(), "terminate", "--name",  "swf",  "--domain",
+			     "bulkdom", "--type",    "wfA",	  "--cause", "bulk", NULL};
+	const char *swfc[] = {"-b", h_brokers(), "cancel", "--name", "swfc", "--domain", "bulkdom", NULL};
+	const char *smp[] = {"-b", h_brokers(), "stop", "--name", "sm", "--pipeline", "BulkPipe", NULL};
+	const char *cf[] = {"-b",     h_brokers(), "stop",    "--name", "cf",
+			    "--flow", "bulkflow",  "--error", "E",	NULL};
+	const char *bad[] = {"-b", h_brokers(), "stop", "--name", "x", "--domain", "bulkdom", NULL};
+	json_t *all, *e, *v;
+	ht_run_t t;
+	size_t i;
+
+	(void)state;
+	hw_domain("bulkdom", NULL);
+	hw_type("bulkdom", "wfA", "1", "ABANDON");
+	hw_type("bulkdom", "wfB", "1", "ABANDON");
+	for (int k = 0; k < 200; k++) {
+		char wid[32];
+
+		snprintf(wid, sizeof(wid), "b-%d", k);
+		hw_run_t r = hw_start("bulkdom", wid, k % 2 == 0 ? "wfA" : "wfB", "1", NULL);
+		hw_run_free(&r);
+	}
+	ht_run(&t, 0, "andon-bulk", swf);
+	v = last_line(&t);
+	assert_int_equal(num(v, "ok"), 100);
+	json_decref(v);
+	ht_free(&t);
+	all = list_all("SWF.ListClosedWorkflowExecutions",
+		       json_pack("{s:s, s:{s:i}}", "domain", "bulkdom", "startTimeFilter", "oldestDate", 0),
+		       "nextPageToken", "executionInfos");
+	assert_int_equal(json_array_size(all), 100);
+	json_array_foreach(all, i, e)
+	{
+		assert_string_equal(json_string_value(json_object_get(e, "closeStatus")), "TERMINATED");
+		assert_string_equal(
+		    json_string_value(json_object_get(json_object_get(e, "workflowType"), "name")), "wfA");
+	}
+	json_decref(all);
+	/* Cancel the rest: each open run is asked once. */
+	ht_run(&t, 0, "andon-bulk", swfc);
+	v = last_line(&t);
+	assert_int_equal(num(v, "ok"), 100);
+	json_decref(v);
+	ht_free(&t);
+	all = list_all("SWF.ListOpenWorkflowExecutions",
+		       json_pack("{s:s, s:{s:i}}", "domain", "bulkdom", "startTimeFilter", "oldestDate", 0),
+		       "nextPageToken", "executionInfos");
+	assert_int_equal(json_array_size(all), 100);
+	json_array_foreach(all, i, e) assert_true(json_is_true(json_object_get(e, "cancelRequested")));
+	json_decref(all);
+
+	for (int k = 0; k < 100; k++)
+		free(hs_start_quiet("BulkPipe"));
+	ht_run(&t, 0, "andon-bulk", smp);
+	v = last_line(&t);
+	assert_int_equal(num(v, "ok"), 100);
+	json_decref(v);
+	ht_free(&t);
+	all = list_all("SageMaker.ListPipelineExecutions", json_pack("{s:s}", "PipelineName", "BulkPipe"),
+		       "NextToken", "PipelineExecutionSummaries");
+	assert_int_equal(json_array_size(all), 100);
+	json_array_foreach(all, i, e)
+	    assert_string_equal(json_string_value(json_object_get(e, "PipelineExecutionStatus")), "Stopped");
+	json_decref(all);
+
+	hcf_flow(NULL, "bulkflow", "version: v1\ntype: flow\nsteps: []\n");
+	hcf_start_many(NULL, "bulkflow", "c", 100, 1);
+	ht_run(&t, 0, "andon-bulk", cf);
+	v = last_line(&t);
+	assert_int_equal(num(v, "ok"), 100);
+	json_decref(v);
+	ht_free(&t);
+	all = list_all("CloudFlow.ListExecutions", json_pack("{s:s}", "FlowName", "bulkflow"), "NextToken",
+		       "Executions");
+	assert_int_equal(json_array_size(all), 100);
+	json_array_foreach(all, i, e)
+	    assert_string_equal(json_string_value(json_object_get(e, "Status")), "Stopped");
+	json_decref(all);
+
+	/* SWF has no stop. */
+	ht_run(&t, 2, "andon-bulk", bad);
+	assert_non_null(strstr(t.stderr_text, "ACTION must be cancel or terminate"));
+	ht_free(&t);
+}
+
 static int setup(void **state)
 {
 	long long t0;
@@ -222,6 +341,7 @@ int main(void)
 	    cmocka_unit_test(dry_run_counts_and_samples),
 	    cmocka_unit_test(killed_run_resumes_without_stopping_twice),
 	    cmocka_unit_test(bad_usage),
+	    cmocka_unit_test(other_apis),
 	};
 	return cmocka_run_group_tests_name("0703-bulk_stop", tests, setup, teardown);
 }
