@@ -286,6 +286,30 @@ static int exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_
 	return 0;
 }
 
+/*
+ * The Andon extension field escalateAfterSeconds (1 second to a year): passed to the engine as the field
+ * escalateAfterSeconds when given. 0, or -1 with ValidationException.
+ */
+static int escalation_field(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			    andon_apierr_t *err)
+{
+	int64_t secs = 0;
+	int rc = andon_codec_get_int(req->body, "escalateAfterSeconds", &secs);
+	const char *num;
+	size_t n;
+
+	if (rc < 0 || (rc == 1 && (secs < 1 || secs > SWF_TIMEOUT_MAX)))
+		return andon_apierr(err, "ValidationException", 400,
+				    "escalateAfterSeconds must be an integer from 1 to %d", SWF_TIMEOUT_MAX);
+	if (rc == 1) {
+		if ((num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)secs)) == NULL)
+			return andon_apierr(err, "InternalFailure", 500,
+					    "request too large for the batch arena");
+		andon_call_field(call, "escalateAfterSeconds", num, n);
+	}
+	return 0;
+}
+
 static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			       andon_apierr_t *err)
 {
@@ -333,7 +357,7 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	field(call, "decisionTopic", &topic);
 	field(call, "description", &desc);
-	return 0;
+	return escalation_field(ctx, req, call, err);
 }
 
 static int swf_register_workflow_type(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
@@ -539,7 +563,7 @@ static int swf_request_cancel_workflow_execution(const andon_ctx_t *ctx, const a
 		return -1;
 	if (exec_call(ctx, req, call, "swf_request_cancel", &x, 1, err) != 0)
 		return -1;
-	return 0;
+	return escalation_field(ctx, req, call, err);
 }
 
 static int swf_terminate_workflow_execution(const andon_ctx_t *ctx, const andon_req_t *req,

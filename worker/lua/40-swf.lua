@@ -32,7 +32,8 @@ local function unknown_type(name, version)
 end
 
 -- Run fields beyond the common ones (docs/swf.md, run hash).
-local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo'}
+local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo',
+	'esc'}
 
 local function run_load(p, rid)
 	return load(p .. 'x:' .. rid, p .. 'h:' .. rid, unpack(RUN))
@@ -99,11 +100,19 @@ end
 -- Records a cancel request on open run e and schedules a decision task: a message on the domain's
 -- decision topic, so that the decider can close the run. The task names its account: a topic given by
 -- decisionTopic may be shared by several accounts' domains.
+-- A cancel request escalates (Andon extension): after the request's escalateAfterSeconds, else the
+-- domain's (copied into the run at start), a durable deadline terminates the run if it is still open.
 local function request_cancel(e, req, ms, attrs, outs)
 	outs[#outs + 1] = change(e, req, 'RUNNING', ms, 'WorkflowExecutionCancelRequested',
 		'workflowExecutionCancelRequestedEventAttributes', attrs, {'creq', '1'})
 	e.creq = '1'
 	outs[#outs + 1] = swf_listed(e)
+	local esc = req.f.escalateAfterSeconds or nonempty(e.esc)
+	if esc then
+		-- The run's tag, as the adapter builds it; rest: the runId and the seconds, for the reason.
+		outs[#outs + 1] = timer('swf_escalate', 'swfw:' .. e.dom .. ':' .. e.wid .. ':' .. e.acct,
+			e.rid .. '\t' .. esc, ms + tonumber(esc) * 1000)
+	end
 	outs[#outs + 1] = out(e.dtopic, wf_key(e.dom, e.wid), {v = 1, decisionTaskId = e.rid .. ':' .. e.hseq,
 		account = e.acct, domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
 		workflowType = {name = e.tn, version = e.tv}, taskList = e.tl ~= '' and {name = e.tl} or nil,
@@ -128,7 +137,7 @@ local function swf_register_domain(keys, args)
 		return fail(req, 'DomainAlreadyExistsFault', 400, 'Domain already exists: ' .. f.name)
 	end
 	redis.call('HSET', keys[1], 'name', f.name, 'acct', f.account, 'dtopic', f.decisionTopic,
-		'desc', f.description or '', 't0', now_ms())
+		'desc', f.description or '', 't0', now_ms(), 'esc', f.escalateAfterSeconds or '')
 	redis.call('PERSIST', req.r)
 	return answer_empty(req, {})
 end
@@ -168,7 +177,7 @@ local function swf_start(keys, args)
 		if empty then return fail_missing(req, code, status, message) end
 		return fail(req, code, status, message)
 	end
-	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct')
+	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct', 'esc')
 	local dtopic = owned(dom[2]) and dom[1]
 	if not dtopic then return missing('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
 	local ty = redis.call('HGET', keys[2], f.typeName .. '\n' .. f.typeVersion)
@@ -195,7 +204,7 @@ local function swf_start(keys, args)
 		SWF, {'dom', f.domain, 'wid', f.workflowId, 'rid', rid, 'acct', f.account, 'tn', f.typeName,
 			'tv', f.typeVersion, 'cp', f.childPolicy or '', 'tcp', ty.cp, 'tl', tl, 'input', f.input or '',
 			'dtopic', dtopic, 'creq', '0', 'pwid', f.parentWorkflowId or '', 'prid', f.parentRunId or '',
-			'tmo', f.timeout or ''})
+			'tmo', f.timeout or '', 'esc', dom[3] or ''})
 	ev.eventType = 'WorkflowExecutionStarted'
 	redis.call('HSET', keys[3], 'cur', rid, 'last', rid)
 	local outs = {ev, swf_listed({dom = f.domain, acct = f.account, wid = f.workflowId, rid = rid, t0 = ms, hseq = 1,
@@ -414,7 +423,27 @@ local function swf_list(keys, args)
 	return read(true, {executionInfos = items, nextPageToken = token})
 end
 
+-- A cancel request's escalation deadline (request_cancel()): member 'swf_escalate\nTAG\nRUNID\tSECONDS'. A
+-- run still open is terminated, its child policy applied as for any terminate (the start's, else the
+-- type's default, else ABANDON), with a reason that says so; a run that closed meanwhile makes it a no-op.
+-- KEYS: x, h, r of the workflow tag (timer convention; only r is used).
+local function swf_escalate(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local p = prefix_of(keys[3], 'r')
+	local rid, secs = string.match(req.f.timer, '^[^\n]*\n[^\n]*\n([^\t]*)\t(%d+)$')
+	local e = rid and run_load(p, rid)
+	if not e or TERMINAL[e.st] or e.creq ~= '1' then return answer(req, true, {escalated = false}) end
+	local outs, policy = {}, own_policy(e)
+	close(p, p .. 'w', e, req, 'TERMINATED', now_ms(), 'WorkflowExecutionTerminated',
+		'workflowExecutionTerminatedEventAttributes', {reason = 'Andon escalation: the cancel request was not ' ..
+			'honoured within ' .. secs .. ' seconds', childPolicy = policy, cause = 'OPERATOR_INITIATED'}, policy, outs)
+	return answer(req, true, {escalated = true}, outs)
+end
+
 redis.register_function('swf_list', swf_list)
+redis.register_function('swf_escalate', swf_escalate)
 redis.register_function('swf_register_domain', swf_register_domain)
 redis.register_function('swf_register_type', swf_register_type)
 redis.register_function('swf_start', swf_start)
