@@ -203,6 +203,31 @@ static int name_values(const andon_ctx_t *ctx, const andon_req_t *req, const cha
 	return 0;
 }
 
+/*
+ * The Andon extension StopTimeoutSeconds (1 second to a year): how long the callback steps a stop asks to
+ * stop may take to answer before they are failed (docs/sagemaker.md, escalation). Passed to the engine when
+ * given. 0, or -1 with ValidationException.
+ */
+static int stop_timeout_field(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			      andon_apierr_t *err)
+{
+	int64_t secs = 0;
+	int rc = andon_codec_get_int(req->body, "StopTimeoutSeconds", &secs);
+	const char *num;
+	size_t n;
+
+	if (rc < 0 || (rc == 1 && (secs < 1 || secs > 31536000)))
+		return andon_apierr(err, "ValidationException", 400,
+				    "StopTimeoutSeconds must be an integer from 1 to 31536000");
+	if (rc == 1) {
+		if ((num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)secs)) == NULL)
+			return andon_apierr(err, "InternalFailure", 500,
+					    "request too large for the batch arena");
+		andon_call_field(call, "StopTimeoutSeconds", num, n);
+	}
+	return 0;
+}
+
 static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				       andon_apierr_t *err)
 {
@@ -253,6 +278,8 @@ static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	if (rc == 1)
 		andon_call_field(call, "ClientRequestToken", token, token_len);
+	if (stop_timeout_field(ctx, req, call, err) != 0)
+		return -1;
 	return name_values(ctx, req, "PipelineParameters", SM_PARAMS_MAX, call, "params", err);
 }
 
@@ -501,7 +528,7 @@ static int sm_stop_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t 
 		return -1;
 	andon_call_field(call, "ClientRequestToken", crt, len);
 	call->build = sm_stop_build;
-	return 0;
+	return stop_timeout_field(ctx, req, call, err);
 }
 
 /* The engine reports that the execution ended. */

@@ -108,6 +108,80 @@ static void swf_domain_default_fires_once_across_a_restart(void **state)
 	hw_run_free(&run);
 }
 
+/* The failure reason of step in the execution's describe. */
+static char *step_reason(const char *arn, const char *step)
+{
+	json_t *d = hs_describe(arn), *st;
+	char *reason = NULL;
+	size_t i;
+
+	assert_non_null(d);
+	json_array_foreach(json_object_get(d, "PipelineExecutionSteps"), i,
+			   st) if (strcmp(json_string_value(json_object_get(st, "StepName")), step) == 0 &&
+				   json_is_string(json_object_get(st, "FailureReason"))) reason =
+	    strdup(json_string_value(json_object_get(st, "FailureReason")));
+	json_decref(d);
+	return reason;
+}
+
+static void sagemaker_stop_timeout_fails_silent_steps(void **state)
+{
+	char *arn = hs_start("EscPipe"), *reason;
+	json_t *stop = hs_stop_body(arn);
+	long long t0;
+
+	(void)state;
+	free(hs_step(arn, "cb1", "Callback", hs_topic("EscPipe"), 0));
+	free(hs_step(arn, "cb2", "Callback", hs_topic("EscPipe"), 0));
+	json_object_set_new(stop, "StopTimeoutSeconds", json_integer(2));
+	t0 = h_now_ms();
+	assert_true(hw_ok(h_call("SageMaker.StopPipelineExecution", stop)));
+	assert_string_equal(hs_status(arn), "Stopping");
+	assert_int_equal(hs_wait_status(arn, "Stopped", 30000), 0);
+	fprintf(stderr, "stop escalated after %lld ms (StopTimeoutSeconds 2)\n", h_now_ms() - t0);
+	assert_true(h_now_ms() - t0 >= 2000);
+	assert_string_equal(hs_step_status(arn, "cb1"), "Failed");
+	assert_string_equal(hs_step_status(arn, "cb2"), "Failed");
+	assert_non_null(reason = step_reason(arn, "cb1"));
+	assert_non_null(strstr(reason, "StopTimeoutSeconds (2 s)"));
+	free(reason);
+	assert_int_equal(timers_of(arn), 0);
+	free(arn);
+}
+
+/* StopTimeoutSeconds given at start is the default of the execution's stops; its deadline passes while no
+ * worker runs, and fires once when one is back. */
+static void sagemaker_start_default_fires_once_across_a_restart(void **state)
+{
+	json_t *r = h_call("SageMaker.StartPipelineExecution",
+			   json_pack("{s:s, s:i}", "PipelineName", "EscPipe", "StopTimeoutSeconds", 2));
+	char *arn;
+	json_t *hist;
+	size_t failed = 0, i;
+	json_t *e;
+
+	(void)state;
+	assert_true(hw_ok(r));
+	arn = strdup(json_string_value(json_object_get(json_object_get(r, "body"), "PipelineExecutionArn")));
+	free(hs_step(arn, "cb", "Callback", hs_topic("EscPipe"), 0));
+	assert_true(hw_ok(h_call("SageMaker.StopPipelineExecution", hs_stop_body(arn))));
+	assert_int_equal(timers_of(arn), 1);
+	assert_int_equal(h_worker_stop(), 0);
+	h_sleep_ms(2500);
+	h_worker_start(NULL);
+	assert_int_equal(hs_wait_status(arn, "Stopped", 30000), 0);
+	assert_string_equal(hs_step_status(arn, "cb"), "Failed");
+	assert_int_equal(timers_of(arn), 0);
+	h_pump(1000);
+	r = h_call("SageMaker.ListPipelineExecutionHistory", json_pack("{s:s}", "PipelineExecutionArn", arn));
+	hist = json_object_get(json_object_get(r, "body"), "PipelineExecutionHistory");
+	json_array_foreach(hist, i, e) failed +=
+	    json_is_string(json_object_get(e, "stepStatus")) &&
+	    strcmp(json_string_value(json_object_get(e, "stepStatus")), "Failed") == 0;
+	assert_int_equal(failed, 1);
+	free(arn);
+}
+
 static void bad_escalation_values(void **state)
 {
 	hw_run_t run = hw_start("escdom", "bad", "wf", "1", NULL);
@@ -121,6 +195,10 @@ static void bad_escalation_values(void **state)
 				"ValidationException"));
 	assert_string_equal(hw_status(&run), "OPEN");
 	hw_run_free(&run);
+	body =
+	    hs_stop_body("arn:aws:sagemaker:us-east-1:123456789012:pipeline/escpipe/execution/abcdefabcdef");
+	json_object_set_new(body, "StopTimeoutSeconds", json_integer(-1));
+	assert_true(hw_is_error(h_call("SageMaker.StopPipelineExecution", body), "ValidationException"));
 }
 
 static int setup(void **state)
@@ -142,6 +220,8 @@ int main(void)
 	    cmocka_unit_test(swf_cancel_escalates_per_request),
 	    cmocka_unit_test(swf_honoured_cancel_does_not_escalate),
 	    cmocka_unit_test(swf_domain_default_fires_once_across_a_restart),
+	    cmocka_unit_test(sagemaker_stop_timeout_fails_silent_steps),
+	    cmocka_unit_test(sagemaker_start_default_fires_once_across_a_restart),
 	    cmocka_unit_test(bad_escalation_values),
 	};
 	return cmocka_run_group_tests_name("0708-escalation", tests, setup, h_group_teardown_cmocka);

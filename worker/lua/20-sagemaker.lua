@@ -29,7 +29,7 @@ local function sm_request(rkey, args)
 end
 
 local function sm_load(keys)
-	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs')
+	return load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs', 'sto')
 end
 
 local function get_step(e, name)
@@ -148,7 +148,7 @@ local function sm_start(keys, args)
 	local ev = create(keys[1], keys[2], req, 'SageMaker', f.arn, 'RUNNING', ms,
 		{timestamp = sm_date(ms), type = 'PipelineExecutionStatusChanged', status = SM.RUNNING},
 		SM, {'pipe', f.pipeline, 'parr', f.pipelineArn, 'acct', f.account, 'params', f.params or '',
-			'nsteps', 0, 'run', 0, 'lto', 0, 'ix', f.pipelineArn})
+			'nsteps', 0, 'run', 0, 'lto', 0, 'ix', f.pipelineArn, 'sto', f.StopTimeoutSeconds or ''})
 	-- Filed in the pipeline's List index (docs/REDIS.md, section 10).
 	return answer(req, true, {PipelineExecutionArn = f.arn}, {ev, listed_of(keys[1])})
 end
@@ -221,6 +221,11 @@ local function stop_reply(dup, x, c)
 	for i = 10, #c, 5 do
 		c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP
 		for _, v in ipairs({OUT.OWED, c[1] .. '\n' .. c[i - 4], tostring(c[2])}) do reply[#reply + 1] = v end
+	end
+	-- A stop that waits for callback steps, with a StopTimeoutSeconds: its durable deadline (escalation).
+	local v = redis.call('HMGET', x, 'st', 'stodue', 'stos')
+	if v[1] == 'STOPPING' and v[2] then
+		add_out(reply, timer('sm_stop_timeout', c[1], v[3], tonumber(v[2])))
 	end
 	-- The pipeline's List index follows the status (docs/REDIS.md, section 10).
 	return add_out(reply, listed_of(x))
@@ -352,7 +357,7 @@ local function sm_timer(keys, args)
 	return answer(req, true, {fired = true, StepName = name}, outs)
 end
 
--- KEYS: x, h, r. Fields: arn, ClientRequestToken.
+-- KEYS: x, h, r. Fields: arn, ClientRequestToken, StopTimeoutSeconds?
 -- Compact answer (api_sagemaker.c builds the reply, the events and the callback messages): {arn, ms,
 -- execution hid (0: nothing changed), final status ('' while steps run), final hid, then per callback
 -- step asked to stop: name, hid, token, topic, arguments (msgpack)}.
@@ -399,6 +404,11 @@ local function sm_stop(keys, args)
 	c[4], c[5] = settle_compact(e, req.id, ms, hist, set)
 	set[#set + 1] = 'hseq'
 	set[#set + 1] = e.hseq
+	-- Escalation: the stop's StopTimeoutSeconds, else the start's. stop_reply() turns it into a deadline.
+	local sto = f.StopTimeoutSeconds or (e.sto ~= '' and e.sto) or nil
+	if sto and e.st == 'STOPPING' then
+		for _, v in ipairs({'stodue', ms + tonumber(sto) * 1000, 'stos', sto}) do set[#set + 1] = v end
+	end
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
 	answer_compact(req, c)
@@ -469,7 +479,31 @@ local function sm_list(keys, args)
 	return read(true, {PipelineExecutionSummaries = items, NextToken = token})
 end
 
+-- A stop's escalation deadline (sm_stop with StopTimeoutSeconds): member 'sm_stop_timeout\n<arn>\n<seconds>'.
+-- The callback steps still Stopping are failed with a reason that says so, and the stop completes once
+-- no step runs (a Lambda step still running keeps it Stopping). A stop that ended meanwhile: a no-op.
+local function sm_stop_timeout(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local secs = string.match(req.f.timer, '\n(%d+)$')
+	local e = sm_load(keys)
+	if not e or e.st ~= 'STOPPING' then return answer(req, true, {escalated = false}) end
+	local outs, st, ms, n = {}, e.st, now_ms(), 0
+	for name in string.gmatch(callback_steps(e), '([^\n]+)\n') do
+		local step = get_step(e, name)
+		if step and step.st == 'Stopping' then
+			finish_step(e, req, ms, name, step, 'Failed', 'No answer within StopTimeoutSeconds (' .. secs ..
+				' s) after the stop', nil, outs)
+			n = n + 1
+		end
+	end
+	if e.st ~= st then outs[#outs + 1] = listed_of(e.x) end
+	return answer(req, true, {escalated = n > 0, StepsFailed = n}, outs)
+end
+
 redis.register_function('sm_start', sm_start)
+redis.register_function('sm_stop_timeout', sm_stop_timeout)
 redis.register_function('sm_list', sm_list)
 redis.register_function('sm_step_start', sm_step_start)
 redis.register_function('sm_step_finish', sm_step_finish)
