@@ -8,7 +8,6 @@
 #include "util.h"
 
 #include <hiredis.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -203,29 +202,12 @@ static int name_values(const andon_ctx_t *ctx, const andon_req_t *req, const cha
 	return 0;
 }
 
-/*
- * The Andon extension StopTimeoutSeconds (1 second to a year): how long the callback steps a stop asks to
- * stop may take to answer before they are failed (docs/sagemaker.md, escalation). Passed to the engine when
- * given. 0, or -1 with ValidationException.
- */
+/* The Andon extension StopTimeoutSeconds (1 second to a year): the escalation of a stop (docs/sagemaker.md
+ * 3.5), passed to the engine when given. */
 static int stop_timeout_field(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			      andon_apierr_t *err)
 {
-	int64_t secs = 0;
-	int rc = andon_codec_get_int(req->body, "StopTimeoutSeconds", &secs);
-	const char *num;
-	size_t n;
-
-	if (rc < 0 || (rc == 1 && (secs < 1 || secs > 31536000)))
-		return andon_apierr(err, "ValidationException", 400,
-				    "StopTimeoutSeconds must be an integer from 1 to 31536000");
-	if (rc == 1) {
-		if ((num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)secs)) == NULL)
-			return andon_apierr(err, "InternalFailure", 500,
-					    "request too large for the batch arena");
-		andon_call_field(call, "StopTimeoutSeconds", num, n);
-	}
-	return 0;
+	return andon_ops_int_field(ctx, req->body, call, "StopTimeoutSeconds", 1, 31536000, err);
 }
 
 static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
@@ -688,25 +670,15 @@ static int sm_send_step_failure(const andon_ctx_t *ctx, const andon_req_t *req, 
 	return callback_lookup(ctx, req, call, failure_call, err);
 }
 
-/* A date field (epoch seconds, an int or a float) as epoch ms: 1 found, 0 absent, -1 with err set. */
+/* A date field (epoch seconds) as epoch ms: 1 found, 0 absent, -1 with err set. */
 static int date_ms(const andon_req_t *req, const char *field, int64_t *ms, andon_apierr_t *err)
 {
-	const msgpack_object *v = andon_codec_map_get(req->body, field);
-	double d;
+	int rc = andon_ops_epoch_ms(req->body, field, ms);
 
-	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
-		return 0;
-	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-		d = (double)v->via.u64;
-	else if (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32)
-		d = v->via.f64;
-	else
-		d = -1;
-	if (!(d >= 0 && d < 1e11))
+	if (rc < 0)
 		return andon_apierr(err, "ValidationException", 400, "%s must be a date (epoch seconds)",
 				    field);
-	*ms = (int64_t)llround(d * 1000.0); /* 1764513720.123 is 1764513720122.99... */
-	return 1;
+	return rc;
 }
 
 /*

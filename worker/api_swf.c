@@ -3,7 +3,6 @@
 #include "ops.h"
 #include "utf8.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -286,28 +285,11 @@ static int exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_
 	return 0;
 }
 
-/*
- * The Andon extension field escalateAfterSeconds (1 second to a year): passed to the engine as the field
- * escalateAfterSeconds when given. 0, or -1 with ValidationException.
- */
+/* The Andon extension escalateAfterSeconds (1 second to a year; 2.1), passed to the engine when given. */
 static int escalation_field(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			    andon_apierr_t *err)
 {
-	int64_t secs = 0;
-	int rc = andon_codec_get_int(req->body, "escalateAfterSeconds", &secs);
-	const char *num;
-	size_t n;
-
-	if (rc < 0 || (rc == 1 && (secs < 1 || secs > SWF_TIMEOUT_MAX)))
-		return andon_apierr(err, "ValidationException", 400,
-				    "escalateAfterSeconds must be an integer from 1 to %d", SWF_TIMEOUT_MAX);
-	if (rc == 1) {
-		if ((num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)secs)) == NULL)
-			return andon_apierr(err, "InternalFailure", 500,
-					    "request too large for the batch arena");
-		andon_call_field(call, "escalateAfterSeconds", num, n);
-	}
-	return 0;
+	return andon_ops_int_field(ctx, req->body, call, "escalateAfterSeconds", 1, SWF_TIMEOUT_MAX, err);
 }
 
 static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
@@ -715,24 +697,16 @@ static int swf_get_workflow_execution_history(const andon_ctx_t *ctx, const ando
 	return 0;
 }
 
-/* A date of map (epoch seconds, an int or a float) as epoch ms into *ms: 1 found, 0 absent, -1 with err. */
+/* A date of map (epoch seconds) as epoch ms into *ms: 1 found, 0 absent, -1 with err. */
 static int get_date(const msgpack_object *map, const char *field, const char *shown, int64_t *ms,
 		    andon_apierr_t *err)
 {
-	const msgpack_object *v = map != NULL ? andon_codec_map_get(map, field) : NULL;
-	double d = -1;
+	int rc = andon_ops_epoch_ms(map, field, ms);
 
-	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
-		return 0;
-	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-		d = (double)v->via.u64;
-	else if (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32)
-		d = v->via.f64;
-	if (!(d >= 0 && d < 1e11))
+	if (rc < 0)
 		return andon_apierr(err, "ValidationException", 400, "%s must be a date (epoch seconds)",
 				    shown);
-	*ms = (int64_t)llround(d * 1000.0);
-	return 1;
+	return rc;
 }
 
 /* A {oldestDate, latestDate?} filter as the fields from/to (or cfrom/cto): 1 given, 0 absent, -1 with err. */
