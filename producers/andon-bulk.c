@@ -306,6 +306,7 @@ static json_t *action_body(const struct opts *o, const struct bulk *b, size_t i,
 static int checkpoint_open(const struct opts *o, struct bulk *b, char *errstr, size_t errstr_size)
 {
 	char header[256], line[16384];
+	int torn = 0;
 	FILE *fp;
 
 	snprintf(header, sizeof(header), "# andon-bulk %s %s\n", o->name, o->action);
@@ -318,18 +319,22 @@ static int checkpoint_open(const struct opts *o, struct bulk *b, char *errstr, s
 		while (fgets(line, sizeof(line), fp) != NULL) {
 			char *tab = strchr(line, '\t');
 
-			/* A line cut by a crash has no newline: its request is simply sent again. */
-			if (tab == NULL || line[strlen(line) - 1] != '\n')
+			/* A line is written once its execution was answered, so a line that a crash cut after
+			 * the tab still names an answered execution; one cut before it names none: sent
+			 * again. */
+			if (tab == NULL)
 				continue;
 			*tab = '\0';
 			tab[1 + strcspn(tab + 1, "\n")] = '\0';
 			json_object_set_new(b->done, line, json_string(tab + 1));
 		}
+		/* A cut last line gets its newline now, so the lines appended next stand on their own. */
+		torn = ftell(fp) > 0 && fseek(fp, -1, SEEK_END) == 0 && fgetc(fp) != '\n';
 		fclose(fp);
 	} else if (errno != ENOENT) {
 		return andon_fail(errstr, errstr_size, "%s: %s", o->checkpoint, strerror(errno));
 	}
-	if ((b->cp = fopen(o->checkpoint, "a")) == NULL)
+	if ((b->cp = fopen(o->checkpoint, "a")) == NULL || (torn && fputc('\n', b->cp) == EOF))
 		return andon_fail(errstr, errstr_size, "%s: %s", o->checkpoint, strerror(errno));
 	if (ftell(b->cp) == 0 && fputs(header, b->cp) == EOF)
 		return andon_fail(errstr, errstr_size, "%s: %s", o->checkpoint, strerror(errno));
@@ -690,8 +695,8 @@ int main(int argc, char **argv)
 		      b.failures, "unanswered", (json_int_t)json_object_size(b.pending), "complete",
 		      status == BULK_OK, "seconds", (double)((andon_now_us() - t0_us) / 1000) / 1e3);
 done:
-	if (out != NULL && (json_dumpf(out, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF ||
-			    fflush(stdout) != 0)) {
+	if (out != NULL && (json_dumpf(out, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9)) != 0 ||
+			    fputc('\n', stdout) == EOF || fflush(stdout) != 0)) {
 		andon_err("writing stdout failed");
 		status = BULK_FAILED;
 	}

@@ -544,8 +544,8 @@ static void summary_print(const struct opts *o, const struct summary *s, int com
 			(json_int_t)(o->dry_run ? s->selected : s->delivered), "filteredOut", (json_int_t)out,
 			"filtered", filtered, "failed", (json_int_t)s->failed, "failures", s->failures,
 			"dlqCodes", s->codes, "seconds", (double)((andon_now_us() - t0_us) / 1000) / 1e3);
-	if (sum == NULL || json_dumpf(sum, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF ||
-	    fflush(stdout) != 0)
+	if (sum == NULL || json_dumpf(sum, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9)) != 0 ||
+	    fputc('\n', stdout) == EOF || fflush(stdout) != 0)
 		andon_err("writing the summary to stdout failed");
 	json_decref(sum);
 }
