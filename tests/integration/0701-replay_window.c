@@ -378,6 +378,38 @@ static void dlq_filters_at_a_rate(void **state)
 		msgpack_sbuffer_destroy(&originals[i]);
 }
 
+/* 20,000 requests replayed at full speed: all of them arrive; the figure goes to docs (KAFKA.md). */
+static void unlimited_replay_throughput(void **state)
+{
+	enum { M = 20000 };
+	int64_t now = andon_wall_ms();
+	msgpack_sbuffer value;
+	char key[32], id[32];
+	ht_run_t t;
+	json_t *s;
+	double secs;
+
+	(void)state;
+	h_topic_create("replay.perf", 4);
+	h_topic_create("replay.perf.out", 4);
+	for (int i = 0; i < M; i++) {
+		snprintf(key, sizeof(key), "k-%d", i);
+		snprintf(id, sizeof(id), "perf-%d", i);
+		envelope(&value, "StepFunctions.StopExecution", id, "111111111111");
+		put("replay.perf", key, &value, now - 60000 + i, i);
+		msgpack_sbuffer_destroy(&value);
+	}
+	flush();
+	replay(&t, "-t", "replay.perf", "-d", "replay.perf.out", "-q", NULL);
+	expect_status(&t, 0);
+	s = summary_of(&t);
+	assert_int_equal(num(s, "replayed", NULL), M);
+	secs = json_real_value(json_object_get(s, "seconds"));
+	fprintf(stderr, "%d messages replayed in %.3f s: %.0f msg/s\n", M, secs, secs > 0 ? M / secs : 0);
+	json_decref(s);
+	ht_free(&t);
+}
+
 static void bad_usage_exits_2(void **state)
 {
 	static const char *const cases[][3] = {
@@ -428,6 +460,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(window_and_op_filter),
 	    cmocka_unit_test(dlq_filters_at_a_rate),
+	    cmocka_unit_test(unlimited_replay_throughput),
 	    cmocka_unit_test(bad_usage_exits_2),
 	};
 	return cmocka_run_group_tests_name("0701-replay_window", tests, setup, teardown);
