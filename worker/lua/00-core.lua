@@ -306,7 +306,7 @@ end
 
 -- Index entries one List call looks at, at most: a filter that matches few executions answers a short page
 -- with a nextToken rather than scanning a whole index in one call (Redis runs one call at a time).
-local LIST_SCAN = 2000
+local LIST_SCAN = 500
 
 -- The List output of execution hash x as it is now, or nil when x is not filed under a parent ('ix', set at
 -- creation by the APIs that list this way). member: its identity in the index (default the tag of x,
@@ -394,6 +394,12 @@ local function list_page(ix, ixs, q, keep)
 		-- Every entry in bounds was looked at: no token. Items full first: the token continues.
 		if ended and not stopped then last = nil end
 		if ended or stopped then break end
+	end
+	-- The scan budget ran out: a token only if an entry in bounds follows (no empty last page).
+	if last and #items < max then
+		local nxt = redis.call(range, ix, pos, pos, 'WITHSCORES')
+		local sc = nxt[2] and tonumber(nxt[2])
+		if not sc or (asc and q.to and sc > q.to) or (not asc and q.from and sc < q.from) then last = nil end
 	end
 	if #gone > 0 then
 		redis.call('ZREM', ix, unpack(gone))
