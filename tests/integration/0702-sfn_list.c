@@ -145,7 +145,8 @@ static void status_filter_follows_stops_and_finishes(void **state)
 	json_decref(all);
 	all = list_all(100, "SUCCEEDED", &pages);
 	assert_int_equal(json_array_size(all), 0);
-	assert_int_equal(pages, N / 500); /* 500 entries looked at per call at most: empty pages with a token */
+	assert_int_equal(pages,
+			 N / 500); /* 500 entries looked at per call at most: empty pages with a token */
 	json_decref(all);
 }
 
