@@ -488,6 +488,11 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 	rc = andon_engine_exec(w->engine, w->post, np, w->post_replies, w->run,
 			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
 	for (size_t i = 0; i < np; i++) {
+		/* Only a '@listed' builds keys here: a full arena leaves that List index one change behind.
+		 */
+		if (w->post[i].overflow)
+			andon_err("post-write %.*s skipped: the batch arena is full",
+				  (int)w->post[i].argvlen[1], w->post[i].argv[1]);
 		if (w->post_replies[i] != NULL && w->post_replies[i]->type == REDIS_REPLY_ERROR)
 			andon_err("post-write %.*s failed: %s", (int)w->post[i].argvlen[0],
 				  w->post[i].argv[0], w->post_replies[i]->str);
