@@ -42,7 +42,8 @@ INTEG_SRC  := $(wildcard tests/integration/*.c)
 LIB        := $(B)/libandon.a
 WORKER_LIB := $(B)/libandon-worker.a
 BINS       := $(B)/bin/andon-worker $(B)/bin/andon-send $(B)/bin/andon-replay $(B)/bin/andon-tail \
-              $(B)/bin/andon-callback $(B)/bin/andon-devkafka $(B)/bin/andon-keys
+              $(B)/bin/andon-callback $(B)/bin/andon-devkafka $(B)/bin/andon-keys $(B)/bin/andon-bulk \
+              $(B)/bin/andon-inspect
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(B)/tests/bench-engine $(B)/tests/bench $(B)/tests/bench-handshake
@@ -81,6 +82,12 @@ $(B)/bin/andon-send: $(call obj,producers/andon-send.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/andon-replay: $(call obj,producers/andon-replay.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/andon-bulk: $(call obj,producers/andon-bulk.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/andon-inspect: $(call obj,consumers/andon-inspect.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # andon-keys checks policies and reads andon.conf with the worker's own modules (authz, config).

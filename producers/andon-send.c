@@ -4,6 +4,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "sign.h"
+#include "rpc.h"
 #include "util.h"
 #include "version.h"
 
@@ -160,43 +161,6 @@ static int64_t remaining_ms(int64_t deadline_us)
 	int64_t left = (deadline_us - andon_now_us()) / 1000;
 
 	return left > 0 ? left : 0;
-}
-
-/*
- * Assigns every partition of topic at its current high watermark. Asking the broker for the watermarks
- * now, instead of assigning at "end", pins the start before the request is produced: "end" is resolved
- * later, after the reply might already have been written.
- */
-static int assign_at_end(rd_kafka_t *rk, const char *topic, int64_t deadline_us, char *errstr,
-			 size_t errstr_size)
-{
-	rd_kafka_topic_partition_list_t *parts;
-	rd_kafka_resp_err_t err;
-	int32_t *ids;
-	int n, rc = -1;
-
-	n = andon_kafka_partitions(rk, topic, "reply topic", (int)remaining_ms(deadline_us), &ids, errstr,
-				   errstr_size);
-	if (n < 0)
-		return -1;
-	parts = rd_kafka_topic_partition_list_new(n);
-	for (int i = 0; i < n; i++) {
-		int64_t lo, hi;
-
-		if (andon_kafka_watermarks(rk, topic, ids[i], (int)remaining_ms(deadline_us), &lo, &hi,
-					   errstr, errstr_size) != 0)
-			goto out;
-		rd_kafka_topic_partition_list_add(parts, topic, ids[i])->offset = hi;
-	}
-	if ((err = rd_kafka_assign(rk, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		andon_fail(errstr, errstr_size, "assign: %s", rd_kafka_err2str(err));
-		goto out;
-	}
-	rc = 0;
-out:
-	rd_kafka_topic_partition_list_destroy(parts);
-	free(ids);
-	return rc;
 }
 
 /*
@@ -443,7 +407,8 @@ int main(int argc, char **argv)
 			andon_err("rd_kafka_new: %s", errstr);
 			goto out;
 		}
-		if (assign_at_end(consumer, wait_topic, deadline_us, errstr, sizeof(errstr)) != 0) {
+		if (andon_rpc_assign_at_end(consumer, wait_topic, (int)remaining_ms(deadline_us), errstr,
+					    sizeof(errstr)) != 0) {
 			andon_err("%s", errstr);
 			goto out;
 		}

@@ -18,7 +18,8 @@ rm -f "$dest.log"
 version=$(sed -n 's/^#define ANDON_VERSION "\(.*\)"$/\1/p' lib/version.h)
 [ -n "$version" ] || fail "no ANDON_VERSION in lib/version.h"
 
-for p in andon-worker andon-send andon-replay andon-tail andon-callback andon-devkafka andon-keys; do
+for p in andon-worker andon-send andon-replay andon-tail andon-callback andon-devkafka andon-keys andon-bulk \
+	andon-inspect; do
 	bin=$dest/usr/bin/$p
 	[ -x "$bin" ] || { fail "$p not installed in /usr/bin"; continue; }
 	first=$("$bin" --version | head -n 1) || fail "$p --version: exit status $?"

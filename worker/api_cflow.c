@@ -3,6 +3,7 @@
 #include "codec.h"
 #include "ops.h"
 #include "utf8.h"
+#include "when.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -422,6 +423,96 @@ static int cf_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *r
 }
 
 /* CloudFlow answers EntityTooLarge with 400. */
+/* A time field (RFC 3339, as CloudFlow writes them) as epoch ms: 1 found, 0 absent, -1 with err set. */
+static int cf_time_field(const msgpack_object *body, const char *field, int64_t *ms, andon_apierr_t *err)
+{
+	char text[64], why[256];
+	const char *s;
+	size_t len;
+	int rc = cf_str(body, field, 1, sizeof(text) - 1, &s, &len, err);
+
+	if (rc <= 0)
+		return rc;
+	if (len >= sizeof(text)) /* characters were counted, bytes matter here */
+		return andon_apierr(err, "InvalidArgument", 400, "%s must be an RFC 3339 time", field);
+	memcpy(text, s, len);
+	text[len] = '\0';
+	/* Only absolute times: a relative one would depend on when the worker reads the request. */
+	if (text[0] == '-' || text[0] == '+' || strcmp(text, "now") == 0 ||
+	    andon_when_parse(text, 0, ms, why, sizeof(why)) != 0)
+		return andon_apierr(err, "InvalidArgument", 400, "%s must be an RFC 3339 time, got '%s'",
+				    field, text);
+	return 1;
+}
+
+/*
+ * ListExecutions: one page of the flow's List index (docs/REDIS.md, section 13), newest first, in the
+ * flow's slot. Status takes CloudFlow's names; StartedTimeBegin and StartedTimeEnd are inclusive.
+ */
+static int cf_list_executions(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			      andon_apierr_t *err)
+{
+	static const char *const statuses[][2] = {{"Starting", "STARTING"},
+						  {"Running", "RUNNING"},
+						  {"Stopped", "STOPPED"},
+						  {"Succeeded", "SUCCEEDED"},
+						  {"Failed", "FAILED"},
+						  {"TimedOut", "TIMED_OUT"},
+						  {NULL, NULL}};
+	const char *token, *status, *prefix;
+	size_t token_len, status_len, prefix_len;
+	int64_t limit = 100, from = 0, to = 0;
+	int rc, has_from, has_to, i = 0;
+	cf_target_t t;
+
+	if (cf_resolve(ctx, req, NULL, 0, &t, err) != 0)
+		return -1;
+	rc = andon_codec_get_int(req->body, "Limit", &limit);
+	if (rc < 0 || limit < 1 || limit > 100)
+		return andon_apierr(err, "InvalidArgument", 400, "Limit must be an integer from 1 to 100");
+	if ((has_from = cf_time_field(req->body, "StartedTimeBegin", &from, err)) < 0 ||
+	    (has_to = cf_time_field(req->body, "StartedTimeEnd", &to, err)) < 0)
+		return -1;
+	if ((rc = cf_str(req->body, "Status", 1, 16, &status, &status_len, err)) < 0)
+		return -1;
+	if (rc > 0) {
+		for (i = 0; statuses[i][0] != NULL; i++)
+			if (strlen(statuses[i][0]) == status_len &&
+			    memcmp(statuses[i][0], status, status_len) == 0)
+				break;
+		if (statuses[i][0] == NULL)
+			return andon_apierr(
+			    err, "InvalidArgument", 400,
+			    "Status must be one of Starting, Running, Stopped, Succeeded, Failed, "
+			    "TimedOut");
+	}
+	andon_call_begin(call, "cf_list");
+	cf_key(ctx, call, &t, "flow", NULL, 0);
+	cf_key(ctx, call, &t, "ix", NULL, 0);
+	cf_key(ctx, call, &t, "ixs", NULL, 0);
+	andon_call_arg(call, req->id, req->id_len);
+	andon_call_arg(call, req->op, req->op_len);
+	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
+	andon_call_field(call, "owner", t.owner, t.owner_len);
+	andon_call_field(call, "flow", t.flow, t.flow_len);
+	cf_int_field(ctx, call, "limit", (long long)limit);
+	if (rc > 0)
+		andon_call_field(call, "status", statuses[i][1], strlen(statuses[i][1]));
+	if (has_from)
+		cf_int_field(ctx, call, "from", (long long)from);
+	if (has_to)
+		cf_int_field(ctx, call, "to", (long long)to);
+	if ((rc = cf_str(req->body, "ExecutionNamePrefix", 1, CF_NAME_MAX, &prefix, &prefix_len, err)) < 0)
+		return -1;
+	if (rc > 0)
+		andon_call_field(call, "prefix", prefix, prefix_len);
+	if ((rc = cf_str(req->body, "NextToken", 0, 32768, &token, &token_len, err)) < 0)
+		return -1;
+	if (rc > 0 && token_len > 0)
+		andon_call_field(call, "nextToken", token, token_len);
+	return 0;
+}
+
 const andon_op_t andon_cflow_ops[] = {
     {"CloudFlow.CreateFlow", cf_create_flow, 400},
     {"CloudFlow.StartExecution", cf_start_execution, 400},
@@ -430,5 +521,6 @@ const andon_op_t andon_cflow_ops[] = {
     {"CloudFlow.FinishExecution", cf_finish_execution, 400},
     {"CloudFlow.DescribeExecution", cf_describe_execution, 400},
     {"CloudFlow.GetExecutionHistory", cf_get_execution_history, 400},
+    {"CloudFlow.ListExecutions", cf_list_executions, 400},
     {NULL, NULL, 0},
 };

@@ -202,6 +202,14 @@ static int name_values(const andon_ctx_t *ctx, const andon_req_t *req, const cha
 	return 0;
 }
 
+/* The Andon extension StopTimeoutSeconds (1 second to a year): the escalation of a stop (docs/sagemaker.md
+ * 3.5), passed to the engine when given. */
+static int stop_timeout_field(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			      andon_apierr_t *err)
+{
+	return andon_ops_int_field(ctx, req->body, call, "StopTimeoutSeconds", 1, 31536000, err);
+}
+
 static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 				       andon_apierr_t *err)
 {
@@ -252,6 +260,8 @@ static int sm_start_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t
 	andon_call_field(call, "account", ctx->account, strlen(ctx->account));
 	if (rc == 1)
 		andon_call_field(call, "ClientRequestToken", token, token_len);
+	if (stop_timeout_field(ctx, req, call, err) != 0)
+		return -1;
 	return name_values(ctx, req, "PipelineParameters", SM_PARAMS_MAX, call, "params", err);
 }
 
@@ -500,7 +510,7 @@ static int sm_stop_pipeline_execution(const andon_ctx_t *ctx, const andon_req_t 
 		return -1;
 	andon_call_field(call, "ClientRequestToken", crt, len);
 	call->build = sm_stop_build;
-	return 0;
+	return stop_timeout_field(ctx, req, call, err);
 }
 
 /* The engine reports that the execution ended. */
@@ -660,6 +670,90 @@ static int sm_send_step_failure(const andon_ctx_t *ctx, const andon_req_t *req, 
 	return callback_lookup(ctx, req, call, failure_call, err);
 }
 
+/* A date field (epoch seconds) as epoch ms: 1 found, 0 absent, -1 with err set. */
+static int date_ms(const andon_req_t *req, const char *field, int64_t *ms, andon_apierr_t *err)
+{
+	int rc = andon_ops_epoch_ms(req->body, field, ms);
+
+	if (rc < 0)
+		return andon_apierr(err, "ValidationException", 400, "%s must be a date (epoch seconds)",
+				    field);
+	return rc;
+}
+
+/*
+ * ListPipelineExecutions: one page of the pipeline's List index (docs/REDIS.md, section 13), in the
+ * pipeline's slot. PipelineName is a name or the pipeline's ARN; CreatedAfter and CreatedBefore are
+ * exclusive; SortBy CreationTime only.
+ */
+static int sm_list_executions(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			      andon_apierr_t *err)
+{
+	const char *name, *sort = NULL, *by = NULL, *parr;
+	size_t name_len, sort_len = 0, by_len = 0, parr_len, prefix_len;
+	char lower[SM_PIPELINE_MAX + 1], num[3][24], prefix[160];
+	int64_t max = 50, after = -1, before = -1;
+	int rc;
+
+	if (andon_ops_required(req->body, "PipelineName", 1, 2048, &name, &name_len, err) != 0)
+		return -1;
+	/* The caller's own pipeline ARN names the pipeline too; any other ARN names none of theirs. */
+	prefix_len = (size_t)snprintf(prefix, sizeof(prefix), "arn:aws:sagemaker:%s:%s:pipeline/",
+				      ctx->region, ctx->account);
+	if (name_len > 4 && memcmp(name, "arn:", 4) == 0) {
+		if (name_len <= prefix_len || memcmp(name, prefix, prefix_len) != 0)
+			return andon_apierr_answer(err, "ResourceNotFound", 400,
+						   "Pipeline '%.*s' does not exist", (int)name_len, name);
+		name += prefix_len;
+		name_len -= prefix_len;
+	}
+	if (!pipeline_name_ok(name, name_len))
+		return andon_apierr(err, "ValidationException", 400,
+				    "PipelineName must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$");
+	for (size_t i = 0; i < name_len; i++)
+		lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+	if ((parr = andon_arena_printf(ctx->arena, &parr_len, "%s%.*s", prefix, (int)name_len, lower)) ==
+	    NULL)
+		return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
+	if (andon_codec_get_int(req->body, "MaxResults", &max) < 0 || max < 1 || max > 100)
+		return andon_apierr(err, "ValidationException", 400,
+				    "MaxResults must be an integer from 1 to 100");
+	if (date_ms(req, "CreatedAfter", &after, err) < 0 || date_ms(req, "CreatedBefore", &before, err) < 0)
+		return -1;
+	if ((rc = andon_ops_str(req->body, "SortOrder", 1, 16, "ValidationException", &sort, &sort_len,
+				err)) < 0)
+		return -1;
+	if (rc == 1 && !(sort_len == 9 && memcmp(sort, "Ascending", 9) == 0) &&
+	    !(sort_len == 10 && memcmp(sort, "Descending", 10) == 0))
+		return andon_apierr(err, "ValidationException", 400,
+				    "SortOrder must be Ascending or Descending");
+	if ((rc = andon_ops_str(req->body, "SortBy", 1, 32, "ValidationException", &by, &by_len, err)) < 0)
+		return -1;
+	if (rc == 1 && !(by_len == 12 && memcmp(by, "CreationTime", 12) == 0))
+		return andon_apierr(
+		    err, "ValidationException", 400,
+		    "SortBy must be CreationTime (PipelineExecutionArn is not supported by Andon)");
+	andon_call_begin(call, "sm_list");
+	andon_call_key(call, ctx->arena, parr, parr_len, "ix");
+	andon_call_key(call, ctx->arena, parr, parr_len, "ixs");
+	args_head(call, req);
+	snprintf(num[0], sizeof(num[0]), "%lld", (long long)max);
+	andon_call_field(call, "max", andon_arena_strndup(ctx->arena, num[0], strlen(num[0])),
+			 strlen(num[0]));
+	andon_call_field(call, "asc", sort_len == 9 ? "1" : "0", 1);
+	if (after >= 0) {
+		snprintf(num[1], sizeof(num[1]), "%lld", (long long)after + 1);
+		andon_call_field(call, "from", andon_arena_strndup(ctx->arena, num[1], strlen(num[1])),
+				 strlen(num[1]));
+	}
+	if (before >= 0) {
+		snprintf(num[2], sizeof(num[2]), "%lld", (long long)before - 1);
+		andon_call_field(call, "to", andon_arena_strndup(ctx->arena, num[2], strlen(num[2])),
+				 strlen(num[2]));
+	}
+	return opt_field(req, call, "NextToken", 1, 32768, err);
+}
+
 const andon_op_t andon_sm_ops[] = {
     {"SageMaker.StartPipelineExecution", sm_start_pipeline_execution, 413},
     {"SageMaker.StartPipelineExecutionStep", sm_start_step, 413},
@@ -668,6 +762,7 @@ const andon_op_t andon_sm_ops[] = {
     {"SageMaker.StopPipelineExecution", sm_stop_pipeline_execution, 413},
     {"SageMaker.DescribePipelineExecution", sm_describe_pipeline_execution, 413},
     {"SageMaker.ListPipelineExecutionHistory", sm_list_history, 413},
+    {"SageMaker.ListPipelineExecutions", sm_list_executions, 413},
     {"SageMaker.SendPipelineExecutionStepSuccess", sm_send_step_success, 413},
     {"SageMaker.SendPipelineExecutionStepFailure", sm_send_step_failure, 413},
     {NULL, NULL, 0},

@@ -532,6 +532,70 @@ static int sfn_get_execution_history(const andon_ctx_t *ctx, const andon_req_t *
 	return 0;
 }
 
+/*
+ * ListExecutions: one page of the state machine's List index (docs/REDIS.md, section 13), all in the state
+ * machine's slot. statusFilter takes the API's names; the engine compares engine statuses.
+ */
+static int sfn_list_executions(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			       andon_apierr_t *err)
+{
+	static const char *const filters[][2] = {{"RUNNING", "RUNNING"},
+						 {"SUCCEEDED", "SUCCEEDED"},
+						 {"FAILED", "FAILED"},
+						 {"TIMED_OUT", "TIMED_OUT"},
+						 {"ABORTED", "STOPPED"},
+						 {"PENDING_REDRIVE", "PENDING_REDRIVE"},
+						 {NULL, NULL}};
+	const char *sm, *status = NULL, *token;
+	size_t sm_len, status_len = 0, token_len;
+	int64_t max = 0;
+	char num[24];
+	sfn_arn_t a;
+	int rc, i = 0;
+
+	if (andon_ops_required(req->body, "stateMachineArn", 1, SFN_ARN_MAX, &sm, &sm_len, err) != 0)
+		return -1;
+	if (split_arn(sm, sm_len, &a) != 0 || a.n != 7 || !part_is(&a, 0, "arn") ||
+	    !part_is(&a, 2, "states") || !part_is(&a, 5, "stateMachine") || !sfn_name_ok(a.part[6], a.len[6]))
+		return andon_apierr(err, "InvalidArn", 400, "Invalid Arn: '%.*s'", (int)sm_len, sm);
+	if (!part_is(&a, 4, ctx->account))
+		return andon_apierr_answer(err, "StateMachineDoesNotExist", 400,
+					   "State Machine Does Not Exist: '%.*s'", (int)sm_len, sm);
+	if (andon_codec_get_int(req->body, "maxResults", &max) < 0 || max < 0 || max > 1000)
+		return andon_apierr(err, "ValidationException", 400,
+				    "maxResults must be an integer from 0 to 1000");
+	if ((rc = andon_ops_str(req->body, "statusFilter", 1, 32, "ValidationException", &status, &status_len,
+				err)) < 0)
+		return -1;
+	if (rc == 1) {
+		for (i = 0; filters[i][0] != NULL; i++)
+			if (strlen(filters[i][0]) == status_len &&
+			    memcmp(filters[i][0], status, status_len) == 0)
+				break;
+		if (filters[i][0] == NULL)
+			return andon_apierr(
+			    err, "ValidationException", 400,
+			    "statusFilter must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, "
+			    "ABORTED, PENDING_REDRIVE");
+	}
+	andon_call_begin(call, "sfn_list");
+	andon_call_key(call, ctx->arena, sm, sm_len, "sm");
+	andon_call_key(call, ctx->arena, sm, sm_len, "ix");
+	andon_call_key(call, ctx->arena, sm, sm_len, "ixs");
+	args_head(call, req);
+	andon_call_field(call, "arn", sm, sm_len);
+	snprintf(num, sizeof(num), "%lld", (long long)max);
+	andon_call_field(call, "maxResults", andon_arena_strndup(ctx->arena, num, strlen(num)), strlen(num));
+	if (rc == 1)
+		andon_call_field(call, "statusFilter", filters[i][1], strlen(filters[i][1]));
+	rc = andon_ops_str(req->body, "nextToken", 1, 32768, "ValidationException", &token, &token_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		andon_call_field(call, "nextToken", token, token_len);
+	return 0;
+}
+
 const andon_op_t andon_sfn_ops[] = {
     {"StepFunctions.CreateStateMachine", sfn_create_state_machine, 413},
     {"StepFunctions.StartExecution", sfn_start_execution, 413},
@@ -539,5 +603,6 @@ const andon_op_t andon_sfn_ops[] = {
     {"StepFunctions.FinishExecution", sfn_finish_execution, 413},
     {"StepFunctions.DescribeExecution", sfn_describe_execution, 413},
     {"StepFunctions.GetExecutionHistory", sfn_get_execution_history, 413},
+    {"StepFunctions.ListExecutions", sfn_list_executions, 413},
     {NULL, NULL, 0},
 };

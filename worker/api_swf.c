@@ -286,6 +286,13 @@ static int exec_call(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_
 	return 0;
 }
 
+/* The Andon extension escalateAfterSeconds (1 second to a year; 2.1), passed to the engine when given. */
+static int escalation_field(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			    andon_apierr_t *err)
+{
+	return andon_ops_int_field(ctx, req->body, call, "escalateAfterSeconds", 1, SWF_TIMEOUT_MAX, err);
+}
+
 static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
 			       andon_apierr_t *err)
 {
@@ -359,7 +366,7 @@ static int swf_register_domain(const andon_ctx_t *ctx, const andon_req_t *req, a
 		else
 			andon_call_field(call, "retention", ret, ret_len);
 	}
-	return 0;
+	return escalation_field(ctx, req, call, err);
 }
 
 static int swf_register_workflow_type(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
@@ -594,7 +601,7 @@ static int swf_request_cancel_workflow_execution(const andon_ctx_t *ctx, const a
 		return -1;
 	if (exec_call(ctx, req, call, "swf_request_cancel", &x, 1, err) != 0)
 		return -1;
-	return 0;
+	return escalation_field(ctx, req, call, err);
 }
 
 static int swf_terminate_workflow_execution(const andon_ctx_t *ctx, const andon_req_t *req,
@@ -746,6 +753,163 @@ static int swf_get_workflow_execution_history(const andon_ctx_t *ctx, const ando
 	return 0;
 }
 
+/* A date of map (epoch seconds) as epoch ms into *ms: 1 found, 0 absent, -1 with err. */
+static int get_date(const msgpack_object *map, const char *field, const char *shown, int64_t *ms,
+		    andon_apierr_t *err)
+{
+	int rc = andon_ops_epoch_ms(map, field, ms);
+
+	if (rc < 0)
+		return andon_apierr(err, "ValidationException", 400, "%s must be a date (epoch seconds)",
+				    shown);
+	return rc;
+}
+
+/* A {oldestDate, latestDate?} filter as the fields from/to (or cfrom/cto): 1 given, 0 absent, -1 with err. */
+static int time_filter(const andon_ctx_t *ctx, const msgpack_object *body, const char *field, const char *lo,
+		       const char *hi, andon_call_t *call, andon_apierr_t *err)
+{
+	const msgpack_object *m;
+	int64_t oldest = 0, latest = 0;
+	char shown[64];
+	const char *num;
+	size_t n;
+	int has_latest, rc;
+
+	if (get_map(body, field, 0, &m, err) != 0)
+		return -1;
+	if (m == NULL)
+		return 0;
+	snprintf(shown, sizeof(shown), "%s.oldestDate", field);
+	if ((rc = get_date(m, "oldestDate", shown, &oldest, err)) < 0)
+		return -1;
+	if (rc == 0)
+		return andon_apierr(
+		    err, "ValidationException", 400,
+		    "1 validation error detected: Value null at '%s' failed to satisfy constraint: "
+		    "Member must not be null",
+		    shown);
+	snprintf(shown, sizeof(shown), "%s.latestDate", field);
+	if ((has_latest = get_date(m, "latestDate", shown, &latest, err)) < 0)
+		return -1;
+	num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)oldest);
+	andon_call_field(call, lo, num, n);
+	if (has_latest) {
+		num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)latest);
+		andon_call_field(call, hi, num, n);
+	}
+	return 1;
+}
+
+/*
+ * ListOpenWorkflowExecutions and ListClosedWorkflowExecutions: one page of the domain's List index
+ * (docs/REDIS.md section 13), in the domain's slot. At most one of executionFilter, typeFilter, tagFilter
+ * (and for closed runs closeStatusFilter), as SWF requires.
+ */
+static int swf_list(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call, int open,
+		    andon_apierr_t *err)
+{
+	static const char *const closes[][2] = {{"COMPLETED", "SUCCEEDED"},
+						{"FAILED", "FAILED"},
+						{"CANCELED", "CANCELED"},
+						{"TERMINATED", "TERMINATED"},
+						{"TIMED_OUT", "TIMED_OUT"},
+						{"CONTINUED_AS_NEW", "CONTINUED_AS_NEW"},
+						{NULL, NULL}};
+	const msgpack_object *type, *exec, *tags, *status;
+	swf_str_t domain, token, name, version, wid, st;
+	char tag[SWF_TAG_MAX], num[24];
+	int64_t max = 0;
+	int reverse = 0, by_start, by_close, filters, i = 0;
+	size_t n = 0;
+
+	if (get_str(req->body, "domain", "domain", 1, SWF_NAME_MAX, 1, &domain, err) != 0 ||
+	    get_str(req->body, "nextPageToken", "nextPageToken", 1, 32768, 0, &token, err) != 0 ||
+	    get_map(req->body, "typeFilter", 0, &type, err) != 0 ||
+	    get_map(req->body, "executionFilter", 0, &exec, err) != 0 ||
+	    get_map(req->body, "tagFilter", 0, &tags, err) != 0 ||
+	    get_map(req->body, "closeStatusFilter", 0, &status, err) != 0)
+		return -1;
+	if (andon_codec_get_int(req->body, "maximumPageSize", &max) < 0 || max < 0 || max > 1000)
+		return andon_apierr(err, "ValidationException", 400,
+				    "maximumPageSize must be an integer from 0 to 1000");
+	if (andon_codec_get_bool(req->body, "reverseOrder", &reverse) < 0)
+		return andon_apierr(err, "ValidationException", 400, "reverseOrder must be a boolean");
+	if (!swf_name_ok(domain.s, domain.len))
+		return andon_apierr(err, "ValidationException", 400, "domain is not a valid name");
+	filters = (type != NULL) + (exec != NULL) + (tags != NULL) + (!open && status != NULL);
+	if (filters > 1)
+		return andon_apierr(
+		    err, "ValidationException", 400,
+		    "executionFilter, typeFilter, tagFilter%s are mutually exclusive: give at most one",
+		    open ? "" : " and closeStatusFilter");
+	if (open && status != NULL)
+		return andon_apierr(err, "ValidationException", 400,
+				    "closeStatusFilter is for closed executions");
+	if (swf_tag(tag, sizeof(tag), ctx, &domain, NULL, &n, err) != 0)
+		return -1;
+	andon_call_begin(call, "swf_list");
+	andon_call_key(call, ctx->arena, tag, n, "d");
+	andon_call_key(call, ctx->arena, tag, n, "ix");
+	andon_call_key(call, ctx->arena, tag, n, "ixs");
+	args_head(call, req);
+	field(call, "domain", &domain);
+	andon_call_field(call, "open", open ? "1" : "0", 1);
+	snprintf(num, sizeof(num), "%lld", (long long)(max == 0 ? 1000 : max));
+	andon_call_field(call, "max", andon_arena_strndup(ctx->arena, num, strlen(num)), strlen(num));
+	andon_call_field(call, "reverse", reverse ? "1" : "0", 1);
+	if ((by_start = time_filter(ctx, req->body, "startTimeFilter", "from", "to", call, err)) < 0 ||
+	    (by_close =
+		 open ? 0 : time_filter(ctx, req->body, "closeTimeFilter", "cfrom", "cto", call, err)) < 0)
+		return -1;
+	if (open ? !by_start : by_start + by_close != 1)
+		return andon_apierr(err, "ValidationException", 400,
+				    open ? "startTimeFilter is required"
+					 : "give exactly one of startTimeFilter and closeTimeFilter");
+	if (type != NULL) {
+		if (get_str(type, "name", "typeFilter.name", 1, SWF_NAME_MAX, 1, &name, err) != 0 ||
+		    get_str(type, "version", "typeFilter.version", 1, SWF_VERSION_MAX, 0, &version, err) != 0)
+			return -1;
+		field(call, "typeName", &name);
+		field(call, "typeVersion", &version);
+	}
+	if (exec != NULL) {
+		if (get_str(exec, "workflowId", "executionFilter.workflowId", 1, SWF_NAME_MAX, 1, &wid,
+			    err) != 0)
+			return -1;
+		field(call, "workflowId", &wid);
+	}
+	/* Andon keeps no tagList: a tag filter matches nothing (said, not silently ignored). */
+	if (tags != NULL)
+		andon_call_field(call, "noTags", "1", 1);
+	if (status != NULL) {
+		if (get_str(status, "status", "closeStatusFilter.status", 1, 32, 1, &st, err) != 0)
+			return -1;
+		for (i = 0; closes[i][0] != NULL && !is(&st, closes[i][0]); i++)
+			;
+		if (closes[i][0] == NULL)
+			return andon_apierr(
+			    err, "ValidationException", 400,
+			    "closeStatusFilter.status must be COMPLETED, FAILED, CANCELED, TERMINATED, "
+			    "CONTINUED_AS_NEW or TIMED_OUT");
+		andon_call_field(call, "closeStatus", closes[i][1], strlen(closes[i][1]));
+	}
+	field(call, "nextPageToken", &token);
+	return 0;
+}
+
+static int swf_list_open(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			 andon_apierr_t *err)
+{
+	return swf_list(ctx, req, call, 1, err);
+}
+
+static int swf_list_closed(const andon_ctx_t *ctx, const andon_req_t *req, andon_call_t *call,
+			   andon_apierr_t *err)
+{
+	return swf_list(ctx, req, call, 0, err);
+}
+
 const andon_op_t andon_swf_ops[] = {
     {"SWF.RegisterDomain", swf_register_domain, 413},
     {"SWF.RegisterWorkflowType", swf_register_workflow_type, 413},
@@ -760,5 +924,7 @@ const andon_op_t andon_swf_ops[] = {
     {"SWF.CancelWorkflowExecution", swf_cancel_workflow_execution, 413},
     {"SWF.DescribeWorkflowExecution", swf_describe_workflow_execution, 413},
     {"SWF.GetWorkflowExecutionHistory", swf_get_workflow_execution_history, 413},
+    {"SWF.ListOpenWorkflowExecutions", swf_list_open, 413},
+    {"SWF.ListClosedWorkflowExecutions", swf_list_closed, 413},
     {NULL, NULL, 0},
 };

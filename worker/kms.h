@@ -1,5 +1,5 @@
 /*
- * kms: customer managed keys for Step Functions' encrypted error and cause (docs/OPERATIONS.md section 7,
+ * kms: customer managed keys for Step Functions' encrypted error and cause (docs/OPERATIONS.md section 8,
  * docs/REDIS.md section 12): which key a state machine uses, whether the caller may use it, and the
  * envelope encryption (AES-256-GCM, a fresh data key per stop wrapped by the customer key) that runs in
  * the worker before the Redis call, so that Redis never holds the plaintext.

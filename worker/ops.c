@@ -5,6 +5,7 @@
 #include "utf8.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,5 +114,42 @@ int andon_ops_json(const char *s, size_t len, int object, char *why, size_t why_
 		snprintf(why, why_size, "not a JSON object");
 		return -1;
 	}
+	return 0;
+}
+
+int andon_ops_epoch_ms(const msgpack_object *map, const char *field, int64_t *ms)
+{
+	const msgpack_object *v = map != NULL ? andon_codec_map_get(map, field) : NULL;
+	double d = -1;
+
+	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		d = (double)v->via.u64;
+	else if (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32)
+		d = v->via.f64;
+	if (!(d >= 0 && d < 1e11))
+		return -1;
+	*ms = (int64_t)llround(d * 1000.0); /* 1764513720.123 is 1764513720122.99... */
+	return 1;
+}
+
+int andon_ops_int_field(const andon_ctx_t *ctx, const msgpack_object *body, andon_call_t *call,
+			const char *field, int64_t min, int64_t max, andon_apierr_t *err)
+{
+	int64_t v = 0;
+	int rc = andon_codec_get_int(body, field, &v);
+	const char *num;
+	size_t n;
+
+	if (rc < 0 || (rc == 1 && (v < min || v > max)))
+		return andon_apierr(err, "ValidationException", 400,
+				    "%s must be an integer from %lld to %lld", field, (long long)min,
+				    (long long)max);
+	if (rc == 0)
+		return 0;
+	if ((num = andon_arena_printf(ctx->arena, &n, "%lld", (long long)v)) == NULL)
+		return andon_apierr(err, "InternalFailure", 500, "request too large for the batch arena");
+	andon_call_field(call, field, num, n);
 	return 0;
 }

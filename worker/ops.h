@@ -56,6 +56,17 @@ extern const andon_op_t andon_cflow_ops[];
 extern const andon_op_t andon_swf_ops[];
 #ifdef ANDON_TEST_OPS
 extern const andon_op_t andon_test_ops[]; /* test build only (worker/test_ops.c) */
+/** map[field] (map may be NULL) as a date, epoch seconds as an int or a float, into *ms (epoch ms, rounded):
+ * 1 found, 0 absent or nil, -1 not a date (negative, beyond 1e11 s, or another type). */
+int andon_ops_epoch_ms(const msgpack_object *map, const char *field, int64_t *ms);
+
+/**
+ * An optional integer field of body in [min, max], passed to the engine under its own name (its text in
+ * the arena). Returns 0 (given or not), or -1 with ValidationException in err.
+ */
+int andon_ops_int_field(const andon_ctx_t *ctx, const msgpack_object *body, andon_call_t *call,
+			const char *field, int64_t min, int64_t max, andon_apierr_t *err);
+
 #endif
 
 /*
@@ -82,5 +93,16 @@ int andon_ops_pack(andon_arena_t *arena, const msgpack_object *o, const char **s
  * object. why is plain text for an error message.
  */
 int andon_ops_json(const char *s, size_t len, int object, char *why, size_t why_size);
+
+/** map[field] (map may be NULL) as a date, epoch seconds as an int or a float, into *ms (epoch ms, rounded):
+ * 1 found, 0 absent or nil, -1 not a date (negative, beyond 1e11 s, or another type). */
+int andon_ops_epoch_ms(const msgpack_object *map, const char *field, int64_t *ms);
+
+/**
+ * An optional integer field of body in [min, max], passed to the engine under its own name (its text in
+ * the arena). Returns 0 (given or not), or -1 with ValidationException in err.
+ */
+int andon_ops_int_field(const andon_ctx_t *ctx, const msgpack_object *body, andon_call_t *call,
+			const char *field, int64_t min, int64_t max, andon_apierr_t *err);
 
 #endif

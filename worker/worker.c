@@ -472,8 +472,8 @@ static int post_room(andon_worker_t *w, size_t n)
 
 /*
  * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the member's timer shard, '@index': SET
- * KEEPTTL,
- * '@owed': ZADD NX to the owed set, '@answered': ZREM from it, '@expire': EXPIRE) in one pipeline, before
+ * KEEPTTL, '@owed': ZADD NX to the owed set, '@answered': ZREM from it, '@expire': EXPIRE, '@listed':
+ * andon_ix_put) in one pipeline, before
  * anything they relate to is produced. Returns 0, or -1 when Redis stayed away through a shutdown. Nothing is
  * acknowledged before this is done, so a replay re-applies them after a crash.
  */
@@ -512,6 +512,12 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 				andon_call_command(c, "EXPIRE");
 				andon_call_arg(c, key->str, key->len);
 				andon_call_arg(c, val->str, val->len);
+			} else if (andon_out_is(to, "@listed")) {
+				/* The parent's List index, in the parent's slot (docs/REDIS.md, section 13). */
+				andon_call_begin(c, "andon_ix_put");
+				andon_call_key(c, &w->arena, key->str, key->len, "ix");
+				andon_call_key(c, &w->arena, key->str, key->len, "ixs");
+				andon_call_arg(c, val->str, val->len);
 			} else if (andon_out_is(to, "@answered")) {
 				andon_call_command(c, "ZREM");
 				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));
@@ -531,6 +537,11 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 	rc = andon_engine_exec(w->engine, w->post, np, w->post_replies, w->run,
 			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
 	for (size_t i = 0; i < np; i++) {
+		/* Only a '@listed' builds keys here: a full arena leaves that List index one change behind.
+		 */
+		if (w->post[i].overflow)
+			andon_err("post-write %.*s skipped: the batch arena is full",
+				  (int)w->post[i].argvlen[1], w->post[i].argv[1]);
 		if (w->post_replies[i] != NULL && w->post_replies[i]->type == REDIS_REPLY_ERROR)
 			andon_err("post-write %.*s failed: %s", (int)w->post[i].argvlen[0],
 				  w->post[i].argv[0], w->post_replies[i]->str);

@@ -289,14 +289,15 @@ static void test_ops_find(void **state)
 	static const char *const names[] = {
 	    "StepFunctions.CreateStateMachine", "StepFunctions.StartExecution",
 	    "StepFunctions.StopExecution",	"StepFunctions.FinishExecution",
-	    "StepFunctions.DescribeExecution",	"StepFunctions.GetExecutionHistory"};
+	    "StepFunctions.DescribeExecution",	"StepFunctions.GetExecutionHistory",
+	    "StepFunctions.ListExecutions"};
 	static const char *const unknown[] = {"",
 					      "StepFunctions",
 					      "StepFunctions.",
 					      "StepFunctions.Stop",
 					      "StepFunctions.StopExecutionX",
 					      "stepfunctions.stopexecution",
-					      "StepFunctions.ListExecutions",
+					      "StepFunctions.ListStateMachines",
 					      "SQS.SendMessage",
 					      ".StopExecution"};
 	const char *s = "StepFunctions.StopExecution, and more";
@@ -689,6 +690,31 @@ static void test_other_shapes(void **state)
 		assert_field(&fx->call, "maxResults", "25");
 		assert_field(&fx->call, "reverseOrder", "1");
 		assert_field(&fx->call, "nextToken", "tok");
+	}
+	{
+		/* ListExecutions: the state machine's keys only (one slot), the API's status name mapped. */
+		const char *smarn = "arn:aws:states:us-east-1:123456789012:stateMachine:sm1";
+		const field_t body[] = {FSTR("stateMachineArn", smarn), FINT("maxResults", 7),
+					FSTR("statusFilter", "ABORTED"), FSTR("nextToken", "abcd")};
+		const field_t bad_status[] = {FSTR("stateMachineArn", smarn),
+					      FSTR("statusFilter", "STOPPED")};
+		const field_t bad_max[] = {FSTR("stateMachineArn", smarn), FINT("maxResults", 1001)};
+		const field_t bad_arn[] = {FSTR("stateMachineArn", STD_ARN)};
+
+		expect_ok(fx, "StepFunctions.ListExecutions", body, N(body));
+		assert_arg(&fx->call, 1, "sfn_list");
+		assert_arg(&fx->call, 2, "3");
+		assert_arg(&fx->call, 3, KEY("arn:aws:states:us-east-1:123456789012:stateMachine:sm1", "sm"));
+		assert_arg(&fx->call, 4, KEY("arn:aws:states:us-east-1:123456789012:stateMachine:sm1", "ix"));
+		assert_arg(&fx->call, 5,
+			   KEY("arn:aws:states:us-east-1:123456789012:stateMachine:sm1", "ixs"));
+		assert_field(&fx->call, "maxResults", "7");
+		assert_field(&fx->call, "statusFilter", "STOPPED");
+		assert_field(&fx->call, "nextToken", "abcd");
+		expect_err(fx, "StepFunctions.ListExecutions", bad_status, N(bad_status),
+			   "ValidationException", 1);
+		expect_err(fx, "StepFunctions.ListExecutions", bad_max, N(bad_max), "ValidationException", 1);
+		expect_err(fx, "StepFunctions.ListExecutions", bad_arn, N(bad_arn), "InvalidArn", 1);
 	}
 	{
 		const field_t body[] = {FSTR("name", "my-sm"), FSTR("definition", "{}"),

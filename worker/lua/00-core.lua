@@ -108,11 +108,13 @@ end
 --   '@answered'  that step answered (or timed out): key '<arn>\n<step>'; the worker ZREMs it
 --   '@expire'    a key in another slot that an execution owns, now closed: key the Redis key, value
 --                seconds; the worker runs EXPIRE (retention, docs/REDIS.md, Lifetime)
+--   '@listed'    an execution's List record (listed()): key its parent (state machine ARN...), value the
+--                record; the worker calls andon_ix_put on andon:{<parent>}:ix and :ixs (docs/REDIS.md, 13)
 --   any other    a message for that Kafka topic (value: the message)
 -- The worker applies the '@' outputs in Redis before producing anything, and stores the request's
 -- offset only once all of it is done; a replay re-applies them all (each is idempotent).
 local OUT = {EVENT = '', REQUEST = '@requests', TIMER = '@timer', INDEX = '@index', OWED = '@owed',
-	ANSWERED = '@answered', EXPIRE = '@expire'}
+	ANSWERED = '@answered', EXPIRE = '@expire', LISTED = '@listed'}
 
 -- An output for answer(): value is a table (packed here) or a string (taken as it is).
 local function out(to, key, value)
@@ -328,6 +330,142 @@ local function details(t)
 	return t
 end
 
+-- List indexes (docs/REDIS.md, section 13). Every execution an API lists is filed under its parent (a
+-- state machine...) in two keys of the parent's slot, so a List call reads one slot: andon:{<parent>}:ix, a
+-- sorted set of execution identities scored by start (epoch ms), and andon:{<parent>}:ixs, a hash from
+-- identity to the record 't0\nhseq\nst\nt1\narn\nname' (t1 '' while running, arn '' when the identity). The execution's own calls
+-- cannot write there (another slot): each change returns this output and the worker applies it with
+-- andon_ix_put, which keeps the record of the highest hseq, so replays and reordering never go back.
+local function listed(parent, member, t0, hseq, st, t1, arn, name)
+	-- arn is left empty when it is the identity itself (the common case): memory per execution.
+	return out(OUT.LISTED, parent, table.concat({member, t0, hseq, st, t1 or '', arn ~= member and arn or '', name},
+		'\n'))
+end
+
+-- KEYS: ix, ixs of a parent. ARGV: '<member>\n<record>' as listed() makes it. Returns 1 applied, 0 older.
+local function ix_put(keys, args)
+	local member, t0, hseq = string.match(args[1], '^([^\n]+)\n(%d+)\n(%d+)\n')
+	if not member then return redis.error_reply('ERR malformed list record') end
+	local cur = redis.call('HGET', keys[2], member)
+	if cur and tonumber(string.match(cur, '^%d+\n(%d+)\n') or '0') >= tonumber(hseq) then return 0 end
+	redis.call('ZADD', keys[1], t0, member)
+	redis.call('HSET', keys[2], member, string.sub(args[1], #member + 2))
+	return 1
+end
+
+local function hex(s)
+	return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function unhex(s)
+	if #s % 2 == 1 or string.find(s, '[^0-9a-f]') then return nil end
+	return (string.gsub(s, '..', function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Index entries one List call looks at, at most: a filter that matches few executions answers a short page
+-- with a nextToken rather than scanning a whole index in one call (Redis runs one call at a time).
+local LIST_SCAN = 500
+
+-- The List output of execution hash x as it is now, or nil when x is not filed under a parent ('ix', set at
+-- creation by the APIs that list this way). member: its identity in the index (default the tag of x,
+-- 'andon:{<identity>}:x'). A replay may send it again: andon_ix_put keeps the newest.
+local function listed_of(x, member)
+	local v = redis.call('HMGET', x, 'ix', 't0', 'hseq', 'st', 't1', 'arn', 'name')
+	if not v[1] then return nil end
+	return listed(v[1], member or string.sub(x, 8, -4), v[2], v[3], v[4], v[5], v[6], v[7] or '')
+end
+
+-- Appends the triple of output o (nil: nothing) to a reply array.
+local function add_out(reply, o)
+	if o then
+		reply[#reply + 1] = o.to
+		reply[#reply + 1] = o.key
+		reply[#reply + 1] = o.value
+	end
+	return reply
+end
+
+-- One page of parent index ix/ixs. q: {max, token?, asc (oldest first; default newest first), from?, to?
+-- (start bounds, epoch ms, inclusive), retain (ms; 0: never)}. The token (opaque: hex of 'score\nmember'
+-- of the last entry looked at) continues after that entry even when executions were filed since.
+-- keep(member, r) returns the page item for record r ({t0, hseq, st, t1, arn, name}; numbers as numbers,
+-- t1 nil while running) or nil to skip it. An execution closed more than retain ms ago is one whose data
+-- retention has removed: it is skipped and its entry pruned. Returns items, nextToken?; nil on a bad token.
+local function list_page(ix, ixs, q, keep)
+	local max, asc, retain = q.max, q.asc, q.retain or 0
+	local range = asc and 'ZRANGE' or 'ZREVRANGE'
+	-- Entries before the first in bounds, in this direction.
+	local pos = 0
+	if asc and q.from then pos = redis.call('ZCOUNT', ix, '-inf', '(' .. q.from) end
+	if not asc and q.to then pos = redis.call('ZCOUNT', ix, '(' .. q.to, '+inf') end
+	if q.token then
+		local t = #q.token <= 32768 and unhex(q.token)
+		if not t then return nil end
+		local score, member = string.match(t, '^(%d+)\n([^\n]+)$')
+		if not score then return nil end
+		local r = redis.call(asc and 'ZRANK' or 'ZREVRANK', ix, member)
+		if r then
+			pos = r + 1
+		else
+			-- Pruned since: after every entry before its score, and after its ties ordered before it.
+			pos = asc and redis.call('ZCOUNT', ix, '-inf', '(' .. score) or
+				redis.call('ZCOUNT', ix, '(' .. score, '+inf')
+			local ties = redis.call('ZRANGE', ix, score, score, 'BYSCORE')
+			for i = 1, #ties do
+				if (asc and ties[i] < member) or (not asc and ties[i] > member) then pos = pos + 1 end
+			end
+		end
+	end
+	local items, gone, scanned, last = {}, {}, 0, nil
+	local now = retain > 0 and now_ms() or 0
+	while #items < max and scanned < LIST_SCAN do
+		local n = math.min(100, LIST_SCAN - scanned)
+		local batch = redis.call(range, ix, pos, pos + n - 1, 'WITHSCORES')
+		local members, ended = {}, #batch < 2 * n
+		for i = 1, #batch, 2 do
+			local sc = tonumber(batch[i + 1])
+			-- Past the far bound: nothing further in this direction is in bounds.
+			if (asc and q.to and sc > q.to) or (not asc and q.from and sc < q.from) then
+				ended = true
+				break
+			end
+			members[#members + 1] = batch[i]
+		end
+		local recs = #members > 0 and redis.call('HMGET', ixs, unpack(members)) or {}
+		local stopped = false
+		for i = 1, #members do
+			if #items >= max then
+				stopped = true
+				break
+			end
+			scanned, pos, last = scanned + 1, pos + 1, batch[2 * i] .. '\n' .. members[i]
+			local t0, hseq, st, t1, arn, name = string.match(recs[i] or '',
+				'^(%d+)\n(%d+)\n([^\n]*)\n(%d*)\n([^\n]*)\n(.*)$')
+			if not t0 or (retain > 0 and t1 ~= '' and tonumber(t1) + retain < now) then
+				gone[#gone + 1] = members[i]
+			else
+				local item = keep(members[i], {t0 = tonumber(t0), hseq = tonumber(hseq), st = st,
+					t1 = t1 ~= '' and tonumber(t1) or nil, arn = arn ~= '' and arn or members[i], name = name})
+				if item then items[#items + 1] = item end
+			end
+		end
+		-- Every entry in bounds was looked at: no token. Items full first: the token continues.
+		if ended and not stopped then last = nil end
+		if ended or stopped then break end
+	end
+	-- The scan budget ran out: a token only if an entry in bounds follows (no empty last page).
+	if last and #items < max then
+		local nxt = redis.call(range, ix, pos, pos, 'WITHSCORES')
+		local sc = nxt[2] and tonumber(nxt[2])
+		if not sc or (asc and q.to and sc > q.to) or (not asc and q.from and sc < q.from) then last = nil end
+	end
+	if #gone > 0 then
+		redis.call('ZREM', ix, unpack(gone))
+		redis.call('HDEL', ixs, unpack(gone))
+	end
+	return items, last and hex(last) or nil
+end
+
 -- The worker's timer sweep. KEYS: the timer set (sorted set: member -> due time, epoch ms).
 -- ARGV: lease (ms), max. Returns up to max due members and pushes each one's due time lease ms into the
 -- future, so several workers never fire the same deadline at once; the sweeper removes a member once what
@@ -341,3 +479,4 @@ local function timers_claim(keys, args)
 end
 
 redis.register_function('andon_timers_claim', timers_claim)
+redis.register_function('andon_ix_put', ix_put)

@@ -77,7 +77,10 @@ local function sfn_start(keys, args)
 		{timestamp = sfn_date(ms), type = 'ExecutionStarted',
 			executionStartedEventDetails = {input = input, roleArn = sm[2] ~= '' and sm[2] or nil}},
 		SFN, {'sm', f.smArn, 'name', f.name, 'type', sm[1], 'acct', f.account, 'input', input})
-	return answer(req, true, {executionArn = arn, startDate = sfn_date(ms)}, {ev})
+	local outs = {ev}
+	-- ListExecutions lists STANDARD executions only, as Step Functions does.
+	if sm[1] == 'STANDARD' then outs[2] = listed(f.smArn, f.arn, ms, 1, 'RUNNING', nil, arn, f.name) end
+	return answer(req, true, {executionArn = arn, startDate = sfn_date(ms)}, outs)
 end
 
 -- The hot path (docs/REDIS.md §4): no table, no msgpack of the reply or the event, no stored answer. The
@@ -85,13 +88,14 @@ end
 -- means nothing changed. An ended execution's answer follows from its final state, which never changes
 -- again, and the request that ended it is recorded ('end'), so a replay of that one rebuilds its event
 -- too: the answer hash is read only for an execution that is missing or had answers before it existed.
+-- The change files the execution's new status in its state machine's List index ('@listed').
 -- KEYS: x, h, r. ARGV: id, op, arn, error, cause, entry head (1 byte), entry tail, '@acct', account, '@ret',
 -- retention (seconds).
 -- The history entry is head .. {id, previousEventId, timestamp} .. tail: the worker packs the rest.
 local function sfn_stop(keys, args)
 	local id = args[1]
 	call_reset(args[9], args[11])
-	local v = redis.call('HMGET', keys[1], 'st', 'hseq', 't0', 't1', 'acct', 'type', 'end', 'rq')
+	local v = redis.call('HMGET', keys[1], 'st', 'hseq', 't0', 't1', 'acct', 'type', 'end', 'rq', 'sm', 'name')
 	local st = v[1]
 	if not st or not owned(v[5]) or v[8] or (TERMINAL[st] and not v[7]) then
 		local req = {r = keys[3], id = id, dedup = id, op = args[2]}
@@ -102,8 +106,13 @@ local function sfn_stop(keys, args)
 	if v[6] == 'EXPRESS' then
 		return read_fail('ValidationException', 400, 'This operation is not supported by EXPRESS state machines')
 	end
+	-- The identity is the key's hash tag: 'andon:{' .. identity .. '}:x'.
+	local ident = string.sub(keys[1], 8, -4)
 	if TERMINAL[st] then
-		if v[7] == id then return {1, 1, {st, v[3], v[4], v[2]}} end
+		if v[7] == id then
+			local l = listed(v[9], ident, v[3], v[2], st, v[4], ident, v[10])
+			return {1, 1, {st, v[3], v[4], v[2]}, l.to, l.key, l.value}
+		end
 		return {0, 1, {st, v[3], v[4], 0}}
 	end
 	local ms = now_ms()
@@ -115,7 +124,8 @@ local function sfn_stop(keys, args)
 	-- Closed: it expires after the retention, its answers with it (docs/REDIS.md, Lifetime).
 	closing({x = keys[1], h = keys[2]})
 	expire_closed(keys[3])
-	return {0, 1, {'STOPPED', v[3], ms, hid}}
+	local l = listed(v[9], ident, v[3], hid, 'STOPPED', ms, ident, v[10])
+	return {0, 1, {'STOPPED', v[3], ms, hid}, l.to, l.key, l.value}
 end
 
 local FINISH_EVENT = {
@@ -130,7 +140,7 @@ local function sfn_finish(keys, args)
 	local dup = seen(req)
 	if dup then return dup end
 	local f = req.f
-	local e = load(keys[1], keys[2])
+	local e = load(keys[1], keys[2], 'sm', 'name', 'type')
 	if not e then return fail_missing(req, no_execution(f.arn)) end
 	if TERMINAL[e.st] then
 		return fail(req, 'ExecutionNotRunning', 400, 'Execution is already ' .. SFN[e.st] .. ': \'' .. e.arn .. '\'')
@@ -146,7 +156,12 @@ local function sfn_finish(keys, args)
 	local output = f.status == 'SUCCEEDED' and (f.output or '{}') or ''
 	local ev = transition(e, req, f.status, ms, {timestamp = sfn_date(ms), type = kind[1], [kind[2]] = d},
 		SFN, {'output', output, 'error', f.error or '', 'cause', f.cause or ''})
-	return answer(req, true, {executionArn = e.arn, status = SFN[f.status], stopDate = sfn_date(ms)}, {ev})
+	local outs = {ev}
+	if e.type == 'STANDARD' then
+		local ident = string.sub(keys[1], 8, -4)
+		outs[2] = listed(e.sm, ident, e.t0, e.hseq, f.status, ms, e.arn, e.name)
+	end
+	return answer(req, true, {executionArn = e.arn, status = SFN[f.status], stopDate = sfn_date(ms)}, outs)
 end
 
 -- The error and cause of an execution that ended, when its hash does not hold them (sfn_stop keeps them in
@@ -186,7 +201,33 @@ local function sfn_history(keys, args)
 	return read(true, page)
 end
 
+-- ListExecutions from the state machine's index (docs/REDIS.md, section 13), newest first.
+-- KEYS: sm, ix, ixs of the state machine. Fields: arn (the state machine), maxResults (0 = 100),
+-- statusFilter? (engine status), nextToken?, retainMs? (closed longer ago: gone; absent or 0: kept).
+local function sfn_list(keys, args)
+	local f = fields(args)
+	local sm = redis.call('HMGET', keys[1], 'acct', 'type')
+	if not sm[1] or not owned(sm[1]) then
+		return read_fail('StateMachineDoesNotExist', 400, 'State Machine Does Not Exist: \'' .. f.arn .. '\'')
+	end
+	if sm[2] == 'EXPRESS' then
+		return read_fail('ValidationException', 400, 'This operation is not supported by EXPRESS state machines')
+	end
+	local max = tonumber(f.maxResults)
+	if max == 0 then max = 100 end
+	local want = f.statusFilter
+	local items, token = list_page(keys[2], keys[3], {max = max, token = f.nextToken,
+		retain = tonumber(f.retainMs or '0')}, function(member, r)
+		if want and r.st ~= want then return nil end
+		return {executionArn = r.arn, stateMachineArn = f.arn, name = r.name, status = SFN[r.st],
+			startDate = sfn_date(r.t0), stopDate = r.t1 and sfn_date(r.t1) or nil}
+	end)
+	if not items then return read_fail('InvalidToken', 400, 'Invalid Token: \'' .. f.nextToken .. '\'') end
+	return read(true, {executions = items, nextToken = token})
+end
+
 redis.register_function('sfn_create', sfn_create)
+redis.register_function('sfn_list', sfn_list)
 redis.register_function('sfn_start', sfn_start)
 redis.register_function{function_name = 'sfn_sm_get', callback = sfn_sm_get, flags = {'no-writes'}}
 redis.register_function('sfn_stop', sfn_stop)

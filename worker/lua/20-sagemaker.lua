@@ -43,7 +43,7 @@ local function tokens_expire(e)
 end
 
 local function sm_load(keys)
-	local e = load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs')
+	local e = load(keys[1], keys[2], 'pipe', 'run', 'nsteps', 'lto', 'stp', 'cbs', 'sto')
 	if e then e.on_close = tokens_expire end
 	return e
 end
@@ -164,8 +164,9 @@ local function sm_start(keys, args)
 	local ev = create(keys[1], keys[2], req, 'SageMaker', f.arn, 'RUNNING', ms,
 		{timestamp = sm_date(ms), type = 'PipelineExecutionStatusChanged', status = SM.RUNNING},
 		SM, {'pipe', f.pipeline, 'parr', f.pipelineArn, 'acct', f.account, 'params', f.params or '',
-			'nsteps', 0, 'run', 0, 'lto', 0})
-	return answer(req, true, {PipelineExecutionArn = f.arn}, {ev})
+			'nsteps', 0, 'run', 0, 'lto', 0, 'ix', f.pipelineArn, 'sto', f.StopTimeoutSeconds or ''})
+	-- Filed in the pipeline's List index (docs/REDIS.md, section 13).
+	return answer(req, true, {PipelineExecutionArn = f.arn}, {ev, listed_of(keys[1])})
 end
 
 -- The engine reports that a step started. KEYS: x, h, r. Fields: arn, step, type (Callback|Lambda),
@@ -237,13 +238,22 @@ local function stop_reply(dup, x, c)
 		c[i] = redis.call('HGET', x, 'args:' .. c[i - 4]) or EMPTY_MAP
 		for _, v in ipairs({OUT.OWED, c[1] .. '\n' .. c[i - 4], tostring(c[2])}) do reply[#reply + 1] = v end
 	end
-	return reply
+	-- A stop that waits for callback steps, with a StopTimeoutSeconds: its durable deadline (escalation).
+	local v = redis.call('HMGET', x, 'st', 'stodue', 'stos')
+	if v[1] == 'STOPPING' and v[2] then
+		add_out(reply, timer('sm_stop_timeout', c[1], v[3], tonumber(v[2])))
+	end
+	-- The pipeline's List index follows the status (docs/REDIS.md, section 13).
+	return add_out(reply, listed_of(x))
 end
 
--- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered.
-local function callback_reply(dup, c)
-	if c[7] ~= 'Stopping' then return {dup, 1, c} end
-	return {dup, 1, c, OUT.ANSWERED, c[1] .. '\n' .. c[3], ''}
+-- The reply of compact callback answer c (see sm_callback): a step a stop waited for has answered; when that
+-- ended the stop, the pipeline's List index follows.
+local function callback_reply(dup, x, c)
+	local reply = {dup, 1, c}
+	if c[7] == 'Stopping' then add_out(reply, out(OUT.ANSWERED, c[1] .. '\n' .. c[3], '')) end
+	if c[9] ~= '' then add_out(reply, listed_of(x)) end
+	return reply
 end
 
 -- The final change of a stop once no step runs (settle(), without tables): appends its entry to hist and
@@ -279,7 +289,7 @@ end
 local function sm_callback(keys, args)
 	local req = sm_request(keys[3], args)
 	local dup = seen_any(req)
-	if dup then return type(dup[3]) == 'table' and callback_reply(1, dup[3]) or dup end
+	if dup then return type(dup[3]) == 'table' and callback_reply(1, keys[1], dup[3]) or dup end
 	local f = req.f
 	local e = sm_load(keys)
 	local name = e and redis.call('HGET', e.x, 'tok:' .. f.token)
@@ -312,7 +322,7 @@ local function sm_callback(keys, args)
 	local fin, fhid = settle_compact(e, req.id, ms, hist, set)
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
-	return with_extra(callback_reply(0,
+	return with_extra(callback_reply(0, e.x,
 		answer_compact(req, {e.arn, ms, name, hid, step.type, status, prev, exec, fin, fhid})[3]))
 end
 
@@ -336,8 +346,9 @@ local function sm_step_finish(keys, args)
 	if not RUNNING_STEP[step.st] then
 		return fail(req, 'ConflictException', 400, 'Step \'' .. f.step .. '\' is already ' .. step.st)
 	end
-	local outs = {}
+	local outs, st = {}, e.st
 	finish_step(e, req, now_ms(), f.step, step, f.status, f.FailureReason, f.outputs and mp_unpack(f.outputs), outs)
+	if e.st ~= st then outs[#outs + 1] = listed_of(e.x) end
 	return answer(req, true, {PipelineExecutionArn = e.arn, StepName = f.step, StepStatus = f.status}, outs)
 end
 
@@ -362,12 +373,13 @@ local function sm_timer(keys, args)
 	else
 		reason = 'No callback within ' .. step.timeout .. ' seconds'
 	end
-	local outs = {}
+	local outs, st = {}, e.st
 	finish_step(e, req, now_ms(), name, step, 'Failed', reason, nil, outs)
+	if e.st ~= st then outs[#outs + 1] = listed_of(e.x) end
 	return answer(req, true, {fired = true, StepName = name}, outs)
 end
 
--- KEYS: x, h, r. Fields: arn, ClientRequestToken.
+-- KEYS: x, h, r. Fields: arn, ClientRequestToken, StopTimeoutSeconds?
 -- Compact answer (api_sagemaker.c builds the reply, the events and the callback messages): {arn, ms,
 -- execution hid (0: nothing changed), final status ('' while steps run), final hid, then per callback
 -- step asked to stop: name, hid, token, topic, arguments (msgpack)}.
@@ -414,6 +426,11 @@ local function sm_stop(keys, args)
 	c[4], c[5] = settle_compact(e, req.id, ms, hist, set)
 	set[#set + 1] = 'hseq'
 	set[#set + 1] = e.hseq
+	-- Escalation: the stop's StopTimeoutSeconds, else the start's. stop_reply() turns it into a deadline.
+	local sto = f.StopTimeoutSeconds or (e.sto ~= '' and e.sto) or nil
+	if sto and e.st == 'STOPPING' then
+		for _, v in ipairs({'stodue', ms + tonumber(sto) * 1000, 'stos', sto}) do set[#set + 1] = v end
+	end
 	redis.call('RPUSH', e.h, unpack(hist))
 	redis.call('HSET', e.x, unpack(set))
 	answer_compact(req, c)
@@ -437,7 +454,7 @@ local function sm_finish(keys, args)
 	end
 	local st = f.status == 'Succeeded' and 'SUCCEEDED' or 'FAILED'
 	local ev = exec_change(e, req, now_ms(), st, f.FailureReason)
-	return answer(req, true, {PipelineExecutionArn = e.arn, PipelineExecutionStatus = SM[st]}, {ev})
+	return answer(req, true, {PipelineExecutionArn = e.arn, PipelineExecutionStatus = SM[st]}, {ev, listed_of(e.x)})
 end
 
 -- KEYS: x. Fields: arn. The execution with its steps in start order.
@@ -470,7 +487,46 @@ local function sm_history(keys, args)
 	return read(true, {PipelineExecutionHistory = page.events, NextToken = page.nextToken})
 end
 
+-- ListPipelineExecutions from the pipeline's index (docs/REDIS.md, section 13). KEYS: ix, ixs of the
+-- pipeline. Fields: max (1-100), asc ('1' oldest first), from?, to? (creation bounds, epoch ms, inclusive),
+-- NextToken?, retainMs?
+local function sm_list(keys, args)
+	local f = fields(args)
+	local items, token = list_page(keys[1], keys[2], {max = tonumber(f.max), token = f.NextToken, asc = f.asc == '1',
+		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs or '0')},
+		function(member, r)
+			return {PipelineExecutionArn = r.arn, StartTime = sm_date(r.t0), PipelineExecutionStatus = SM[r.st]}
+		end)
+	if not items then return read_fail('ValidationException', 400, 'Invalid NextToken') end
+	return read(true, {PipelineExecutionSummaries = items, NextToken = token})
+end
+
+-- A stop's escalation deadline (sm_stop with StopTimeoutSeconds): member 'sm_stop_timeout\n<arn>\n<seconds>'.
+-- The callback steps still Stopping are failed with a reason that says so, and the stop completes once
+-- no step runs (a Lambda step still running keeps it Stopping). A stop that ended meanwhile: a no-op.
+local function sm_stop_timeout(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local secs = string.match(req.f.timer, '\n(%d+)$')
+	local e = sm_load(keys)
+	if not e or e.st ~= 'STOPPING' then return answer(req, true, {escalated = false}) end
+	local outs, st, ms, n = {}, e.st, now_ms(), 0
+	for name in string.gmatch(callback_steps(e), '([^\n]+)\n') do
+		local step = get_step(e, name)
+		if step and step.st == 'Stopping' then
+			finish_step(e, req, ms, name, step, 'Failed', 'No answer within StopTimeoutSeconds (' .. secs ..
+				' s) after the stop', nil, outs)
+			n = n + 1
+		end
+	end
+	if e.st ~= st then outs[#outs + 1] = listed_of(e.x) end
+	return answer(req, true, {escalated = n > 0, StepsFailed = n}, outs)
+end
+
 redis.register_function('sm_start', sm_start)
+redis.register_function('sm_stop_timeout', sm_stop_timeout)
+redis.register_function('sm_list', sm_list)
 redis.register_function('sm_step_start', sm_step_start)
 redis.register_function('sm_step_finish', sm_step_finish)
 redis.register_function('sm_callback', sm_callback)

@@ -168,9 +168,11 @@ local function cf_start(keys, args)
 	local input = f.input or '{}'
 	local ev = create(keys[2], keys[3], req, 'CloudFlow', f.arn, 'STARTING', ms,
 		{Type = 'ExecutionStarted', Time = cf_time(ms), EventDetail = cf_detail({Input = input})},
-		CF, {'flow', f.flow, 'name', f.name, 'acct', f.account, 'input', input})
+		CF, {'flow', f.flow, 'name', f.name, 'acct', f.account, 'input', input,
+			'ix', string.match(keys[1], '^andon:{(.*)}:flow$')})
 	local e = {name = f.name, flow = f.flow, input = input, st = 'STARTING', t0 = ms, ver = 1}
-	return answer(req, true, cf_body(req, e, def), {ev})
+	-- Filed in the flow's List index, in the flow's slot (docs/REDIS.md, section 13).
+	return answer(req, true, cf_body(req, e, def), {ev, listed_of(keys[2], f.name)})
 end
 
 -- The engine reports the execution under way. KEYS: flow, x, h, r.
@@ -191,7 +193,7 @@ local function cf_running(keys, args)
 	local ms = now_ms()
 	local ev = transition(e, req, 'RUNNING', ms,
 		{Type = 'ExecutionRunning', Time = cf_time(ms), EventDetail = cf_detail({})}, CF)
-	return answer(req, true, cf_body(req, cf_moved(e), def), {ev})
+	return answer(req, true, cf_body(req, cf_moved(e), def), {ev, listed_of(e.x, e.name)})
 end
 
 -- KEYS: flow, x, h, r, tb (the caller's bucket for this flow).
@@ -226,7 +228,7 @@ local function cf_stop(keys, args)
 		{Type = 'ExecutionStopped', Time = cf_time(ms),
 			EventDetail = cf_detail({Error = f.error, Cause = f.cause})},
 		CF, {'error', f.error or '', 'cause', f.cause or ''})
-	return answer(req, true, cf_body(req, cf_moved(e), def), {ev})
+	return answer(req, true, cf_body(req, cf_moved(e), def), {ev, listed_of(e.x, e.name)})
 end
 
 -- The engine reports the execution ended. KEYS: flow, x, h, r.
@@ -248,7 +250,7 @@ local function cf_finish(keys, args)
 		{Type = CF_HISTORY[f.status], Time = cf_time(ms),
 			EventDetail = cf_detail({Output = f.output, Error = f.error, Cause = f.cause})},
 		CF, {'output', f.output or '', 'error', f.error or '', 'cause', f.cause or ''})
-	return answer(req, true, cf_body(req, cf_moved(e, f.output or ''), def), {ev})
+	return answer(req, true, cf_body(req, cf_moved(e, f.output or ''), def), {ev, listed_of(e.x, e.name)})
 end
 
 -- The common head of the reads: access, the flow, then the execution (keys flow, x). Returns def, e; or
@@ -300,6 +302,30 @@ end
 
 -- The account-wide bucket of CloudFlow.StopExecution, a gate the worker runs before the change (its
 -- answer reaches cf_stop as '@gate'). KEYS: the bucket. ARGV: rate, burst. Returns 1 (a token) or 0.
+-- ListExecutions from the flow's index (docs/REDIS.md, section 13), newest first. KEYS: flow, ix, ixs.
+-- Fields: account, owner, flow, limit (1-100), status? (engine), from?, to? (start bounds, epoch ms,
+-- inclusive), prefix? (of the execution name), nextToken?, retainMs?
+local function cf_list(keys, args)
+	local f = fields(args)
+	if f.account ~= f.owner then return cf_denied(f) end
+	if redis.call('EXISTS', keys[1]) == 0 then
+		return read_fail('FlowNotExists', 404, 'Flow ' .. f.flow .. ' does not exist')
+	end
+	local want, prefix = f.status, f.prefix
+	local items, token = list_page(keys[2], keys[3], {max = tonumber(f.limit), token = f.nextToken,
+		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs or '0')},
+		function(member, r)
+			if want and r.st ~= want then return nil end
+			if prefix and string.sub(r.name, 1, #prefix) ~= prefix then return nil end
+			return {Name = r.name, FlowName = f.flow, Status = CF[r.st], StartedTime = cf_time(r.t0),
+				StoppedTime = r.t1 and cf_time(r.t1) or nil}
+		end)
+	if not items then
+		return read_fail('InvalidArgument', 400, 'NextToken is invalid: give the NextToken of the previous page')
+	end
+	return read(true, {Executions = items, NextToken = token, RequestId = args[1]})
+end
+
 local function cf_take_account(keys, args)
 	return cf_take(keys[1], tonumber(args[1]), tonumber(args[2])) and 1 or 0
 end
@@ -307,6 +333,7 @@ end
 redis.register_function('cf_take_account', cf_take_account)
 redis.register_function('cf_create', cf_create)
 redis.register_function('cf_start', cf_start)
+redis.register_function('cf_list', cf_list)
 redis.register_function('cf_running', cf_running)
 redis.register_function('cf_stop', cf_stop)
 redis.register_function('cf_finish', cf_finish)

@@ -33,7 +33,7 @@ end
 
 -- Run fields beyond the common ones (docs/swf.md, run hash).
 local RUN = {'dom', 'wid', 'rid', 'acct', 'tn', 'tv', 'cp', 'tcp', 'tl', 'dtopic', 'creq', 'pwid', 'prid', 'tmo',
-	'ret'}
+	'ret', 'esc'}
 
 -- A run closes with its children list c and, unless another run opens meanwhile (swf_start persists them),
 -- the workflow's keys w and r; 'ret' is the domain's retention it was started with (docs/swf.md). The
@@ -76,6 +76,14 @@ local function change(e, req, st, ms, etype, aname, attrs, extra)
 	return ev
 end
 
+-- Run e's List output for its domain's index, andon:{swfd:DOMAIN:ACCOUNT}:ix (docs/REDIS.md section 13):
+-- member and ARN slot 'wid\trid' (SWF names hold no control character), name slot 'type\tversion\tcreq'.
+local function swf_listed(e)
+	local id = e.wid .. '\t' .. e.rid
+	return listed('swfd:' .. e.dom .. ':' .. e.acct, id, e.t0, e.hseq, e.st, e.t1, id,
+		e.tn .. '\t' .. e.tv .. '\t' .. e.creq)
+end
+
 -- The Kafka key of a request about workflowId wid: all requests about one workflowId share a partition.
 local function wf_key(dom, wid) return dom .. '/' .. wid end
 
@@ -85,6 +93,7 @@ local function wf_key(dom, wid) return dom .. '/' .. wid end
 -- its own once. ABANDON (or no policy: a decider's close) leaves the children alone.
 local function close(p, wkey, e, req, st, ms, etype, aname, attrs, policy, outs)
 	outs[#outs + 1] = change(e, req, st, ms, etype, aname, attrs)
+	outs[#outs + 1] = swf_listed(e)
 	if redis.call('HGET', wkey, 'cur') == e.rid then redis.call('HDEL', wkey, 'cur') end
 	if policy ~= 'TERMINATE' and policy ~= 'REQUEST_CANCEL' then return end
 	local c = redis.call('HGETALL', p .. 'c:' .. e.rid)
@@ -99,9 +108,19 @@ end
 -- Records a cancel request on open run e and schedules a decision task: a message on the domain's
 -- decision topic, so that the decider can close the run. The task names its account: a topic given by
 -- decisionTopic may be shared by several accounts' domains.
+-- A cancel request escalates (Andon extension): after the request's escalateAfterSeconds, else the
+-- domain's (copied into the run at start), a durable deadline terminates the run if it is still open.
 local function request_cancel(e, req, ms, attrs, outs)
 	outs[#outs + 1] = change(e, req, 'RUNNING', ms, 'WorkflowExecutionCancelRequested',
 		'workflowExecutionCancelRequestedEventAttributes', attrs, {'creq', '1'})
+	e.creq = '1'
+	outs[#outs + 1] = swf_listed(e)
+	local esc = req.f.escalateAfterSeconds or nonempty(e.esc)
+	if esc then
+		-- The run's tag, as the adapter builds it; rest: the runId and the seconds, for the reason.
+		outs[#outs + 1] = timer('swf_escalate', 'swfw:' .. e.dom .. ':' .. e.wid .. ':' .. e.acct,
+			e.rid .. '\t' .. esc, ms + tonumber(esc) * 1000)
+	end
 	outs[#outs + 1] = out(e.dtopic, wf_key(e.dom, e.wid), {v = 1, decisionTaskId = e.rid .. ':' .. e.hseq,
 		account = e.acct, domain = e.dom, workflowExecution = {workflowId = e.wid, runId = e.rid},
 		workflowType = {name = e.tn, version = e.tv}, taskList = e.tl ~= '' and {name = e.tl} or nil,
@@ -126,7 +145,7 @@ local function swf_register_domain(keys, args)
 		return fail(req, 'DomainAlreadyExistsFault', 400, 'Domain already exists: ' .. f.name)
 	end
 	redis.call('HSET', keys[1], 'name', f.name, 'acct', f.account, 'dtopic', f.decisionTopic,
-		'desc', f.description or '', 't0', now_ms())
+		'desc', f.description or '', 't0', now_ms(), 'esc', f.escalateAfterSeconds or '')
 	if f.retention then redis.call('HSET', keys[1], 'ret', f.retention) end
 	redis.call('PERSIST', req.r)
 	return answer_empty(req, {})
@@ -154,13 +173,13 @@ end
 
 -- What a start needs of its domain and type, read in the chunk's first round so that swf_start touches
 -- only the workflow's slot. KEYS: d, t of the domain. Arguments: 'typeName', name, 'typeVersion', version.
--- Returns nil when the domain does not exist, else "acct\ndtopic\nret\ntype" (type: the type's msgpack record,
+-- Returns nil when the domain does not exist, else "acct\ndtopic\nret\nesc\ntype" (type: the type's msgpack record,
 -- empty when the type is not registered).
 local function swf_start_get(keys, args)
-	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct', 'ret')
+	local dom = redis.call('HMGET', keys[1], 'dtopic', 'acct', 'ret', 'esc')
 	if not dom[1] then return nil end
 	local ty = redis.call('HGET', keys[2], args[2] .. '\n' .. args[4])
-	return (dom[2] or '') .. '\n' .. dom[1] .. '\n' .. (dom[3] or '') .. '\n' .. (ty or '')
+	return (dom[2] or '') .. '\n' .. dom[1] .. '\n' .. (dom[3] or '') .. '\n' .. (dom[4] or '') .. '\n' .. (ty or '')
 end
 
 -- Starts a run, as the client's StartWorkflowExecution or as the child start a parent handed on.
@@ -181,11 +200,13 @@ local function swf_start(keys, args)
 	local d1 = f.dom and string.find(f.dom, '\n', 1, true)
 	local d2 = d1 and string.find(f.dom, '\n', d1 + 1, true)
 	local d3 = d2 and string.find(f.dom, '\n', d2 + 1, true)
-	local acct = d3 and string.sub(f.dom, 1, d1 - 1)
-	local dtopic = d3 and owned(acct ~= '' and acct or nil) and string.sub(f.dom, d1 + 1, d2 - 1)
-	local dret = d3 and string.sub(f.dom, d2 + 1, d3 - 1)
+	local d4 = d3 and string.find(f.dom, '\n', d3 + 1, true)
+	local acct = d4 and string.sub(f.dom, 1, d1 - 1)
+	local dtopic = d4 and owned(acct ~= '' and acct or nil) and string.sub(f.dom, d1 + 1, d2 - 1)
+	local dret = d4 and string.sub(f.dom, d2 + 1, d3 - 1)
+	local desc = d4 and string.sub(f.dom, d3 + 1, d4 - 1)
 	if not dtopic then return missing('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
-	local ty = string.sub(f.dom, d3 + 1)
+	local ty = string.sub(f.dom, d4 + 1)
 	if ty == '' then return missing(unknown_type(f.typeName, f.typeVersion)) end
 	ty = mp_unpack(ty)
 	local p = prefix_of(keys[1], 'w')
@@ -209,15 +230,16 @@ local function swf_start(keys, args)
 		SWF, {'dom', f.domain, 'wid', f.workflowId, 'rid', rid, 'acct', f.account, 'tn', f.typeName,
 			'tv', f.typeVersion, 'cp', f.childPolicy or '', 'tcp', ty.cp, 'tl', tl, 'input', f.input or '',
 			'dtopic', dtopic, 'creq', '0', 'pwid', f.parentWorkflowId or '', 'prid', f.parentRunId or '',
-			'tmo', f.timeout or '', 'ret', (dret ~= '' and dret) or CALL.ret or ''})
+			'tmo', f.timeout or '', 'ret', (dret ~= '' and dret) or CALL.ret or '', 'esc', desc or ''})
 	ev.eventType = 'WorkflowExecutionStarted'
 	redis.call('HSET', keys[1], 'cur', rid, 'last', rid)
 	-- An open run keeps the workflow's keys: a closed run's expiry is lifted (create() did r).
 	redis.call('PERSIST', keys[1])
-	local outs = {ev}
+	local outs = {ev, swf_listed({dom = f.domain, acct = f.account, wid = f.workflowId, rid = rid, t0 = ms, hseq = 1,
+		st = 'RUNNING', tn = f.typeName, tv = f.typeVersion, creq = '0'})}
 	if f.timeout then
 		-- The tag is the text between the braces of the prefix 'andon:{TAG}:'.
-		outs[2] = timer('swf_timeout', string.sub(p, 8, -3), rid, ms + tonumber(f.timeout) * 1000)
+		outs[3] = timer('swf_timeout', string.sub(p, 8, -3), rid, ms + tonumber(f.timeout) * 1000)
 	end
 	return answer(req, true, {runId = rid}, outs)
 end
@@ -400,6 +422,59 @@ local function swf_history(keys, args)
 	return read(true, {events = page.events, nextPageToken = page.nextToken})
 end
 
+-- ListOpenWorkflowExecutions / ListClosedWorkflowExecutions from the domain's index (docs/REDIS.md section
+-- 10). KEYS: d, ix, ixs of the domain. Fields: domain, open ('1' open runs, '0' closed), max, reverse ('1'
+-- oldest first), from?, to? (start bounds), cfrom?, cto? (close bounds; epoch ms, inclusive), typeName?,
+-- typeVersion?, workflowId?, closeStatus? (engine), noTags? ('1': a tagFilter, which nothing matches),
+-- nextPageToken?, retainMs?
+local function swf_list(keys, args)
+	local f = fields(args)
+	local acct = redis.call('HGET', keys[1], 'acct')
+	if not acct or not owned(acct) then return read_fail('UnknownResourceFault', 400, 'Unknown domain: ' .. f.domain) end
+	local open = f.open == '1'
+	local cfrom, cto = f.cfrom and tonumber(f.cfrom), f.cto and tonumber(f.cto)
+	local items, token = list_page(keys[2], keys[3], {max = tonumber(f.max), token = f.nextPageToken,
+		asc = f.reverse == '1', from = f.from and tonumber(f.from), to = f.to and tonumber(f.to),
+		retain = tonumber(f.retainMs or '0')}, function(member, r)
+			if f.noTags or open ~= (r.st == 'RUNNING') then return nil end
+			if (cfrom and (not r.t1 or r.t1 < cfrom)) or (cto and (not r.t1 or r.t1 > cto)) then return nil end
+			if f.closeStatus and r.st ~= f.closeStatus then return nil end
+			local wid, rid = string.match(r.arn, '^([^\t]*)\t(.*)$')
+			local tn, tv, creq = string.match(r.name, '^([^\t]*)\t([^\t]*)\t(.*)$')
+			if not wid or not tn or (f.workflowId and wid ~= f.workflowId) or (f.typeName and tn ~= f.typeName) or
+				(f.typeVersion and tv ~= f.typeVersion) then
+				return nil
+			end
+			return {execution = {workflowId = wid, runId = rid}, workflowType = {name = tn, version = tv},
+				startTimestamp = swf_date(r.t0), closeTimestamp = r.t1 and swf_date(r.t1) or nil,
+				executionStatus = open and 'OPEN' or 'CLOSED', closeStatus = not open and SWF[r.st] or nil,
+				cancelRequested = creq == '1'}
+		end)
+	if not items then return read_fail('ValidationException', 400, 'Invalid nextPageToken') end
+	return read(true, {executionInfos = items, nextPageToken = token})
+end
+
+-- A cancel request's escalation deadline (request_cancel()): member 'swf_escalate\nTAG\nRUNID\tSECONDS'. A
+-- run still open is terminated, its child policy applied as for any terminate (the start's, else the
+-- type's default, else ABANDON), with a reason that says so; a run that closed meanwhile makes it a no-op.
+-- KEYS: x, h, r of the workflow tag (timer convention; only r is used).
+local function swf_escalate(keys, args)
+	local req = request(keys[3], args)
+	local dup = seen(req)
+	if dup then return dup end
+	local p = prefix_of(keys[3], 'r')
+	local rid, secs = string.match(req.f.timer, '^[^\n]*\n[^\n]*\n([^\t]*)\t(%d+)$')
+	local e = rid and run_load(p, rid)
+	if not e or TERMINAL[e.st] or e.creq ~= '1' then return answer(req, true, {escalated = false}) end
+	local outs, policy = {}, own_policy(e)
+	close(p, p .. 'w', e, req, 'TERMINATED', now_ms(), 'WorkflowExecutionTerminated',
+		'workflowExecutionTerminatedEventAttributes', {reason = 'Andon escalation: the cancel request was not ' ..
+			'honoured within ' .. secs .. ' seconds', childPolicy = policy, cause = 'OPERATOR_INITIATED'}, policy, outs)
+	return answer(req, true, {escalated = true}, outs)
+end
+
+redis.register_function('swf_list', swf_list)
+redis.register_function('swf_escalate', swf_escalate)
 redis.register_function('swf_register_domain', swf_register_domain)
 redis.register_function('swf_register_type', swf_register_type)
 redis.register_function('swf_start', swf_start)
