@@ -139,7 +139,7 @@ unit: $(UNIT_BINS)
 	sh tests/run-unit.sh $(UNIT_BINS)
 # The suites of every API run once more with security.auth = required (every request signed).
 AUTH_RERUN := $(addprefix $(B)/tests/integration/,0101-sfn_stop 0105-tools 0201-sagemaker_stop 0202-sagemaker_handlers \
-	      0301-cflow_stop 0401-swf_cancel)
+	      0301-cflow_stop 0401-swf_cancel 0403-swf_tree)
 integration: $(BINS) $(INTEG_BINS) $(TEST_WORKER)
 	ANDON_KAFKA=$(KAFKA) ANDON_AUTH_RERUN="$(AUTH_RERUN)" sh tests/run-integration.sh $(B) $(INTEG_BINS)
 integration-cluster: $(BINS) $(CLUSTER_BINS) $(TEST_WORKER)

@@ -4,6 +4,7 @@
 #include "codec.h"
 #include "json.h"
 #include "log.h"
+#include "sign.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 
 struct andon_rpc {
 	rd_kafka_t *producer, *consumer;
+	andon_creds_t creds; /* the operator's, from the environment or a credentials file */
+	int sign;	     /* creds were found: every request is signed (security.auth = required) */
 	char *requests, *replies;
 	long long failed; /* delivery reports with an error */
 	msgpack_zone zone;
@@ -90,6 +93,8 @@ andon_rpc_t *andon_rpc_new(const andon_kafka_arg_t *args, int nargs, const char 
 		andon_fail(errstr, errstr_size, "-b brokers (or -X bootstrap.servers=...) is required");
 		goto err;
 	}
+	if ((r->sign = andon_creds_load(&r->creds, errstr, errstr_size)) < 0)
+		goto err;
 	r->consumer = andon_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, errstr_size);
 	cconf = NULL; /* now owned by the consumer (or gone) */
 	if (r->consumer == NULL)
@@ -144,9 +149,8 @@ int andon_rpc_send(andon_rpc_t *r, const char *op, const char *id, const char *a
 	if (key == NULL)
 		key = id;
 	for (;;) {
-		err = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(r->requests),
-					RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, len),
-					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+		err = andon_sign_produce(r->producer, r->sign ? &r->creds : NULL, r->requests,
+					 RD_KAFKA_PARTITION_UA, key, strlen(key), buf, len, NULL, NULL);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
 		rd_kafka_poll(r->producer, 100); /* delivery reports free room */

@@ -15,6 +15,7 @@ typedef struct andon_rpc andon_rpc_t;
  * Creates the producer and the reply reader (client names the consumer group handle; nothing is joined or
  * committed) with the tool's -b/-X/-F arguments, and assigns every partition of replies at its high
  * watermark, so no reply to a request sent afterwards is missed. Waits up to timeout_ms for metadata.
+ * Requests are signed when credentials are found as andon-send finds them (sign.h, andon_creds_load).
  * Returns the client, or NULL with the reason in errstr.
  */
 andon_rpc_t *andon_rpc_new(const andon_kafka_arg_t *args, int nargs, const char *requests,

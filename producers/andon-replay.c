@@ -61,7 +61,8 @@ static void usage(FILE *out)
 	    "      --re-sign   sign each copy afresh with the operator's credentials (ANDON_ACCESS_KEY_ID /\n"
 	    "                  ANDON_SECRET_ACCESS_KEY, else ANDON_SHARED_CREDENTIALS_FILE, else\n"
 	    "                  ~/.andon/credentials), dated at the copy's timestamp, the original's key id\n"
-	    "                  in andon-original-key-id. Without it a copy keeps the original's headers (its\n"
+	    "                  in andon-original-key-id. Without it a copy keeps the original's headers "
+	    "(its\n"
 	    "                  signature), so the worker checks the original signature and signing window\n"
 	    "  -h, --help      this text\n"
 	    "      --version   the version of the program and its libraries\n"
@@ -327,8 +328,9 @@ static void replay_of(const rd_kafka_message_t *rkm, msgpack_zone *zone, msgpack
 	out->value_len = orig->via.bin.size;
 	out->from_dlq = 1;
 	out->dlq = obj;
-	/* A DLQ record's own timestamp is when it was dead-lettered; "ts" is its original's (docs/PROTOCOL.md):
-	 * the copy keeps that, so the worker's RequestExpired check sees the request's real age. */
+	/* A DLQ record's own timestamp is when it was dead-lettered; "ts" is its original's
+	 * (docs/PROTOCOL.md): the copy keeps that, so the worker's RequestExpired check sees the request's
+	 * real age. */
 	if ((ts = andon_codec_map_get(obj, "ts")) != NULL && ts->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
 	    ts->via.u64 <= INT64_MAX)
 		out->copy_ts = (int64_t)ts->via.u64;
@@ -597,7 +599,8 @@ static int resign(const andon_creds_t *creds, const char *dest, const struct rep
 		rd_kafka_header_add(*hdrs, ANDON_SIGN_HDR_ORIG_KEY, -1, orig, (ssize_t)orig_len);
 	}
 	if (andon_sign_headers(*hdrs, creds, dest, rp->key, rp->key_len, rp->value, rp->value_len,
-			       rp->copy_ts > 0 ? (time_t)(rp->copy_ts / 1000) : time(NULL), why, sizeof(why)) == 0)
+			       rp->copy_ts > 0 ? (time_t)(rp->copy_ts / 1000) : time(NULL), why,
+			       sizeof(why)) == 0)
 		return 0;
 	andon_err("re-sign: %s", why);
 	s->failed++;

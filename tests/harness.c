@@ -596,22 +596,22 @@ static const char *send_req_at(const char *op, const char *id, const char *key, 
 	 * time of its own (ts_ms, h_send_at) is signed at that time, as its producer would have. */
 	if (ts_ms == 0) {
 		while ((e = andon_sign_produce(H.producer, h_auth_creds(account), "andon.requests",
-					       RD_KAFKA_PARTITION_UA, key, strlen(key), sb.data, sb.size, NULL,
-					       NULL)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+					       RD_KAFKA_PARTITION_UA, key, strlen(key), sb.data, sb.size,
+					       NULL, NULL)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(H.producer, 10);
 	} else {
 		const andon_creds_t *c = h_auth_creds(account);
 		rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
 
-		if (c != NULL && andon_sign_headers(hdrs, c, "andon.requests", key, strlen(key), sb.data, sb.size,
-						    (time_t)(ts_ms / 1000), err, sizeof(err)) != 0)
+		if (c != NULL && andon_sign_headers(hdrs, c, "andon.requests", key, strlen(key), sb.data,
+						    sb.size, (time_t)(ts_ms / 1000), err, sizeof(err)) != 0)
 			DIE("sign: %s", err);
 		/* The message owns the headers once produced. */
-		while ((e = rd_kafka_producev(H.producer, RD_KAFKA_V_TOPIC("andon.requests"),
-					      RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(sb.data, sb.size),
-					      RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_HEADERS(hdrs),
-					      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-		       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		while ((e = rd_kafka_producev(
+			    H.producer, RD_KAFKA_V_TOPIC("andon.requests"), RD_KAFKA_V_KEY(key, strlen(key)),
+			    RD_KAFKA_V_VALUE(sb.data, sb.size), RD_KAFKA_V_TIMESTAMP(ts_ms),
+			    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(H.producer, 10);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 			rd_kafka_headers_destroy(hdrs);

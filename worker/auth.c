@@ -9,6 +9,9 @@
 #include "util.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +35,7 @@ struct andon_auth {
 	char last_id[ANDON_SIGN_ID_MAX + 1]; /* the key of the last request accepted */
 	entry_t *cache;
 	unsigned long fetches;
+	andon_creds_t self; /* the workers' own key (ANDON_AUTH_WORKER_KEY_ID), from the master key */
 };
 
 andon_auth_t *andon_auth_new(const andon_config_t *cfg, andon_engine_t *engine,
@@ -54,6 +58,25 @@ andon_auth_t *andon_auth_new(const andon_config_t *cfg, andon_engine_t *engine,
 		return NULL;
 	}
 	a->have_mk = cfg->master_key_file[0] != '\0';
+	if (a->have_mk) {
+		/* The workers' own secret: HMAC-SHA256(master key, label), so only holders of the master key
+		 * sign as ANDON_AUTH_WORKER_KEY_ID, and it never needs storing. */
+		static const char label[] = "andon-worker-requests";
+		unsigned char d[32];
+		unsigned int dl = 0;
+
+		if (HMAC(EVP_sha256(), a->mk, ANDON_MASTER_KEY_LEN, (const unsigned char *)label,
+			 sizeof(label) - 1, d, &dl) == NULL ||
+		    dl != sizeof(d)) {
+			andon_fail(errstr, errstr_size, "deriving the workers' own key failed");
+			andon_auth_destroy(a);
+			return NULL;
+		}
+		snprintf(a->self.key_id, sizeof(a->self.key_id), "%s", ANDON_AUTH_WORKER_KEY_ID);
+		for (unsigned i = 0; i < dl; i++)
+			snprintf(a->self.secret + 2 * i, 3, "%02x", d[i]);
+		OPENSSL_cleanse(d, sizeof(d));
+	}
 	return a;
 }
 
@@ -72,6 +95,7 @@ void andon_auth_destroy(andon_auth_t *a)
 		entry_clear(&a->cache[i]);
 	free(a->cache);
 	OPENSSL_cleanse(a->mk, sizeof(a->mk));
+	OPENSSL_cleanse(&a->self, sizeof(a->self));
 	free(a);
 }
 
@@ -198,6 +222,39 @@ static int refuse(andon_apierr_t *err, const char **reason, const char *why, con
 	return andon_apierr_answer(err, code, status, "%s", message);
 }
 
+/*
+ * A request a worker handed on ('@requests': a child to terminate, an escalation): signed with the workers'
+ * own key, it acts for the account its envelope names, with no policy (the change that made it was
+ * allowed). Without the master key no worker signs, and none accepts such a signature.
+ */
+static int check_self(andon_auth_t *a, const andon_sign_hdrs_t *h, const andon_auth_msg_t *m,
+		      const andon_op_t *op, const andon_req_t *req, char account[65], andon_apierr_t *err,
+		      const char **reason)
+{
+	int cf = family_of(op) == FAM_CLOUDFLOW;
+	int64_t date;
+
+	if (a->self.secret[0] == '\0' ||
+	    andon_sign_check(h, a->self.secret, strlen(a->self.secret), m->topic, strlen(m->topic), m->key,
+			     m->key_len, m->value, m->value_len, m->ts_ms, &date) != ANDON_SIGN_OK)
+		return refuse(
+		    err, reason, "signature", cf ? "SignatureNotMatch" : "InvalidSignatureException",
+		    cf ? 403 : 400,
+		    "The request signature we calculated does not match the signature you provided");
+	if (req->account == NULL || req->account_len == 0 || req->account_len > 64)
+		return refuse(err, reason, "account", cf ? "AccessDenied" : "AccessDeniedException",
+			      cf ? 403 : 400, "A request handed on by a worker names its account");
+	memcpy(account, req->account, req->account_len);
+	account[req->account_len] = '\0';
+	memcpy(a->last_id, ANDON_AUTH_WORKER_KEY_ID, sizeof(ANDON_AUTH_WORKER_KEY_ID));
+	return 0;
+}
+
+const andon_creds_t *andon_auth_self(const andon_auth_t *a)
+{
+	return a->self.secret[0] != '\0' ? &a->self : NULL;
+}
+
 int andon_auth_check(andon_auth_t *a, const andon_auth_msg_t *m, const andon_op_t *op, const andon_req_t *req,
 		     char account[65], andon_apierr_t *err, const char **reason)
 {
@@ -219,6 +276,9 @@ int andon_auth_check(andon_auth_t *a, const andon_auth_msg_t *m, const andon_op_
 			      cf ? "SignatureNotMatch" : "InvalidSignatureException", cf ? 403 : 400,
 			      "The signature headers are malformed: each of andon-key-id, andon-date and "
 			      "andon-signature once, a date yyyymmddThhmmssZ and 64 hex digits");
+	if (h.key_id_len == sizeof(ANDON_AUTH_WORKER_KEY_ID) - 1 &&
+	    memcmp(h.key_id, ANDON_AUTH_WORKER_KEY_ID, h.key_id_len) == 0)
+		return check_self(a, &h, m, op, req, account, err, reason);
 	if ((e = lookup(a, h.key_id, h.key_id_len)) == NULL) {
 		*reason = "keystore";
 		return andon_apierr_answer(err, "InternalFailure", 500, "access key %.*s could not be read",

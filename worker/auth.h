@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "ops.h"
 #include "proto.h"
+#include "sign.h"
 
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -56,6 +57,12 @@ int andon_auth_check_message(andon_auth_t *a, const rd_kafka_message_t *m, const
 
 /** The id of the key andon_auth_check() accepted last (NUL-terminated, valid until its next call). */
 const char *andon_auth_key_id(const andon_auth_t *a);
+
+/* The key id the workers sign their own '@requests' outputs with (docs/PROTOCOL.md section 12). */
+#define ANDON_AUTH_WORKER_KEY_ID "andon-worker"
+
+/** The workers' own credentials (derived from the master key), or NULL when no master key was read. */
+const andon_creds_t *andon_auth_self(const andon_auth_t *a);
 
 /** The master key read at start (security.master_key_file), or NULL when none was read. */
 const unsigned char *andon_auth_master(const andon_auth_t *a);

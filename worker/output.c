@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * Errors that no retry can fix: the message is too large, the topic is invalid, missing or forbidden.
@@ -202,6 +203,9 @@ void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, si
 		       const void *value, size_t len, uint64_t seq)
 {
 	rd_kafka_resp_err_t err;
+	rd_kafka_headers_t *hdrs = NULL;
+	const andon_creds_t *self;
+	char why[256];
 
 	switch (andon_topics_state(w->topics, topic, &err)) {
 	case ANDON_TOPIC_PENDING: /* being created: wait for it, and so does the offset */
@@ -218,15 +222,29 @@ void andon_out_produce(andon_worker_t *w, const char *topic, const void *key, si
 		undeliverable(w, topic, key, key_len, value, len, seq, err);
 		return;
 	}
+	/* A request handed on to the workers ('@requests') is signed with their own key, so workers that
+	 * require signatures take it (docs/PROTOCOL.md section 12). */
+	if (w->auth != NULL && (self = andon_auth_self(w->auth)) != NULL &&
+	    strcmp(topic, w->cfg->topic_requests) == 0 &&
+	    ((hdrs = rd_kafka_headers_new(3)) == NULL ||
+	     andon_sign_headers(hdrs, self, topic, key, key_len, value, len, time(NULL), why, sizeof(why)) !=
+		 0)) {
+		andon_warn("cannot sign a request for %s: %s", topic, hdrs == NULL ? "out of memory" : why);
+		if (hdrs != NULL)
+			rd_kafka_headers_destroy(hdrs);
+		hdrs = NULL;
+	}
 	for (;;) {
 		err = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
 					RD_KAFKA_V_VALUE((void *)value, len),
-					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
 					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			break;
 		rd_kafka_poll(w->producer, 10);
 	}
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
+		rd_kafka_headers_destroy(hdrs); /* the message owns them only once produced */
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		hold(w, seq);
 		return;

@@ -513,7 +513,8 @@ int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
 				andon_call_arg(c, key->str, key->len);
 				andon_call_arg(c, val->str, val->len);
 			} else if (andon_out_is(to, "@listed")) {
-				/* The parent's List index, in the parent's slot (docs/REDIS.md, section 13). */
+				/* The parent's List index, in the parent's slot (docs/REDIS.md, section 13).
+				 */
 				andon_call_begin(c, "andon_ix_put");
 				andon_call_key(c, &w->arena, key->str, key->len, "ix");
 				andon_call_key(c, &w->arena, key->str, key->len, "ixs");

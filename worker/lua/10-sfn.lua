@@ -217,7 +217,7 @@ local function sfn_list(keys, args)
 	if max == 0 then max = 100 end
 	local want = f.statusFilter
 	local items, token = list_page(keys[2], keys[3], {max = max, token = f.nextToken,
-		retain = tonumber(f.retainMs or '0')}, function(member, r)
+		retain = tonumber(f.retainMs) or (CALL.ret or 0) * 1000}, function(member, r)
 		if want and r.st ~= want then return nil end
 		return {executionArn = r.arn, stateMachineArn = f.arn, name = r.name, status = SFN[r.st],
 			startDate = sfn_date(r.t0), stopDate = r.t1 and sfn_date(r.t1) or nil}

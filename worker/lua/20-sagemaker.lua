@@ -493,7 +493,7 @@ end
 local function sm_list(keys, args)
 	local f = fields(args)
 	local items, token = list_page(keys[1], keys[2], {max = tonumber(f.max), token = f.NextToken, asc = f.asc == '1',
-		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs or '0')},
+		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs) or (CALL.ret or 0) * 1000},
 		function(member, r)
 			return {PipelineExecutionArn = r.arn, StartTime = sm_date(r.t0), PipelineExecutionStatus = SM[r.st]}
 		end)

@@ -313,7 +313,7 @@ local function cf_list(keys, args)
 	end
 	local want, prefix = f.status, f.prefix
 	local items, token = list_page(keys[2], keys[3], {max = tonumber(f.limit), token = f.nextToken,
-		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs or '0')},
+		from = f.from and tonumber(f.from), to = f.to and tonumber(f.to), retain = tonumber(f.retainMs) or (CALL.ret or 0) * 1000},
 		function(member, r)
 			if want and r.st ~= want then return nil end
 			if prefix and string.sub(r.name, 1, #prefix) ~= prefix then return nil end

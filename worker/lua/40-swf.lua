@@ -435,7 +435,7 @@ local function swf_list(keys, args)
 	local cfrom, cto = f.cfrom and tonumber(f.cfrom), f.cto and tonumber(f.cto)
 	local items, token = list_page(keys[2], keys[3], {max = tonumber(f.max), token = f.nextPageToken,
 		asc = f.reverse == '1', from = f.from and tonumber(f.from), to = f.to and tonumber(f.to),
-		retain = tonumber(f.retainMs or '0')}, function(member, r)
+		retain = tonumber(f.retainMs) or (CALL.ret or 0) * 1000}, function(member, r)
 			if f.noTags or open ~= (r.st == 'RUNNING') then return nil end
 			if (cfrom and (not r.t1 or r.t1 < cfrom)) or (cto and (not r.t1 or r.t1 > cto)) then return nil end
 			if f.closeStatus and r.st ~= f.closeStatus then return nil end
