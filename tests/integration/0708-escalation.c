@@ -15,15 +15,19 @@
 #include <string.h>
 
 /* The timer set's members (docs/REDIS.md section 7) that name run r. */
+/* Deadlines naming rid, in every timer shard (worker.timer_shards, default 16: andon:{timers:0..15}). */
 static long long timers_of(const char *rid)
 {
-	redisReply *r = h_redis("ZRANGE andon:timers 0 -1");
 	long long n = 0;
 
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	for (size_t i = 0; i < r->elements; i++)
-		n += strstr(r->element[i]->str, rid) != NULL;
-	freeReplyObject(r);
+	for (int shard = 0; shard < 16; shard++) {
+		redisReply *r = h_redis("ZRANGE andon:{timers:%d} 0 -1", shard);
+
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		for (size_t i = 0; i < r->elements; i++)
+			n += strstr(r->element[i]->str, rid) != NULL;
+		freeReplyObject(r);
+	}
 	return n;
 }
 
