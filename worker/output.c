@@ -1,6 +1,7 @@
 /* output: what the worker produces to Kafka, each message held on its request until the broker acknowledges
  * it; failed deliveries are produced again or dead-lettered, never dropped. With exactly-once (txn.h) a
- * batch's outputs are committed with its offsets instead, and a failed delivery aborts the batch. */
+ * batch's outputs are committed with its offsets instead, and a failed delivery aborts the batch. The
+ * answers' Redis outputs ('@timer', '@index'...) are applied here too, before any of that is produced. */
 #include "worker_int.h"
 
 #include "log.h"
@@ -477,4 +478,109 @@ void andon_out_emit_built(andon_worker_t *w, const andon_built_t *b, uint64_t se
 		emit_one(w, andon_built_at(b, o->to_off), o->to_len, andon_built_at(b, o->key_off),
 			 o->key_len, andon_built_at(b, o->off), o->len, seq);
 	}
+}
+
+/* ---- Redis outputs ---- */
+
+/* Room for n post-write commands. */
+static int post_room(andon_worker_t *w, size_t n)
+{
+	andon_call_t *c;
+	redisReply **r;
+	size_t cap = w->post_cap;
+
+	if (n <= cap)
+		return 0;
+	while (cap < n)
+		cap = cap ? cap * 2 : 64;
+	if ((c = realloc(w->post, cap * sizeof(*c))) != NULL)
+		w->post = c;
+	if ((r = realloc(w->post_replies, cap * sizeof(*r))) != NULL)
+		w->post_replies = r;
+	if (c == NULL || r == NULL)
+		return -1;
+	w->post_cap = cap;
+	return 0;
+}
+
+/*
+ * Applies the Redis outputs of answers[0..n) ('@timer': ZADD NX to the member's timer shard, '@index': SET
+ * KEEPTTL, '@owed': ZADD NX to the owed set, '@answered': ZREM from it, '@expire': EXPIRE, '@listed':
+ * andon_ix_put) in one pipeline, before
+ * anything they relate to is produced. Returns 0, or -1 when Redis stayed away through a shutdown. Nothing is
+ * acknowledged before this is done, so a replay re-applies them after a crash.
+ */
+int andon_worker_post_write(andon_worker_t *w, redisReply **answers, size_t n)
+{
+	size_t np = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *r = answers[i];
+
+		if (!andon_out_answer_ok(r))
+			continue;
+		for (size_t k = 3; k + 2 < r->elements; k += 3) {
+			const redisReply *to = r->element[k], *key = r->element[k + 1],
+					 *val = r->element[k + 2];
+			andon_call_t *c;
+
+			if (to->len == 0 || to->str[0] != '@' || andon_out_is(to, "@requests"))
+				continue;
+			if (post_room(w, np + 1) != 0) {
+				andon_err("out of memory for %zu post-writes", np + 1);
+				return -1;
+			}
+			c = &w->post[np++];
+			if (andon_out_is(to, "@timer") || andon_out_is(to, "@owed")) {
+				const char *set =
+				    to->str[1] == 't' ? andon_timers_key(w, key->str, key->len) : OWED_KEY;
+
+				andon_call_command(c, "ZADD");
+				andon_call_arg(c, set, strlen(set));
+				andon_call_arg(c, "NX", 2);
+				andon_call_arg(c, val->str, val->len);
+				andon_call_arg(c, key->str, key->len);
+			} else if (andon_out_is(to, "@expire")) {
+				andon_call_command(c, "EXPIRE");
+				andon_call_arg(c, key->str, key->len);
+				andon_call_arg(c, val->str, val->len);
+			} else if (andon_out_is(to, "@listed")) {
+				/* The parent's List index, in the parent's slot (docs/REDIS.md, section 13).
+				 */
+				andon_call_begin(c, "andon_ix_put");
+				andon_call_key(c, &w->arena, key->str, key->len, "ix");
+				andon_call_key(c, &w->arena, key->str, key->len, "ixs");
+				andon_call_arg(c, val->str, val->len);
+			} else if (andon_out_is(to, "@answered")) {
+				andon_call_command(c, "ZREM");
+				andon_call_arg(c, OWED_KEY, strlen(OWED_KEY));
+				andon_call_arg(c, key->str, key->len);
+			} else {
+				/* KEEPTTL: a replay of the output that made it never lifts the expiry its
+				 * execution's close gave it (docs/REDIS.md, Lifetime). */
+				andon_call_command(c, "SET");
+				andon_call_arg(c, key->str, key->len);
+				andon_call_arg(c, val->str, val->len);
+				andon_call_arg(c, "KEEPTTL", 7);
+			}
+		}
+	}
+	if (np == 0)
+		return 0;
+	rc = andon_engine_exec(w->engine, w->post, np, w->post_replies, w->run,
+			       andon_now_us() + (int64_t)w->cfg->shutdown_timeout_ms * 1000);
+	for (size_t i = 0; i < np; i++) {
+		/* Only a '@listed' builds keys here: a full arena leaves that List index one change behind.
+		 */
+		if (w->post[i].overflow)
+			andon_err("post-write %.*s skipped: the batch arena is full",
+				  (int)w->post[i].argvlen[1], w->post[i].argv[1]);
+		if (w->post_replies[i] != NULL && w->post_replies[i]->type == REDIS_REPLY_ERROR)
+			andon_err("post-write %.*s failed: %s", (int)w->post[i].argvlen[0],
+				  w->post[i].argv[0], w->post_replies[i]->str);
+		freeReplyObject(w->post_replies[i]);
+		w->post_replies[i] = NULL;
+	}
+	return rc;
 }

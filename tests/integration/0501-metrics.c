@@ -254,13 +254,14 @@ static void counters_move_with_requests(void **state)
 static void consumer_lag_under_load(void **state)
 {
 	const char *probe = "arn:aws:states:" H_REGION ":" H_ACCOUNT ":execution:nothing:here";
-	long long end = h_now_ms() + 3000;
+	long long end = h_now_ms() + 15000;
 	double most = 0;
 	size_t parts = 0;
 	prom_t *p;
 
 	(void)state;
-	while (h_now_ms() < end) {
+	/* Until statistics saw the worker behind once (or 15 s): a loaded machine may need several bursts. */
+	while (most <= 0 && h_now_ms() < end) {
 		/* Bursts the worker needs some 50 ms for, so that statistics (every 200 ms) see it behind. */
 		for (int i = 0; i < 1000; i++) {
 			char key[16];
