@@ -15,6 +15,10 @@
  */
 #define PACK_MAX_DEPTH 64
 
+/* A map key that is not a string shows as its own JSON text, cut to this many bytes (then "..."): each level
+ * of keys nested in keys escapes the text inside it again, which would double it per level. */
+#define KEY_TEXT_MAX 256
+
 static int pack_value(const json_t *j, msgpack_packer *pk, int depth, char *errstr, size_t errstr_size);
 
 /* msgpack lengths are 32-bit and msgpack-c would silently truncate a larger size_t. */
@@ -194,6 +198,13 @@ static json_t *map_to_json(const msgpack_object_map *m)
 			if (text == NULL) {
 				json_decref(val);
 				goto oom;
+			}
+			if (strlen(text) > KEY_TEXT_MAX) {
+				size_t cut = KEY_TEXT_MAX;
+
+				while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+					cut--; /* not inside a UTF-8 sequence */
+				memcpy(text + cut, "...", 4);
 			}
 			rc = json_object_set_new_nocheck(obj, text, val);
 			free(text);

@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "json.h"
+#include "utf8.h"
 
 static char errstr[256];
 
@@ -423,6 +424,46 @@ static void test_map_keys(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* Maps used as keys of maps 24 deep, around a quoted key: each level's key text escapes the one inside it,
+ * which doubled it per level (the fuzzer's out-of-memory); cut to 256 bytes and "...", it stays small. */
+static void test_nested_map_keys_stay_small(void **state)
+{
+	enum { LEVELS = 24 };
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone zone;
+	msgpack_object obj;
+	char reason[128];
+	const char *key;
+	json_t *j, *v;
+	int levels = 0;
+
+	(void)state;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (int i = 0; i < LEVELS; i++)
+		msgpack_pack_map(&pk, 1); /* the key of each map is the next map */
+	andon_codec_pack_cstr(&pk, "\"quoted\" \u20ac");
+	for (int i = 0; i < LEVELS; i++)
+		msgpack_pack_int64(&pk, i);
+	msgpack_zone_init(&zone, 4096);
+	assert_int_equal(andon_codec_unpack(sb.data, sb.size, 64, &zone, &obj, reason, sizeof(reason)), 0);
+	j = andon_json_from_msgpack(&obj);
+	assert_non_null(j);
+	/* One key at the top, at most 256 bytes and "...", valid UTF-8 (jansson checks it on dump). */
+	json_object_foreach(j, key, v)
+	{
+		(void)v;
+		assert_true(strlen(key) <= 256 + 3);
+		assert_true(andon_utf8_valid(key, strlen(key)));
+		levels++;
+	}
+	assert_int_equal(levels, 1);
+	json_decref(j);
+	msgpack_zone_destroy(&zone);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 /* levels nested containers, alternating arrays and objects, around a 1. */
 static json_t *nested_json(int levels)
 {
@@ -487,6 +528,7 @@ int main(void)
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_numbers),
 	    cmocka_unit_test(test_map_keys),
+	    cmocka_unit_test(test_nested_map_keys_stay_small),
 	    cmocka_unit_test(test_depth_limit),
 	};
 
