@@ -199,7 +199,8 @@ static json_t *map_to_json(const msgpack_object_map *m)
 				json_decref(val);
 				goto oom;
 			}
-			if (strlen(text) > KEY_TEXT_MAX) {
+			/* Cut only when the buffer holds KEY_TEXT_MAX bytes and "...\0" after them. */
+			if (strlen(text) > KEY_TEXT_MAX + 3) {
 				size_t cut = KEY_TEXT_MAX;
 
 				while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)

@@ -462,6 +462,33 @@ static void test_nested_map_keys_stay_small(void **state)
 	json_decref(j);
 	msgpack_zone_destroy(&zone);
 	msgpack_sbuffer_destroy(&sb);
+
+	/* Key texts of 250 to 265 bytes (["xx...x"]), around the cut: whole up to 259, cut after that (ASan
+	 * builds see any write past the text). */
+	for (size_t n = 246; n <= 261; n++) {
+		char body[300];
+
+		memset(body, 'x', n);
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 1);
+		msgpack_pack_array(&pk, 1);
+		andon_codec_pack_strn(&pk, body, n);
+		msgpack_pack_int64(&pk, 1);
+		msgpack_zone_init(&zone, 4096);
+		assert_int_equal(
+		    andon_codec_unpack(sb.data, sb.size, 64, &zone, &obj, reason, sizeof(reason)), 0);
+		j = andon_json_from_msgpack(&obj);
+		assert_non_null(j);
+		json_object_foreach(j, key, v)
+		{
+			(void)v;
+			assert_int_equal(strlen(key), n + 4 <= 259 ? n + 4 : 259);
+		}
+		json_decref(j);
+		msgpack_zone_destroy(&zone);
+		msgpack_sbuffer_destroy(&sb);
+	}
 }
 
 /* levels nested containers, alternating arrays and objects, around a 1. */
